@@ -1,0 +1,213 @@
+"""Rectified activations and their Hermite coefficients (ALGORITHMS.md sections 1 and 4).
+
+A *rectified* activation has ``f(t) = 0`` for ``t <= 0`` and ``f(t) > 0`` for
+``t > 0`` [BJW]. Exact recovery needs only that zero pattern; the moment method
+needs the Hermite coefficients ``c_j(s) = E[f(s g) He_j(g)]`` of ``t -> f(s t)``
+with ``g ~ N(0, 1)`` and ``He_j`` the probabilists' Hermite polynomials. For the
+ReLU they are ``c_0 = s / sqrt(2 pi)``, ``c_1 = s / 2``, ``c_2 = s / sqrt(2 pi)``,
+``c_3 = 0``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+
+__all__ = [
+    "Activation",
+    "get_activation",
+    "hermite_coefficients",
+    "ACTIVATIONS",
+]
+
+_QUAD_POINTS = 200
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A rectified activation ``f`` with what recovery needs to know about it.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, or ``"custom"`` for a user's callable.
+    func : callable
+        Vectorised ``f``; maps an ndarray to an ndarray of the same shape.
+    degree : float or None
+        ``p`` when ``f`` is positively homogeneous, ``f(a t) = a**p f(t)`` for
+        ``a > 0`` (ReLU: 1, squared ReLU: 2); then the scale of a unit is free and
+        pushed into the output layer. None otherwise.
+    inverse : callable or None
+        ``f^{-1}`` on the values where it is defined and one-to-one.
+    invertible_max : float
+        ``inverse`` applies to values ``0 < z < invertible_max`` (``inf`` when
+        ``f`` is strictly increasing on ``t > 0``; ``c`` for the clipped ReLU).
+    """
+
+    name: str
+    func: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    degree: float | None = None
+    inverse: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+    invertible_max: float = np.inf
+
+    def __call__(self, t):
+        return self.func(t)
+
+    @property
+    def is_relu(self) -> bool:
+        return self.name == "relu"
+
+    def hermite_coefficients(self, scale: float = 1.0, degree: int = 4) -> np.ndarray:
+        """``c_j = E[f(scale * g) He_j(g)]`` for ``j = 0..degree`` (Gauss-Hermite, cached)."""
+        return hermite_coefficients(self, float(scale), int(degree))
+
+
+def _relu(t):
+    return np.maximum(t, 0.0)
+
+
+def _relu2(t):
+    r = np.maximum(t, 0.0)
+    return r * r
+
+
+def _log1p_relu(t):
+    return np.log1p(np.maximum(t, 0.0))
+
+
+def _step_linear(t):
+    t = np.asarray(t, dtype=float)
+    return np.where(t > 0, t + 1.0, 0.0)
+
+
+def _clipped(c: float):
+    def f(t):
+        return np.minimum(np.maximum(t, 0.0), c)
+
+    return f
+
+
+def _positive_part_inverse(z):
+    return np.asarray(z, dtype=float)
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "relu": Activation("relu", _relu, degree=1.0, inverse=_positive_part_inverse),
+    "relu2": Activation("relu2", _relu2, degree=2.0, inverse=np.sqrt),
+    "clipped": Activation(
+        "clipped", _clipped(1.0), inverse=_positive_part_inverse, invertible_max=1.0
+    ),
+    "log1p": Activation("log1p", _log1p_relu, inverse=np.expm1),
+    "step-linear": Activation(
+        "step-linear", _step_linear, inverse=lambda z: np.asarray(z, float) - 1.0
+    ),
+}
+
+
+def _check_rectified(f: Callable, name: str) -> None:
+    """Raise ``ValueError`` unless ``f`` is 0 on ``t <= 0`` and positive on ``t > 0``."""
+    neg = np.concatenate([-np.logspace(-8, 3, 60), [0.0]])
+    pos = np.logspace(-6, 2, 60)
+    try:
+        fn = np.asarray(f(neg.copy()), dtype=float)
+        fp = np.asarray(f(pos.copy()), dtype=float)
+    except Exception as exc:
+        raise ValueError(
+            f"activation {name!r} could not be evaluated on an ndarray: {exc}. "
+            "Pass a vectorised function (e.g. built from numpy ufuncs)."
+        ) from exc
+    if fn.shape != neg.shape or fp.shape != pos.shape:
+        raise ValueError(
+            f"activation {name!r} must map an array to an array of the same shape."
+        )
+    if not (np.isfinite(fn).all() and np.isfinite(fp).all()):
+        raise ValueError(f"activation {name!r} returned NaN or inf on finite inputs.")
+    if np.any(fn != 0):
+        i = int(np.flatnonzero(fn != 0)[0])
+        raise ValueError(
+            f"activation {name!r} is not rectified: f({neg[i]:.3g}) = {fn[i]:.3g}, but a "
+            "rectified activation is exactly 0 for every t <= 0 (the zero pattern is "
+            "what exact recovery uses [BJW]). Leaky ReLU, tanh, sigmoid and GELU are "
+            "not rectified."
+        )
+    if np.any(fp <= 0):
+        i = int(np.flatnonzero(fp <= 0)[0])
+        raise ValueError(
+            f"activation {name!r} is not rectified: f({pos[i]:.3g}) = {fp[i]:.3g}, but a "
+            "rectified activation is strictly positive for every t > 0."
+        )
+
+
+def get_activation(activation="relu") -> Activation:
+    """Return the :class:`Activation` for a registry name, an ``Activation`` or a callable.
+
+    Parameters
+    ----------
+    activation : str, Activation or callable, default="relu"
+        One of ``"relu"``, ``"relu2"`` (squared ReLU), ``"clipped"`` (``min(relu(t), 1)``),
+        ``"log1p"`` (``log(1 + relu(t))``), ``"step-linear"`` (``relu(t) + 1{t > 0}``),
+        or a vectorised rectified function.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or a function that is not rectified.
+
+    Examples
+    --------
+    >>> get_activation("relu")(np.array([-1.0, 2.0]))
+    array([0., 2.])
+    >>> get_activation(np.tanh)
+    Traceback (most recent call last):
+    ...
+    ValueError: activation 'tanh' is not rectified: ...
+    """
+    if isinstance(activation, Activation):
+        return activation
+    if isinstance(activation, str):
+        try:
+            return ACTIVATIONS[activation]
+        except KeyError:
+            raise ValueError(
+                f"unknown activation {activation!r}; choose one of "
+                f"{sorted(ACTIVATIONS)} or pass a rectified callable."
+            ) from None
+    if callable(activation):
+        name = getattr(activation, "__name__", "custom")
+        _check_rectified(activation, name)
+        return Activation("custom", activation)
+    raise ValueError(
+        f"`activation` must be a name or a callable, got {type(activation).__name__}."
+    )
+
+
+@lru_cache(maxsize=256)
+def _gauss_hermite(n_points: int):
+    x, w = np.polynomial.hermite_e.hermegauss(n_points)
+    return x, w / np.sqrt(2.0 * np.pi)
+
+
+@lru_cache(maxsize=4096)
+def hermite_coefficients(activation: Activation, scale: float, degree: int) -> np.ndarray:
+    """``c_j = E[f(scale g) He_j(g)]``, ``j = 0..degree``, by Gauss-Hermite quadrature.
+
+    The integrand has a kink at 0, so the two half-lines are integrated separately
+    (Gauss-Hermite on the full line converges slowly across a kink): ``f`` is 0 on
+    ``g <= 0``, and on ``g > 0`` a Gauss-Legendre rule on ``[0, 12]`` is exact to
+    double precision for the smooth, Gaussian-damped integrand.
+
+    Examples
+    --------
+    >>> c = hermite_coefficients(get_activation("relu"), 1.0, 3)
+    >>> np.allclose(c, [1 / np.sqrt(2 * np.pi), 0.5, 1 / np.sqrt(2 * np.pi), 0.0])
+    True
+    """
+    t, w = np.polynomial.legendre.leggauss(_QUAD_POINTS)
+    g = 6.0 * (t + 1.0)  # [0, 12]
+    w = 6.0 * w * np.exp(-0.5 * g * g) / np.sqrt(2.0 * np.pi)
+    fg = np.asarray(activation.func(scale * g), dtype=float)
+    he = np.polynomial.hermite_e.hermevander(g, degree)  # (points, degree + 1)
+    return (w * fg) @ he

@@ -1,0 +1,192 @@
+"""The rounding step that makes recovery exact (ALGORITHMS.md 1.4-1.6).
+
+Because ``rank(U) = k``, the column space of ``Y`` (as vectors in ``R^n``) equals
+that of the hidden activations ``f(X V^T)``. For a unit ``i`` and a set ``S`` of
+samples where it is inactive, ``z_i = f(X v_i)`` is, up to scale, the only vector
+of that column space vanishing on ``S``: the smallest eigenvector ``a`` of
+``B_S^T B_S`` (``B`` an orthonormal basis of the column space) gives ``z = B a``.
+Its largest entries are surely active, so ``X_R v = z_R`` on those rows gives
+``v_i`` exactly. Started from a crude direction, taking ``S`` as the samples with
+the most negative scores and iterating is an attractor (1.5).
+
+Everything here trusts its input: validation happens in the public functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg
+
+__all__ = ["UnitSearch", "exact_direction", "rounding_step"]
+
+
+def rounding_step(scores: np.ndarray, B: np.ndarray, n_null: int):
+    """One rounding step for a batch of directions (ALGORITHMS.md 1.4).
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n, b)
+        ``F @ W``: each column scores the samples for one direction.
+    B : ndarray of shape (n, r)
+        Orthonormal basis of the column space of ``Y``.
+    n_null : int
+        ``|S|``, how many of the most negative samples must vanish.
+
+    Returns
+    -------
+    A : ndarray of shape (r, b)
+        Unit coefficient vectors; ``z = B @ A`` (sign fixed so ``sum(z) > 0``).
+    sig : ndarray of shape (2, b)
+        ``||z_S||`` of the null vector and of the next one (``sqrt`` of the two
+        smallest eigenvalues of ``B_S^T B_S``): the first ~1e-15 when ``S`` is
+        truly inactive for one unit, the second not small when that unit is unique.
+    Z : ndarray of shape (n, b)
+        The vectors ``z = B a``.
+    """
+    S = np.argpartition(scores, n_null - 1, axis=0)[:n_null]  # (n_null, b)
+    BS = B[S]  # (n_null, b, r)
+    G = np.einsum("sbr,sbq->brq", BS, BS)
+    lam, vecs = np.linalg.eigh(G)  # ascending, batched
+    A = vecs[:, :, 0].T.copy()  # (r, b)
+    Z = B @ A
+    flip = Z.sum(axis=0) < 0
+    A[:, flip] *= -1
+    Z[:, flip] *= -1
+    sig = np.sqrt(np.clip(lam[:, :2].T, 0.0, None))
+    return A, sig, Z
+
+
+def _top_rows(z: np.ndarray, r: int) -> np.ndarray:
+    return np.argpartition(-z, r - 1)[:r]
+
+
+def exact_direction(X: np.ndarray, z: np.ndarray, n_rows: int) -> np.ndarray:
+    """Solve ``X_R v = z_R`` on the ``n_rows`` rows where ``z`` is largest (1.6).
+
+    Those rows are surely active and, being about ``1.2 d`` of them, well
+    conditioned. Normal equations (Cholesky) plus one step of iterative refinement
+    reach float64 precision at a third of the cost of a QR least-squares solve.
+    """
+    R = _top_rows(z, n_rows)
+    XR = X[R]
+    zR = z[R]
+    G = scipy.linalg.blas.dsyrk(1.0, XR, trans=1, lower=1)
+    try:
+        c = scipy.linalg.cho_factor(G, lower=True, check_finite=False)
+        v = scipy.linalg.cho_solve(c, XR.T @ zR, check_finite=False)
+        v += scipy.linalg.cho_solve(c, XR.T @ (zR - XR @ v), check_finite=False)
+    except np.linalg.LinAlgError:
+        v = scipy.linalg.lstsq(XR, zR, lapack_driver="gelsy", check_finite=False)[0]
+    return v
+
+
+@dataclass
+class UnitSearch:
+    """Rounding from many starts with de-duplication (ALGORITHMS.md 1.5).
+
+    Parameters
+    ----------
+    F : ndarray of shape (n, p)
+        Features the directions live in: ``X`` itself (full dimension) or ``X Q``
+        (the ``k``-dim projection, cheap once ``Q`` is good).
+    B : ndarray of shape (n, r)
+        Orthonormal basis of the column space of ``Y`` (same rows as ``F``).
+    X : ndarray of shape (n, d)
+        The inputs on the same rows, for the exact full-dimensional solve.
+    activation : Activation
+        Rectified activation (ReLU: its zero pattern and homogeneity are used).
+    n_null : int
+        ``|S|`` in the rounding step.
+    null_tol : float
+        ``||z_S||`` below this is "vanishes on S".
+    unit_tol : float
+        A unit is certified when ``||f(X v) - z|| / ||z|| <= unit_tol``.
+    max_iter : int
+        Rounding iterations per start.
+    """
+
+    F: np.ndarray
+    B: np.ndarray
+    X: np.ndarray
+    activation: object
+    n_null: int
+    null_tol: float = 1e-9
+    gap_tol: float = 1e-6
+    unit_tol: float = 1e-8
+    max_iter: int = 12
+    found_A: list = field(default_factory=list)
+    found_V: list = field(default_factory=list)
+    found_err: list = field(default_factory=list)
+    starts_used: int = 0
+    rounding_iterations: int = 0
+    rejected: int = 0
+
+    @property
+    def n_found(self) -> int:
+        return len(self.found_V)
+
+    def _is_known(self, a: np.ndarray, tol: float) -> bool:
+        if not self.found_A:
+            return False
+        return bool(np.abs(np.asarray(self.found_A) @ a).max() > 1.0 - tol)
+
+    def run(self, W: np.ndarray, max_new: int | None = None) -> int:
+        """Iterate the rounding step from the starts ``W`` (shape ``(p, b)``).
+
+        Returns the number of new units certified. Units are stored in
+        ``found_V`` (directions in full dimension, scale of ``z``) and ``found_A``.
+        """
+        n, p = self.F.shape
+        d = self.X.shape[1]
+        rows_p = min(n, max(int(np.ceil(1.25 * p)), p + 5))
+        rows_d = min(n, max(int(np.ceil(1.2 * d)), d + 10))
+        W = np.array(W, dtype=float, copy=True)
+        self.starts_used += W.shape[1]
+        new = 0
+        active = np.ones(W.shape[1], dtype=bool)
+        for _ in range(self.max_iter):
+            idx = np.flatnonzero(active)
+            if idx.size == 0:
+                break
+            self.rounding_iterations += 1
+            A, sig, Z = rounding_step(self.F @ W[:, idx], self.B, self.n_null)
+            for j, col in enumerate(idx):
+                a = A[:, j]
+                z = Z[:, j]
+                if self._is_known(a, 1e-3):
+                    active[col] = False  # converging to a unit already certified
+                    continue
+                if sig[0, j] <= self.null_tol and sig[1, j] >= self.gap_tol:
+                    active[col] = False
+                    if self._certify(z, a, rows_d):
+                        new += 1
+                        if max_new is not None and new >= max_new:
+                            return new
+                    continue
+                npos = int(np.count_nonzero(z > 0))
+                if npos < min(rows_p, p):
+                    active[col] = False
+                    continue
+                R = _top_rows(z, min(rows_p, npos))
+                W[:, col] = np.linalg.lstsq(self.F[R], z[R], rcond=None)[0]
+        return new
+
+    def _certify(self, z: np.ndarray, a: np.ndarray, rows_d: int) -> bool:
+        """Exact solve for ``v`` from ``z``, then the per-unit certificate."""
+        if np.count_nonzero(z > 0) < rows_d:
+            self.rejected += 1
+            return False
+        # z = c f(X v_i) and f is positively homogeneous: f^{-1}(z) = X (c^{1/p} v_i)
+        target = self.activation.inverse(z) if self.activation.degree != 1.0 else z
+        v = exact_direction(self.X, target, rows_d)
+        fz = self.activation(self.X @ v)
+        err = float(np.linalg.norm(fz - z) / np.linalg.norm(z))
+        if not err <= self.unit_tol:
+            self.rejected += 1
+            return False
+        self.found_A.append(a)
+        self.found_V.append(v)
+        self.found_err.append(err)
+        return True
