@@ -62,24 +62,56 @@ def _top_rows(z: np.ndarray, r: int) -> np.ndarray:
     return np.argpartition(-z, r - 1)[:r]
 
 
-def exact_direction(X: np.ndarray, z: np.ndarray, n_rows: int) -> np.ndarray:
+def exact_direction(X: np.ndarray, z: np.ndarray, n_rows: int, *,
+                    max_refine: int = 8) -> np.ndarray:
     """Solve ``X_R v = z_R`` on the ``n_rows`` rows where ``z`` is largest (1.6).
 
     Those rows are surely active and, being about ``1.2 d`` of them, well
-    conditioned. Normal equations (Cholesky) plus one step of iterative refinement
-    reach float64 precision at a third of the cost of a QR least-squares solve.
+    conditioned. The normal equations are factored in float32 (half the cost of
+    the ``O(n_rows d^2)`` Gram product, the dominant cost of exact recovery) and the
+    solution is brought to float64 precision by iterative refinement with float64
+    residuals, which converges while ``cond(X_R)^2 * 6e-8 < 1``; the float64 residual
+    ``||X_R v - z_R||`` decides when to stop, and a float64 QR solve takes over if
+    refinement stalls. The per-unit certificate checks the result in any case.
     """
     R = _top_rows(z, n_rows)
     XR = X[R]
     zR = z[R]
-    G = scipy.linalg.blas.dsyrk(1.0, XR, trans=1, lower=1)
+    X32 = XR.astype(np.float32)
+    scale = max(float(np.abs(zR).max()), 1e-300)
     try:
-        c = scipy.linalg.cho_factor(G, lower=True, check_finite=False)
-        v = scipy.linalg.cho_solve(c, XR.T @ zR, check_finite=False)
-        v += scipy.linalg.cho_solve(c, XR.T @ (zR - XR @ v), check_finite=False)
+        c = scipy.linalg.cho_factor(X32.T @ X32, lower=True, check_finite=False)
     except np.linalg.LinAlgError:
-        v = scipy.linalg.lstsq(XR, zR, lapack_driver="gelsy", check_finite=False)[0]
-    return v
+        c = None
+    if c is not None:
+        v = np.zeros(XR.shape[1])
+        res = zR.copy()
+        prev = np.inf
+        for _ in range(max_refine):
+            v += scipy.linalg.cho_solve(c, (XR.T @ res).astype(np.float32),
+                                        check_finite=False)
+            res = zR - XR @ v
+            err = float(np.abs(res).max()) / scale
+            if err < 1e-14 or err > 0.5 * prev:
+                break
+            prev = err
+        if err < 1e-12:
+            return v
+    return scipy.linalg.lstsq(XR, zR, lapack_driver="gelsy", check_finite=False)[0]
+
+
+def _batched_lstsq(F: np.ndarray, Z: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Least-squares directions ``w_j = argmin ||F[R_j] w - Z[R_j, j]||`` for a batch.
+
+    ``rows`` has shape ``(r, b)``. These solves only steer the iteration (the
+    exact solve is :func:`exact_direction`), so normal equations are accurate enough.
+    """
+    FR = F[rows]  # (r, b, p)
+    zR = np.take_along_axis(Z, rows, axis=0)  # (r, b)
+    G = np.einsum("rbp,rbq->bpq", FR, FR)
+    rhs = np.einsum("rbp,rb->bp", FR, zR)
+    G += 1e-12 * np.trace(G, axis1=1, axis2=2)[:, None, None] * np.eye(G.shape[1])
+    return np.linalg.solve(G, rhs[..., None])[..., 0].T  # (p, b)
 
 
 @dataclass
@@ -152,25 +184,25 @@ class UnitSearch:
                 break
             self.rounding_iterations += 1
             A, sig, Z = rounding_step(self.F @ W[:, idx], self.B, self.n_null)
+            steer = []
             for j, col in enumerate(idx):
                 a = A[:, j]
-                z = Z[:, j]
                 if self._is_known(a, 1e-3):
                     active[col] = False  # converging to a unit already certified
-                    continue
-                if sig[0, j] <= self.null_tol and sig[1, j] >= self.gap_tol:
+                elif sig[0, j] <= self.null_tol and sig[1, j] >= self.gap_tol:
                     active[col] = False
-                    if self._certify(z, a, rows_d):
+                    if self._certify(Z[:, j], a, rows_d):
                         new += 1
                         if max_new is not None and new >= max_new:
                             return new
-                    continue
-                npos = int(np.count_nonzero(z > 0))
-                if npos < min(rows_p, p):
-                    active[col] = False
-                    continue
-                R = _top_rows(z, min(rows_p, npos))
-                W[:, col] = np.linalg.lstsq(self.F[R], z[R], rcond=None)[0]
+                elif np.count_nonzero(Z[:, j] > 0) < rows_p:
+                    active[col] = False  # no longer looks like a unit
+                else:
+                    steer.append(j)
+            if steer:
+                steer = np.asarray(steer)
+                R = np.argpartition(-Z[:, steer], rows_p - 1, axis=0)[:rows_p]
+                W[:, idx[steer]] = _batched_lstsq(self.F, Z[:, steer], R)
         return new
 
     def _certify(self, z: np.ndarray, a: np.ndarray, rows_d: int) -> bool:
