@@ -178,10 +178,72 @@ def get_activation(activation="relu") -> Activation:
     if callable(activation):
         name = getattr(activation, "__name__", "custom")
         _check_rectified(activation, name)
-        return Activation("custom", activation)
+        return _analyse_custom(activation)
     raise ValueError(
         f"`activation` must be a name or a callable, got {type(activation).__name__}."
     )
+
+
+def _numeric_inverse(f: Callable, sup: float) -> Callable:
+    """Vectorised inverse of ``f`` on ``(0, sup)`` by bisection in ``t > 0``.
+
+    ``f`` is increasing there (checked by :func:`_analyse_custom`); 1100 halvings
+    would reach every float, but bisection stops once the bracket no longer
+    shrinks, which takes about ``60 + log2(hi / t)`` steps.
+    """
+
+    def inverse(y):
+        y = np.asarray(y, dtype=float)
+        lo = np.zeros_like(y)
+        hi = np.ones_like(y)
+        for _ in range(2000):  # grow the bracket
+            short = np.asarray(f(hi), dtype=float) < y
+            if not short.any():
+                break
+            hi = np.where(short, 2.0 * hi, hi)
+        for _ in range(1100):
+            mid = 0.5 * (lo + hi)
+            moved = (mid > lo) & (mid < hi)
+            if not moved.any():
+                break
+            below = np.asarray(f(mid), dtype=float) < y
+            lo = np.where(moved & below, mid, lo)
+            hi = np.where(moved & ~below, mid, hi)
+        return 0.5 * (lo + hi)
+
+    return inverse
+
+
+def _analyse_custom(f: Callable) -> Activation:
+    """Describe a user's rectified ``f``: homogeneity degree, plateau, inverse.
+
+    ``f(a t) = a^p f(t)`` is tested on a grid (then the scale of a unit is free);
+    otherwise ``f`` must be increasing on ``t > 0`` up to an optional plateau to be
+    invertible, which recovery needs to read weights off activations.
+    """
+    t = np.logspace(-4, 4, 400)
+    ft = np.asarray(f(t), dtype=float)
+    p = float(np.log2(f(np.array([2.0]))[0] / f(np.array([1.0]))[0]))
+    degree = None
+    if np.isfinite(p) and p > 0:
+        ok = all(
+            np.allclose(np.asarray(f(a * t), dtype=float), a**p * ft, rtol=1e-10, atol=0)
+            for a in (0.37, 3.1)
+        )
+        degree = p if ok else None
+    if degree is not None:
+        c1 = float(f(np.array([1.0]))[0])
+        return Activation("custom", f, degree=degree,
+                          inverse=lambda y: (np.asarray(y, float) / c1) ** (1.0 / degree))
+    steps = np.diff(ft)
+    if np.all(steps > 0):
+        return Activation("custom", f, inverse=_numeric_inverse(f, np.inf))
+    top = float(ft.max())
+    first_top = int(np.argmax(ft >= top))
+    if np.all(steps[:first_top] > 0) and np.all(ft[first_top:] == top):
+        return Activation("custom", f, inverse=_numeric_inverse(f, top),
+                          invertible_max=top)
+    return Activation("custom", f)  # not invertible: recovery will say so
 
 
 @lru_cache(maxsize=256)

@@ -165,6 +165,10 @@ def recover_gaussian(
         budget = max_starts - search.starts_used
         search.run(to_F(starts[:, :budget]))
     timings["rounding"] = time.perf_counter() - t0
+    if search.last_reject_reason and search.n_found < r:
+        stop_reason += (
+            f"; candidate units were found but rejected: {search.last_reject_reason}"
+        )
     diag.update(
         starts_used=search.starts_used,
         rounding_iterations=search.rounding_iterations,

@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.linalg
+
+from ._unit_solve import exact_direction, solve_unit, top_rows as _top_rows
 
 __all__ = ["UnitSearch", "exact_direction", "rounding_step"]
 
@@ -56,48 +57,6 @@ def rounding_step(scores: np.ndarray, B: np.ndarray, n_null: int):
     Z[:, flip] *= -1
     sig = np.sqrt(np.clip(lam[:, :2].T, 0.0, None))
     return A, sig, Z
-
-
-def _top_rows(z: np.ndarray, r: int) -> np.ndarray:
-    return np.argpartition(-z, r - 1)[:r]
-
-
-def exact_direction(X: np.ndarray, z: np.ndarray, n_rows: int, *,
-                    max_refine: int = 8) -> np.ndarray:
-    """Solve ``X_R v = z_R`` on the ``n_rows`` rows where ``z`` is largest (1.6).
-
-    Those rows are surely active and, being about ``1.2 d`` of them, well
-    conditioned. The normal equations are factored in float32 (half the cost of
-    the ``O(n_rows d^2)`` Gram product, the dominant cost of exact recovery) and the
-    solution is brought to float64 precision by iterative refinement with float64
-    residuals, which converges while ``cond(X_R)^2 * 6e-8 < 1``; the float64 residual
-    ``||X_R v - z_R||`` decides when to stop, and a float64 QR solve takes over if
-    refinement stalls. The per-unit certificate checks the result in any case.
-    """
-    R = _top_rows(z, n_rows)
-    XR = X[R]
-    zR = z[R]
-    X32 = XR.astype(np.float32)
-    scale = max(float(np.abs(zR).max()), 1e-300)
-    try:
-        c = scipy.linalg.cho_factor(X32.T @ X32, lower=True, check_finite=False)
-    except np.linalg.LinAlgError:
-        c = None
-    if c is not None:
-        v = np.zeros(XR.shape[1])
-        res = zR.copy()
-        prev = np.inf
-        for _ in range(max_refine):
-            v += scipy.linalg.cho_solve(c, (XR.T @ res).astype(np.float32),
-                                        check_finite=False)
-            res = zR - XR @ v
-            err = float(np.abs(res).max()) / scale
-            if err < 1e-14 or err > 0.5 * prev:
-                break
-            prev = err
-        if err < 1e-12:
-            return v
-    return scipy.linalg.lstsq(XR, zR, lapack_driver="gelsy", check_finite=False)[0]
 
 
 def _batched_lstsq(F: np.ndarray, Z: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -154,6 +113,7 @@ class UnitSearch:
     starts_used: int = 0
     rounding_iterations: int = 0
     rejected: int = 0
+    last_reject_reason: str = ""
 
     @property
     def n_found(self) -> int:
@@ -210,11 +170,14 @@ class UnitSearch:
         if np.count_nonzero(z > 0) < rows_d:
             self.rejected += 1
             return False
-        # z = c f(X v_i) and f is positively homogeneous: f^{-1}(z) = X (c^{1/p} v_i)
-        target = self.activation.inverse(z) if self.activation.degree != 1.0 else z
-        v = exact_direction(self.X, target, rows_d)
+        solved, reason = solve_unit(self.X, z, self.activation, rows_d)
+        if solved is None:
+            self.rejected += 1
+            self.last_reject_reason = reason
+            return False
+        v, s = solved
         fz = self.activation(self.X @ v)
-        err = float(np.linalg.norm(fz - z) / np.linalg.norm(z))
+        err = float(np.linalg.norm(fz - s * z) / np.linalg.norm(s * z))
         if not err <= self.unit_tol:
             self.rejected += 1
             return False
