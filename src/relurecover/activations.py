@@ -240,6 +240,8 @@ def _analyse_custom(f: Callable) -> Activation:
         return Activation("custom", f, inverse=_numeric_inverse(f, np.inf))
     top = float(ft.max())
     first_top = int(np.argmax(ft >= top))
+    if first_top == 0 and np.all(ft == top):  # a step: constant on t > 0
+        return Activation("custom", f, invertible_max=top)
     if np.all(steps[:first_top] > 0) and np.all(ft[first_top:] == top):
         return Activation("custom", f, inverse=_numeric_inverse(f, top),
                           invertible_max=top)

@@ -165,6 +165,10 @@ class UnitSearch:
                 W[:, idx[steer]] = _batched_lstsq(self.F, Z[:, steer], R)
         return new
 
+    def _unit_error(self, xv: np.ndarray, s: float, z: np.ndarray) -> float:
+        """The per-unit certificate ``||f(X v) - s z|| / ||s z||``."""
+        return float(np.linalg.norm(self.activation(xv) - s * z) / np.linalg.norm(s * z))
+
     def _certify(self, z: np.ndarray, a: np.ndarray, rows_d: int) -> bool:
         """Exact solve for ``v`` from ``z``, then the per-unit certificate."""
         if np.count_nonzero(z > 0) < rows_d:
@@ -176,8 +180,23 @@ class UnitSearch:
             self.last_reject_reason = reason
             return False
         v, s = solved
-        fz = self.activation(self.X @ v)
-        err = float(np.linalg.norm(fz - s * z) / np.linalg.norm(s * z))
+        xv = self.X @ v
+        # Polish (1.4): the null vector of B_S is only as accurate as the gap of
+        # B_S^T B_S allows; on the whole inactive set of the solved unit the gap is
+        # wide, so recompute z there and solve again.
+        err = self._unit_error(xv, s, z)
+        inactive = xv < -1e-9 * np.abs(xv).max()
+        if err > 1e-13 and np.count_nonzero(inactive) >= 4 * self.B.shape[1]:
+            BS = self.B[inactive]
+            a2 = np.linalg.eigh(BS.T @ BS)[1][:, 0]
+            z2 = self.B @ a2
+            if z2.sum() < 0:
+                a2, z2 = -a2, -z2
+            solved2, _ = solve_unit(self.X, z2, self.activation, rows_d)
+            if solved2 is not None:
+                err2 = self._unit_error(self.X @ solved2[0], solved2[1], z2)
+                if err2 < err:
+                    a, z, (v, s), err = a2, z2, solved2, err2
         if not err <= self.unit_tol:
             self.rejected += 1
             return False

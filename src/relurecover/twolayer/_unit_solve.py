@@ -81,11 +81,6 @@ def _scale_by_plateau(X, z, act, n_rows):
         return None, "no sample reaches the plateau of the activation, so the scale of the unit is not identifiable"
     s = act.invertible_max / zmax
     free = np.flatnonzero((z > 0) & ~plateau)
-    if free.size == 0:
-        return None, (
-            "the activation is constant on t > 0 (a step), so only the sign pattern "
-            "of each unit is identifiable, not its scale nor its exact direction"
-        )
     if free.size < n_rows:
         return None, f"only {free.size} unsaturated active samples, fewer than the {n_rows} needed"
     R = free[top_rows(-np.abs(z[free] - 0.5 * zmax), n_rows)]  # well inside (0, plateau)
@@ -130,6 +125,11 @@ def solve_unit(X: np.ndarray, z: np.ndarray, act, n_rows: int):
     if act.degree is not None:
         target = z if act.degree == 1.0 else act.inverse(np.maximum(z, 0.0))
         return (exact_direction(X, target, n_rows), 1.0), ""
+    if act.inverse is None and np.isfinite(act.invertible_max):
+        return None, (
+            "the activation is constant on t > 0 (a step), so only the sign pattern "
+            "of each unit is identifiable, not its scale nor its exact direction"
+        )
     if act.inverse is None:
         return None, (
             "the activation is not invertible on t > 0, so the weights cannot be "
