@@ -56,9 +56,6 @@ def test_n_hidden_inferred_matches_given(seed):
     assert compare(inferred.network, truth).max_error <= EXACT
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason=(
-    "bug: with k = 1 (rank(Y) = 1) rounding_step returns one eigenvalue and "
-    "UnitSearch.run reads sig[1, j] (twolayer/_rounding.py); reported to the lead"))
 @pytest.mark.parametrize("m", [1, 3])
 def test_single_unit(m):
     truth, X, Y = planted(8, 1, m, 200, 0)

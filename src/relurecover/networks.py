@@ -32,6 +32,16 @@ def gaussian_inputs(n: int, d: int, *, rng=None) -> np.ndarray:
     return check_random_state(rng).standard_normal((n, d))
 
 
+def _open_npz(path):
+    """``np.load`` that insists on an ``.npz`` archive (a ``.npy`` holds no network)."""
+    f = np.load(path, allow_pickle=False)
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise ValueError(
+            f"{os.fspath(path)!r} is a single array, not an .npz archive of a network."
+        )
+    return f
+
+
 def _check_X(X, d: int) -> np.ndarray:
     X = as_2d_float(X, "X")
     if X.shape[1] != d:
@@ -121,7 +131,7 @@ class TwoLayerNetwork:
     @classmethod
     def load(cls, path):
         """Read a network written by :meth:`save` (or any ``.npz`` with ``U``, ``V``)."""
-        with np.load(path, allow_pickle=False) as f:
+        with _open_npz(path) as f:
             if "U" not in f or "V" not in f:
                 raise ValueError(
                     f"{os.fspath(path)!r} holds no two-layer network: arrays `U` and "
@@ -210,7 +220,7 @@ class DeepNetwork:
     @classmethod
     def load(cls, path):
         """Read a network written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as f:
+        with _open_npz(path) as f:
             keys = sorted((k for k in f.files if k[:1] == "W" and k[1:].isdigit()),
                           key=lambda k: int(k[1:]))
             if not keys:
@@ -227,7 +237,7 @@ class DeepNetwork:
 
 def load_network(path):
     """Load a :class:`TwoLayerNetwork` or :class:`DeepNetwork` from an ``.npz`` file."""
-    with np.load(path, allow_pickle=False) as f:
+    with _open_npz(path) as f:
         kind = str(f["kind"]) if "kind" in f else ("two-layer" if "U" in f else "deep")
     return TwoLayerNetwork.load(path) if kind == "two-layer" else DeepNetwork.load(path)
 

@@ -56,6 +56,8 @@ def rounding_step(scores: np.ndarray, B: np.ndarray, n_null: int):
     A[:, flip] *= -1
     Z[:, flip] *= -1
     sig = np.sqrt(np.clip(lam[:, :2].T, 0.0, None))
+    if sig.shape[0] == 1:  # one unit (r = 1): its null space is trivially unique
+        sig = np.vstack([sig, np.full_like(sig, np.inf)])
     return A, sig, Z
 
 
