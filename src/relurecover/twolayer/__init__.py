@@ -86,7 +86,8 @@ def recover_two_layer(
     Y : array-like of shape (n_samples, m) or (n_samples,)
         Labels of the network on ``X``.
     n_hidden : int, default=None
-        Number of hidden units ``k``; None infers it as the numerical rank of ``Y``.
+        Number of hidden units ``k``; None infers it as the numerical rank of ``Y``
+        (with noisy labels, from a spectral gap of its singular values).
     method : {"auto", "gaussian"}, default="auto"
         Which path to run. ``"gaussian"``: moments, then exact rounding.
     activation : str or callable, default="relu"
@@ -109,7 +110,9 @@ def recover_two_layer(
     -------
     Recovery
         ``.network``, ``.exact``, ``.certificate``, ``.message``, ``.timings``,
-        ``.diagnostics``.
+        ``.diagnostics``. With noisy labels (``Y`` of full numerical rank and no
+        exact answer) the network is a least-squares estimate refined from the
+        moments (ALGORITHMS.md 2), with ``.noise_level`` and ``.standard_errors``.
 
     Examples
     --------
@@ -139,4 +142,5 @@ def recover_two_layer(
     return recover_gaussian(
         X, Y, k, activation=act, rng=rng, tol=tol, max_starts=max_starts,
         time_limit=time_limit, chunk_size=chunk_size, work_rows=work_rows,
+        infer_hidden=n_hidden is None,
     )

@@ -12,6 +12,7 @@ Steps, as in ``ALGORITHMS.md`` section 1:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 
@@ -27,6 +28,7 @@ from ..moments import (
 )
 from ..networks import TwoLayerNetwork
 from ..tensor import deflated_jennrich, jennrich
+from ._noisy import noisy_recovery, spectral_gap_rank
 from ._result import Recovery
 from ._rounding import UnitSearch
 
@@ -72,8 +74,9 @@ def hidden_and_output(X, Y, V, activation, *, chunk_size=16384):
     return Ut.T, cert, int(rank_H)
 
 
-def recover_gaussian(
-    X, Y, k, *, activation, rng, tol, max_starts, time_limit, chunk_size, work_rows
+def _recover_exact(
+    X, Y, k, *, activation, rng, tol, max_starts, time_limit, chunk_size, work_rows,
+    infer_hidden=False,
 ) -> Recovery:
     """The Gaussian exact path; arguments are validated by ``recover_two_layer``."""
     timings: dict[str, float] = {}
@@ -91,6 +94,20 @@ def recover_gaussian(
     Bfull, s, rank = column_space(Yw)
     diag.update(rank_Y=rank, singular_values_Y=s, n_work=n_work)
     timings["column space"] = time.perf_counter() - t0
+
+    full_rank = rank == min(m, n_work)
+    if infer_hidden and full_rank and activation.is_relu:
+        # noise lifts the zero tail of Y's spectrum to a flat floor (ALGORITHMS.md 2)
+        k_gap = spectral_gap_rank(s, n_work, strict=True)
+        if k_gap is not None:
+            k = diag["n_hidden_from_spectral_gap"] = min(k_gap, d)
+    if full_rank and rank > k and activation.is_relu:
+        # noisy labels: no exact answer exists, so skip the rounding (ALGORITHMS.md 2)
+        reason = (f"the labels look noisy (Y has full numerical rank {rank} > "
+                  f"n_hidden = {k}: no network with {k} units fits them exactly).")
+        return noisy_recovery(X, Y, k, rng=rng, chunk_size=chunk_size,
+                              work_rows=work_rows or n, reason=reason, timings=timings,
+                              diagnostics=diag, stacklevel=4)
 
     if rank < k:
         msg = (
@@ -208,3 +225,46 @@ def recover_gaussian(
             parts.append(f"> tol={tol:g}")
         text = " ".join(parts) + "." + (" " + msg if msg else "")
     return Recovery(net, exact, cert, text, min(n_found, k), k, "gaussian", timings, diag)
+
+
+def recover_gaussian(
+    X, Y, k, *, activation, rng, tol, max_starts, time_limit, chunk_size, work_rows,
+    infer_hidden=False,
+) -> Recovery:
+    """Exact path first (ALGORITHMS.md 1); noisy labels get a refined estimate (2).
+
+    Labels look noisy when ``Y`` has full numerical rank: then, if the exact path
+    certifies nothing, the least-squares refinement of ``_noisy`` runs (ReLU
+    only). With ``infer_hidden`` the number of units comes from a spectral gap of
+    ``Y``; without one the message asks for ``n_hidden``.
+    """
+    res = _recover_exact(
+        X, Y, k, activation=activation, rng=rng, tol=tol, max_starts=max_starts,
+        time_limit=time_limit, chunk_size=chunk_size, work_rows=work_rows,
+        infer_hidden=infer_hidden,
+    )
+    if res.exact or res.noise_level is not None or not activation.is_relu:
+        return res
+    diag = res.diagnostics
+    rank, n_work, m = diag["rank_Y"], diag["n_work"], Y.shape[1]
+    if rank < res.n_hidden or rank < min(m, n_work):
+        return res  # an exact zero tail: not noisy labels
+    k = res.n_hidden
+    if infer_hidden:
+        k_gap = spectral_gap_rank(diag["singular_values_Y"], n_work, strict=False)
+        if k_gap is None:
+            note = (
+                f"Y has full numerical rank {rank} (noisy labels?) and its singular "
+                "values show no spectral gap, so the number of hidden units cannot be "
+                "inferred: pass n_hidden."
+            )
+            warnings.warn(note, AssumptionWarning, stacklevel=3)
+            return dataclasses.replace(res, message=res.message + " " + note)
+        k = diag["n_hidden_from_spectral_gap"] = min(k_gap, X.shape[1])
+    reason = (
+        f"the labels look noisy (Y has full numerical rank {rank}) and the exact "
+        f"path certified no network ({res.message})."
+    )
+    return noisy_recovery(X, Y, k, rng=rng, chunk_size=chunk_size,
+                          work_rows=work_rows or X.shape[0], reason=reason,
+                          timings=res.timings, diagnostics=diag, stacklevel=3)

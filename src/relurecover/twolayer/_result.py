@@ -4,9 +4,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..networks import TwoLayerNetwork
 
-__all__ = ["Recovery"]
+__all__ = ["Recovery", "StandardErrors"]
+
+
+@dataclass(frozen=True)
+class StandardErrors:
+    """Standard errors of a least-squares estimate, per weight (ALGORITHMS.md 2).
+
+    From the Gauss-Newton covariance ``sigma^2 (J^T J)^+`` of the normalised
+    weights (rows of ``V`` of unit norm, their norms pushed into ``U``), so they
+    apply to ``Recovery.network`` as returned.
+
+    Attributes
+    ----------
+    V : ndarray of shape (k, d)
+        Standard error of each entry of ``V`` (row ``i``: unit ``i``).
+    U : ndarray of shape (m, k)
+        Standard error of each entry of ``U`` (column ``i``: unit ``i``).
+    estimated_error : float
+        Expected aligned relative error, ``max(||se_V||_F / ||V||_F,
+        ||se_U||_F / ||U||_F)``, comparable to ``compare(...).error``.
+    """
+
+    V: np.ndarray
+    U: np.ndarray
+    estimated_error: float
+
+    @property
+    def per_unit(self) -> np.ndarray:
+        """Root sum of squares over each unit's row of ``V`` and column of ``U``, shape (k,)."""
+        return np.sqrt((self.V**2).sum(axis=1) + (self.U**2).sum(axis=0))
+
+    def __repr__(self) -> str:
+        k, d = self.V.shape
+        return (f"StandardErrors(V: ({k}, {d}), U: {self.U.shape}, "
+                f"estimated_error={self.estimated_error:.2e})")
 
 
 @dataclass(frozen=True)
@@ -28,13 +64,20 @@ class Recovery:
     message : str
         The verdict in words, with the reason when not exact.
     n_found, n_hidden : int
-        Units certified, and units sought.
+        Units certified (exact path) or estimated (noisy labels), and units sought.
     method : str
         The path that ran (``"gaussian"`` ...).
     timings : dict of str to float
         Seconds per stage.
     diagnostics : dict
         Everything else worth knowing (ranks, starts used, passes over the data, ...).
+    noise_level : float or None
+        With noisy labels: the estimated standard deviation of the noise ``E`` in
+        ``Y = f(X V^T) U^T + E`` (from the least-squares residuals, corrected for
+        the degrees of freedom). None on the exact path.
+    standard_errors : StandardErrors or None
+        With noisy labels: per-weight standard errors of ``network`` (units
+        normalised) and the estimated aligned error. None on the exact path.
     """
 
     network: TwoLayerNetwork | None
@@ -46,6 +89,8 @@ class Recovery:
     method: str = "gaussian"
     timings: dict = field(default_factory=dict)
     diagnostics: dict = field(default_factory=dict)
+    noise_level: float | None = None
+    standard_errors: StandardErrors | None = None
 
     @property
     def success(self) -> bool:
@@ -56,8 +101,13 @@ class Recovery:
         verdict = "exact" if self.exact else "NOT exact"
         net = repr(self.network) if self.network is not None else "None"
         total = sum(self.timings.values())
+        noisy = ""
+        if self.noise_level is not None:
+            noisy = f", noise_level={self.noise_level:.3g}"
+        if self.standard_errors is not None:
+            noisy += f", estimated_error={self.standard_errors.estimated_error:.2e}"
         return (
             f"Recovery({verdict}, certificate={self.certificate:.2e}, "
             f"found {self.n_found} of {self.n_hidden} units, method={self.method!r}, "
-            f"network={net}, time={total:.3g}s)\n  message: {self.message}"
+            f"network={net}{noisy}, time={total:.3g}s)\n  message: {self.message}"
         )

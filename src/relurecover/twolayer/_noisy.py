@@ -1,0 +1,523 @@
+"""Noisy labels: moment estimate, then Gauss-Newton on the square loss (ALGORITHMS.md 2).
+
+With ``Y = relu(X V^T) U^T + E`` and ``E`` mean-zero and independent of ``X`` the
+moments are unbiased, so steps 1-3 of section 1 still give a consistent start;
+the exact rounding does not apply (no exact zero pattern). From that start the
+square loss ``L = ||Y - relu(X V^T) U^T||_F^2 / 2`` is minimised by
+Levenberg-Marquardt over all ``k d + m k`` weights:
+
+- the gradient is taken on all rows (one pass per evaluation, in chunks);
+- the Gauss-Newton matrix ``J^T J`` is assembled on a fixed subsample of rows
+  (``curvature_rows``) and scaled to ``n``: an inexact Newton step whose rate
+  is about ``sqrt(p / curvature_rows)``, while the fixed point is the exact
+  least-squares minimiser on all rows;
+- ReLU is positively homogeneous, so ``(c v_i, u_i / c)`` leaves ``L`` unchanged:
+  ``J^T J`` has the ``k`` null vectors ``(v_i, -u_i)``. They are penalised in the
+  step, and units are renormalised (``||v_i|| = 1``) after each step.
+
+Everything ``J^T J`` needs comes from one matrix ``G = Z^T Z`` with
+``Z[:, (i, a)] = 1{x . v_i > 0} x_a``: ``H = relu(X V^T)`` has ``H_i = Z_i v_i``.
+
+The noise level is ``sigma^2 = ||R||^2 / (n m - p_eff)`` (``p_eff = k d + m k - k``)
+and the covariance of the normalised weights is ``sigma^2 Pi (J^T J)^+ Pi^T``
+(``Pi`` the Jacobian of the normalisation), from which come per-unit standard
+errors and an estimate of the aligned error.
+
+Private helpers trust their input; validation happens in ``recover_two_layer``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg
+import scipy.stats
+
+from ..moments import (
+    contracted_second_moments,
+    iter_chunks,
+    second_moment_weights,
+)
+from ..tensor import jennrich
+
+__all__ = [
+    "NoisyFit",
+    "noisy_recovery",
+    "moment_estimate",
+    "refine_least_squares",
+    "spectral_gap_rank",
+    "WARN_ERROR",
+    "MEAN_PVALUE",
+]
+
+#: estimated aligned error above which the fit warns "too few samples".
+WARN_ERROR = 0.1
+#: p-value of the chi-square test of zero residual mean below which the noise
+#: is reported as not mean-zero.
+MEAN_PVALUE = 1e-4
+
+
+def spectral_gap_rank(s: np.ndarray, n_rows: int, *, strict: bool):
+    """Number of units from the singular values ``s`` of noisy labels, or None.
+
+    Additive noise that is independent across outputs lifts the zero tail of
+    the spectrum of ``Y`` to a *flat* floor (Marchenko-Pastur: relative spread
+    about ``2 sqrt(t / n_rows)`` for ``t`` tail values). A rank ``k`` is accepted
+    when ``s_k / s_{k+1} >= 1.5`` and the gap is much larger than the spread of
+    the tail (``log gap >= 10 log spread``); the tail must have at least two
+    values. ``strict`` also asks the tail to be flat to within
+    ``1 + 4 sqrt(t / n_rows)``: the signature of i.i.d. noise, not of an
+    ill-conditioned ``U``.
+    """
+    s = np.asarray(s, dtype=float)
+    m = s.size
+    best, best_gap = None, 1.0
+    for k in range(1, m):
+        tail = s[k:]
+        if tail[-1] <= 0:
+            continue
+        gap = s[k - 1] / s[k]
+        spread = tail[0] / tail[-1]
+        if gap < 1.5 or np.log(gap) < 10 * np.log(spread):
+            continue
+        if tail.size < 2:  # one value is always "flat": no evidence of a floor
+            continue
+        if strict and spread > 1 + 4 * np.sqrt(tail.size / n_rows):
+            continue
+        if gap > best_gap:
+            best, best_gap = k, gap
+    return best
+
+
+def _relu(t):
+    return np.maximum(t, 0.0)
+
+
+def _normalize(U, V):
+    norms = np.linalg.norm(V, axis=1)
+    norms = np.where(norms > 0, norms, 1.0)
+    return U * norms, V / norms[:, None]
+
+
+def moment_estimate(X, Y, k, *, M1, Xw, Yw, rng, chunk_size, n_tries=3):
+    """A start ``(U0, V0)`` from the moments (ALGORITHMS.md 1, steps 1-3).
+
+    ``Q`` spans the top ``k`` right singular vectors of the first moment ``M1``;
+    Jennrich on contractions of the projected second moment gives the
+    directions, and the first moment their signs. Of ``n_tries`` random pairs of
+    contractions the best conditioned set of directions is kept (noise can make
+    Jennrich return nearly equal directions). ``U0`` is fitted by least squares
+    on the working rows ``(Xw, Yw)``. Returns ``(U0, V0)`` with unit rows of ``V0``.
+    """
+    m = Y.shape[1]
+    _, _, Vt = np.linalg.svd(M1, full_matrices=False)
+    Q = Vt[:k].T  # (d, k)
+    Zw = Xw @ Q
+    A = rng.standard_normal((m, 2 * n_tries))
+    T = contracted_second_moments(Zw, Yw, A, chunk_size=chunk_size)
+    best, best_cond = None, -1.0
+    for t in range(n_tries):
+        P = np.real(jennrich(T[2 * t], T[2 * t + 1]))
+        smin = np.linalg.svd(P, compute_uv=False)[-1]
+        if smin > best_cond:
+            best, best_cond = P, smin
+    P = best
+    Wsec = second_moment_weights(Zw, Yw, P, chunk_size=chunk_size)
+    C = (M1 @ Q) @ np.linalg.pinv(P).T
+    signs = np.where(np.einsum("mi,mi->i", C, Wsec) < 0, -1.0, 1.0)
+    V0 = (Q @ (P * signs)).T
+    V0 /= np.linalg.norm(V0, axis=1, keepdims=True)
+    H = _relu(Xw @ V0.T)
+    U0 = np.linalg.lstsq(H, Yw, rcond=None)[0].T
+    return U0, V0
+
+
+@dataclass(frozen=True)
+class NoisyFit:
+    """The least-squares refinement and its statistics.
+
+    Attributes
+    ----------
+    U : ndarray of shape (m, k)
+        Output weights (unit norms of ``V``'s rows pushed in).
+    V : ndarray of shape (k, d)
+        Hidden weights, rows of unit norm.
+    loss : float
+        ``||Y - relu(X V^T) U^T||_F^2 / 2`` on all rows.
+    relative_residual : float
+        ``||R||_F / ||Y||_F``.
+    noise_level : float
+        Estimated standard deviation of the noise (degrees-of-freedom corrected).
+    noise_level_per_output : ndarray of shape (m,)
+    se_V, se_U : ndarray of shape (k, d) and (m, k)
+        Standard errors of the normalised weights (Gauss-Newton covariance).
+    estimated_error : float
+        ``max(sqrt(sum se_V^2) / ||V||_F, sqrt(sum se_U^2) / ||U||_F)``: the
+        expected relative Frobenius error after alignment (as ``compare().error``).
+    residual_mean, residual_mean_z : ndarray of shape (m,)
+        Mean of the residuals per output and its ratio to its standard error.
+    mean_pvalue : float
+        Chi-square p-value of "the residual means are zero".
+    n_iter, converged, message
+        Levenberg-Marquardt iterations, whether it met its tolerance, and why it stopped.
+    """
+
+    U: np.ndarray
+    V: np.ndarray
+    loss: float
+    relative_residual: float
+    noise_level: float
+    noise_level_per_output: np.ndarray
+    se_V: np.ndarray
+    se_U: np.ndarray
+    estimated_error: float
+    residual_mean: np.ndarray
+    residual_mean_z: np.ndarray
+    mean_pvalue: float
+    n_iter: int
+    converged: bool
+    message: str
+    history: list = field(default_factory=list, repr=False)
+
+    @property
+    def mean_zero(self) -> bool:
+        """False when the residual means differ from zero (p < ``MEAN_PVALUE``)."""
+        return bool(self.mean_pvalue >= MEAN_PVALUE)
+
+
+def _loss_grad(X, Y, U, V, chunk_size, want_grad=True):
+    """``L``, ``dL/dU``, ``dL/dV``, ``sum R`` and ``sum R^2`` per output, in one pass."""
+    m, k = U.shape
+    loss = 0.0
+    gU = np.zeros((m, k))
+    gV = np.zeros_like(V)
+    rsum = np.zeros(m)
+    rsq = np.zeros(m)
+    for sl in iter_chunks(X.shape[0], chunk_size):
+        Xc = np.asarray(X[sl], dtype=float)
+        S = Xc @ V.T
+        H = np.maximum(S, 0.0)
+        R = np.asarray(Y[sl], dtype=float) - H @ U.T
+        rsq += np.einsum("ij,ij->j", R, R)
+        if want_grad:
+            rsum += R.sum(axis=0)
+            gU -= R.T @ H
+            RU = R @ U
+            RU[S <= 0] = 0.0
+            gV -= RU.T @ Xc
+    loss = 0.5 * float(rsq.sum())
+    return loss, gU, gV, rsum, rsq
+
+
+def _gram(Xs, V, chunk_size):
+    """``G = Z^T Z`` with ``Z[:, (i, a)] = 1{x . v_i > 0} x_a`` on the rows ``Xs``."""
+    k, d = V.shape
+    G = np.zeros((k * d, k * d))
+    for sl in iter_chunks(Xs.shape[0], chunk_size):
+        Xc = Xs[sl]
+        A = (Xc @ V.T > 0).astype(float)
+        Z = (A[:, :, None] * Xc[:, None, :]).reshape(Xc.shape[0], k * d)
+        G += Z.T @ Z
+    return G
+
+
+def _gauss_newton_matrix(G, U, V):
+    """``J^T J`` for parameters ``(vec V, vec U)`` (row-major), from ``G = Z^T Z``."""
+    k, d = V.shape
+    m = U.shape[0]
+    pv, pu = k * d, m * k
+    M = np.empty((pv + pu, pv + pu))
+    M[:pv, :pv] = G * np.kron(U.T @ U, np.ones((d, d)))
+    # Z^T H: column l is G[:, block l] @ v_l; H^T H from it
+    ZH = np.einsum("pla,la->pl", G.reshape(pv, k, d), V)  # (k d, k)
+    ZH3 = ZH.reshape(k, d, k)  # [i, a, l]
+    HH = np.einsum("ial,ia->il", ZH3, V)  # (k, k): v_i^T G_il v_l = H^T H
+    M[pv:, pv:] = np.kron(np.eye(m), HH)
+    # cross: [(i, a), (j, l)] = U[j, i] * ZH[(i, a), l]
+    cross = np.einsum("ji,ial->iajl", U, ZH3).reshape(pv, pu)
+    M[:pv, pv:] = cross
+    M[pv:, :pv] = cross.T
+    return M
+
+
+def _gauge_vectors(U, V):
+    """The ``k`` null vectors ``(v_i, -u_i)`` of ``J^T J``, as columns."""
+    k, d = V.shape
+    m = U.shape[0]
+    N = np.zeros((k * d + m * k, k))
+    for i in range(k):
+        Vi = np.zeros_like(V)
+        Vi[i] = V[i]
+        Ui = np.zeros_like(U)
+        Ui[:, i] = -U[:, i]
+        N[:, i] = np.concatenate([Vi.ravel(), Ui.ravel()])
+    return N
+
+
+def _normalisation_jacobian(U, V):
+    """``Pi``: derivative of ``(U, V) -> (U diag|v|, diag(1/|v|) V)`` at ``|v_i| = 1``."""
+    k, d = V.shape
+    m = U.shape[0]
+    pv, pu = k * d, m * k
+    Pi = np.zeros((pv + pu, pv + pu))
+    for i in range(k):
+        rows = slice(i * d, (i + 1) * d)
+        Pi[rows, rows] = np.eye(d) - np.outer(V[i], V[i])
+        ucols = pv + np.arange(m) * k + i  # entries U[:, i]
+        Pi[ucols, ucols] = 1.0
+        Pi[np.ix_(ucols, np.arange(i * d, (i + 1) * d))] = np.outer(U[:, i], V[i])
+    return Pi
+
+
+def _levenberg_marquardt(X, Y, U, V, Xs, *, max_iter, stat_tol, chunk_size):
+    """Levenberg-Marquardt from ``(U, V)``; ``J^T J`` from the rows ``Xs``.
+
+    Stops when the predicted decrease ``g^T step`` is below ``stat_tol`` times
+    the noise variance ``2 L / dof``: the squared distance to the minimiser in
+    units of standard errors (summed over the weights) is then below ``stat_tol``.
+    """
+    n, d = X.shape
+    m = Y.shape[1]
+    k = V.shape[0]
+    pv, pu = k * d, m * k
+    dof = max(n * m - (pv + pu - k), 1)
+    scale = n / Xs.shape[0]
+    loss, gU, gV, rsum, rsq = _loss_grad(X, Y, U, V, chunk_size)
+    lam = 1e-3
+    history = [loss]
+    converged = False
+    message = f"stopped after max_iter={max_iter} steps"
+    n_iter = 0
+    for _ in range(max_iter):
+        M = _gauss_newton_matrix(_gram(Xs, V, chunk_size) * scale, U, V)
+        Nv = _gauge_vectors(U, V)
+        Mp = M + (np.trace(M) / M.shape[0]) * (Nv @ Nv.T) / max(
+            (Nv * Nv).sum(axis=0).mean(), 1e-300)
+        g = np.concatenate([gV.ravel(), gU.ravel()])
+        dg = np.diag(Mp).copy()
+        floor = max(stat_tol * 2 * loss / dof, 1e-28 * float(g @ g) + 1e-300)
+        accepted = False
+        while lam < 1e12:
+            try:
+                c = scipy.linalg.cho_factor(Mp + lam * np.diag(dg), check_finite=False)
+            except np.linalg.LinAlgError:
+                lam *= 10
+                continue
+            step = -scipy.linalg.cho_solve(c, g, check_finite=False)
+            pred = -float(g @ step)
+            if pred <= floor and lam <= 1e-2:
+                converged = True
+                message = "converged: the next step is far below one standard error"
+                break
+            Un, Vn = _normalize(U + step[pv:].reshape(m, k), V + step[:pv].reshape(k, d))
+            out = _loss_grad(X, Y, Un, Vn, chunk_size)
+            if out[0] < loss:
+                accepted = True
+                U, V = Un, Vn
+                loss, gU, gV, rsum, rsq = out
+                lam = max(lam / 4, 1e-9)
+                break
+            lam *= 4
+        if converged:
+            break
+        if not accepted:
+            converged = True
+            message = "converged: no step decreases the loss further"
+            break
+        n_iter += 1
+        history.append(loss)
+    return U, V, loss, rsum, rsq, n_iter, converged, message, history
+
+
+def refine_least_squares(
+    X, Y, U0, V0, *, rng=None, max_iter: int = 100, stat_tol: float = 1e-4,
+    curvature_rows: int = 30_000, warm_rows: int = 100_000, chunk_size: int = 65536,
+) -> NoisyFit:
+    """Levenberg-Marquardt on the square loss of ``Y ~ relu(X V^T) U^T`` (ALGORITHMS.md 2).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    Y : ndarray of shape (n, m)
+    U0 : ndarray of shape (m, k)
+    V0 : ndarray of shape (k, d)
+        The start (e.g. :func:`moment_estimate`, or the truth for an oracle).
+    rng : None, int or numpy.random.Generator
+        Draws the rows on which ``J^T J`` is assembled (and the warm-up rows).
+    max_iter : int, default=100
+        Accepted steps at most (per phase).
+    stat_tol : float, default=1e-4
+        Stop when the next step moves the weights by less than ``sqrt(stat_tol)``
+        standard errors (Mahalanobis norm), i.e. its predicted decrease of the loss
+        is below ``stat_tol`` times the noise variance.
+    curvature_rows : int, default=30000
+        Rows on which ``J^T J`` is assembled (all rows when ``n`` is smaller);
+        the gradient always uses all rows, so the minimiser is that of all rows.
+    warm_rows : int, default=100000
+        When ``n > 2 warm_rows``, first converge on ``warm_rows`` random rows,
+        then finish on all rows (a few full passes instead of many).
+    chunk_size : int, default=65536
+        Rows per chunk of the passes over ``X``.
+
+    Returns
+    -------
+    NoisyFit
+    """
+    rng = np.random.default_rng(rng)
+    n, d = X.shape
+    m = Y.shape[1]
+    U, V = _normalize(np.array(U0, dtype=float), np.array(V0, dtype=float))
+    k = V.shape[0]
+    pv, pu = k * d, m * k
+
+    def rows(A, count):
+        if count >= A.shape[0]:
+            return np.asarray(A, dtype=float)
+        return np.asarray(A[np.sort(rng.choice(A.shape[0], count, replace=False))],
+                          dtype=float)
+
+    n_warm = 0
+    if n > 2 * warm_rows:
+        idx = np.sort(rng.choice(n, warm_rows, replace=False))
+        Xw, Yw = np.asarray(X[idx], dtype=float), np.asarray(Y[idx], dtype=float)
+        U, V, *_, n_warm, _, _, _ = _levenberg_marquardt(
+            Xw, Yw, U, V, rows(Xw, curvature_rows), max_iter=max_iter,
+            stat_tol=stat_tol, chunk_size=chunk_size)
+        del Xw, Yw
+    Xs = rows(X, curvature_rows)
+    U, V, loss, rsum, rsq, n_iter, converged, message, history = _levenberg_marquardt(
+        X, Y, U, V, Xs, max_iter=max_iter, stat_tol=stat_tol, chunk_size=chunk_size)
+    # the covariance on more rows than the steps needed (its accuracy shows)
+    Xs = rows(X, max(curvature_rows, 100_000))
+    scale = n / Xs.shape[0]
+
+    # --- statistics at the minimiser ------------------------------------------
+    p_eff = pv + pu - k
+    dof = max(n * m - p_eff, 1)
+    sigma = float(np.sqrt(2 * loss / dof))
+    sigma_out = np.sqrt(rsq / max(n - p_eff / m, 1))
+    G = _gram(Xs, V, chunk_size) * scale
+    M = _gauss_newton_matrix(G, U, V)
+    Nv = _gauge_vectors(U, V)
+    pen = np.trace(M) / M.shape[0]
+    Mp = M + pen * Nv @ Nv.T / max((Nv * Nv).sum(axis=0).mean(), 1e-300)
+    Pi = _normalisation_jacobian(U, V)
+    try:
+        Minv = scipy.linalg.pinvh(Mp)
+    except np.linalg.LinAlgError:  # pragma: no cover - pinvh does not fail on finite input
+        Minv = np.full_like(Mp, np.inf)
+    cov = sigma**2 * Pi @ Minv @ Pi.T
+    var = np.clip(np.diag(cov), 0.0, None)
+    se_V = np.sqrt(var[:pv]).reshape(k, d)
+    se_U = np.sqrt(var[pv:]).reshape(m, k)
+    est = max(
+        np.sqrt(var[:pv].sum()) / max(np.linalg.norm(V), 1e-300),
+        np.sqrt(var[pv:].sum()) / max(np.linalg.norm(U), 1e-300),
+    )
+    rmean = rsum / n
+    rz = rmean / np.maximum(sigma_out / np.sqrt(n), 1e-300)
+    pval = float(scipy.stats.chi2.sf(float(rz @ rz), df=m))
+    ynorm = np.sqrt(sum(float(np.einsum("ij,ij->", np.asarray(Y[sl], float),
+                                        np.asarray(Y[sl], float)))
+                        for sl in iter_chunks(n, chunk_size)))
+    return NoisyFit(
+        U=U, V=V, loss=loss, relative_residual=float(np.sqrt(2 * loss) / max(ynorm, 1e-300)),
+        noise_level=sigma, noise_level_per_output=sigma_out, se_V=se_V, se_U=se_U,
+        estimated_error=float(est), residual_mean=rmean, residual_mean_z=rz,
+        mean_pvalue=pval, n_iter=n_iter + n_warm, converged=converged, message=message,
+        history=history,
+    )
+
+
+def noisy_recovery(X, Y, k, *, rng, chunk_size, work_rows, reason, timings=None,
+                   diagnostics=None, stacklevel=2):
+    """The noisy-label path (ALGORITHMS.md 2): moment start, refinement, statistics.
+
+    ``reason`` says why the exact path did not apply; it opens the message.
+    Returns a ``Recovery`` with ``exact=False``, ``noise_level`` and
+    ``standard_errors``; warns (``AssumptionWarning``) when the estimate is too
+    uncertain for the noise level or the residuals are not mean-zero, and
+    (``ConvergenceWarning``) when the refinement stopped at its budget.
+    """
+    from ..exceptions import AssumptionWarning, ConvergenceWarning
+    from ..moments import first_moment
+    from ..networks import TwoLayerNetwork
+    from ._result import Recovery, StandardErrors
+
+    timings = {} if timings is None else dict(timings)
+    diag = {} if diagnostics is None else dict(diagnostics)
+    n, d = X.shape
+    m = Y.shape[1]
+
+    t0 = time.perf_counter()
+    M1 = first_moment(X, Y, chunk_size=chunk_size)
+    n_work = min(n, work_rows)
+    rows = np.sort(rng.choice(n, n_work, replace=False)) if n_work < n else slice(None)
+    Xw = np.asarray(X[rows], dtype=float)
+    Yw = np.asarray(Y[rows], dtype=float)
+    U0, V0 = moment_estimate(X, Y, k, M1=M1, Xw=Xw, Yw=Yw, rng=rng, chunk_size=chunk_size)
+    del Xw, Yw
+    timings["noisy: moment start"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    fit = refine_least_squares(X, Y, U0, V0, rng=rng, chunk_size=max(chunk_size, 65536))
+    timings["noisy: refinement"] = time.perf_counter() - t0
+
+    net = TwoLayerNetwork(fit.U, fit.V, activation="relu")
+    se = StandardErrors(V=fit.se_V, U=fit.se_U, estimated_error=fit.estimated_error)
+    diag["refinement"] = {
+        "iterations": fit.n_iter,
+        "converged": fit.converged,
+        "stop": fit.message,
+        "loss_history": np.asarray(fit.history),
+        "noise_level_per_output": fit.noise_level_per_output,
+        "residual_mean": fit.residual_mean,
+        "residual_mean_z": fit.residual_mean_z,
+        "mean_pvalue": fit.mean_pvalue,
+        "mean_zero": fit.mean_zero,
+        "estimated_error": fit.estimated_error,
+        "moment_start": TwoLayerNetwork(U0, V0),
+    }
+    text = (
+        f"not exact: {reason} Least-squares estimate refined from the moments: "
+        f"noise level {fit.noise_level:.3g}, relative residual "
+        f"{fit.relative_residual:.2e}, estimated aligned error "
+        f"{fit.estimated_error:.2e} ({fit.message}, {fit.n_iter} steps)."
+    )
+    if "n_hidden_from_spectral_gap" in diag:
+        text += (f" n_hidden = {k} was inferred from a spectral gap of Y's singular "
+                 "values; pass n_hidden to override.")
+    if not fit.mean_zero:
+        worst = int(np.argmax(np.abs(fit.residual_mean_z)))
+        note = (
+            f"The residuals do not have mean zero (output {worst}: mean "
+            f"{fit.residual_mean[worst]:.3g}, {fit.residual_mean_z[worst]:.1f} standard "
+            f"errors; chi-square p = {fit.mean_pvalue:.1e}): the noise is not mean-zero "
+            "or the network has output biases, and this estimate is biased."
+        )
+        text += " " + note
+        warnings.warn(note, AssumptionWarning, stacklevel=stacklevel + 1)
+    if fit.estimated_error > WARN_ERROR:
+        n_need = int(np.ceil(n * (fit.estimated_error / 0.01) ** 2))
+        note = (
+            f"Too few samples for this noise level: the estimated aligned error is "
+            f"{fit.estimated_error:.2g} (n = {n}, noise level {fit.noise_level:.3g}); "
+            f"do not trust this network. The error falls like 1/sqrt(n): about "
+            f"n = {n_need:.2g} samples would bring it to 0.01."
+        )
+        text += " " + note
+        warnings.warn(note, AssumptionWarning, stacklevel=stacklevel + 1)
+    if not fit.converged:
+        note = (
+            f"The least-squares refinement did not converge ({fit.message}); the "
+            "estimate and its standard errors are approximate."
+        )
+        text += " " + note
+        warnings.warn(note, ConvergenceWarning, stacklevel=stacklevel + 1)
+    return Recovery(
+        net, False, fit.relative_residual, text, k, k, "gaussian", timings, diag,
+        noise_level=fit.noise_level, standard_errors=se,
+    )

@@ -1,0 +1,187 @@
+"""Noisy labels (ALGORITHMS.md 2): moment start, least-squares refinement, statistics."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from relurecover import TwoLayerNetwork, compare, gaussian_inputs, recover_two_layer
+from relurecover.exceptions import AssumptionWarning
+from relurecover.metrics import align
+from relurecover.twolayer import Recovery
+from relurecover.twolayer._noisy import refine_least_squares, spectral_gap_rank
+from relurecover.twolayer._result import StandardErrors
+
+# Contract: every test here passes for any seed; the parametrised seeds sample it.
+SEEDS = range(3)
+D, K, M, N = 10, 3, 5, 20_000
+
+
+def noisy(seed, *, n=N, d=D, k=K, m=M, level=0.1, offset=0.0):
+    """Planted network, Gaussian inputs, labels plus noise of std ``level * std(Y)``."""
+    rng = np.random.default_rng(seed)
+    truth = TwoLayerNetwork.random(d, k, m, rng=rng)
+    X = gaussian_inputs(n, d, rng=rng)
+    Y0 = truth.predict(X)
+    sigma = level * Y0.std()
+    return truth, X, Y0 + sigma * rng.standard_normal(Y0.shape) + offset * sigma, sigma
+
+
+def quiet(X, Y, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AssumptionWarning)
+        return recover_two_layer(X, Y, **kw)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_approximate_recovery(seed):
+    truth, X, Y, sigma = noisy(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a clean noisy case warns about nothing
+        res = recover_two_layer(X, Y, n_hidden=K, rng=seed)
+    assert not res.exact and not res.success
+    assert res.message.startswith("not exact: the labels look noisy")
+    assert res.network.n_hidden == K and res.n_found == K
+    err = compare(res.network, truth).error
+    # the error is O(sigma sqrt(p / n)) ~ 5e-3 here; 0.03 leaves a wide margin
+    assert err < 0.03
+    # the noise level from n m = 1e5 residuals: relative accuracy ~ 1 / sqrt(2e5)
+    assert res.noise_level == pytest.approx(sigma, rel=0.03)
+    assert res.diagnostics["refinement"]["converged"]
+    assert res.diagnostics["refinement"]["mean_zero"]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_standard_errors_are_plausible(seed):
+    truth, X, Y, _ = noisy(seed)
+    res = recover_two_layer(X, Y, n_hidden=K, rng=seed)
+    se = res.standard_errors
+    assert isinstance(se, StandardErrors)
+    assert se.V.shape == (K, D) and se.U.shape == (M, K) and se.per_unit.shape == (K,)
+    assert np.all(np.isfinite(se.V)) and np.all(se.V > 0) and np.all(se.U > 0)
+    # rows of V have unit norm: the radial direction has no error
+    V = res.network.V
+    np.testing.assert_allclose(np.linalg.norm(V, axis=1), 1.0, rtol=1e-12)
+    # calibration: the errors in units of standard errors have rms ~ 1
+    # (rms of K D + M K = 45 squared z-scores: 1 +- 0.15; [0.5, 2] is generous)
+    Uf, Vf, Ut, Vt, perm = align(res.network.U, V, truth.U, truth.V)
+    zV = (Vf - Vt[perm]) / se.V
+    zU = (Uf - Ut[:, perm]) / se.U
+    rms = np.sqrt(np.mean(np.concatenate([zV.ravel(), zU.ravel()]) ** 2))
+    assert 0.5 < rms < 2.0
+    # the estimated aligned error predicts compare().error within a factor 2
+    err = compare(res.network, truth).error
+    assert 0.5 < err / se.estimated_error < 2.0
+
+
+def test_matches_oracle_refinement():
+    # the same refinement started from the truth finds the same minimiser
+    truth, X, Y, _ = noisy(0)
+    res = recover_two_layer(X, Y, n_hidden=K, rng=0)
+    oracle = refine_least_squares(X, Y, truth.U, truth.V, rng=0)
+    err = compare(res.network, truth).error
+    err_oracle = compare(TwoLayerNetwork(oracle.U, oracle.V), truth).error
+    assert err <= 1.1 * err_oracle
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_tiny_noise_is_nearly_exact(seed):
+    truth, X, Y, _ = noisy(seed, level=1e-8)
+    res = recover_two_layer(X, Y, n_hidden=K, rng=seed)
+    assert not res.exact  # the labels are not exactly those of a network
+    # the least-squares error scales with the noise: ~1e-8 * sqrt(p / n) ~ 5e-10
+    assert compare(res.network, truth).max_error < 1e-6
+    assert res.standard_errors.estimated_error < 1e-7
+
+
+def test_noiseless_unchanged():
+    # noiseless labels take the exact path: no noise level, no standard errors
+    rng = np.random.default_rng(0)
+    truth = TwoLayerNetwork.random(D, K, M, rng=rng)
+    X = gaussian_inputs(600, D, rng=rng)
+    res = recover_two_layer(X, truth.predict(X), rng=0)
+    assert res.exact and res.noise_level is None and res.standard_errors is None
+    assert "noise_level" not in repr(res)
+    assert "refinement" not in res.diagnostics
+
+
+def test_n_hidden_from_spectral_gap():
+    truth, X, Y, sigma = noisy(1)
+    res = recover_two_layer(X, Y, rng=1)
+    assert res.n_hidden == K and res.diagnostics["n_hidden_from_spectral_gap"] == K
+    assert "spectral gap" in res.message
+    assert compare(res.network, truth).error < 0.03
+
+
+def test_no_spectral_gap_asks_for_n_hidden():
+    # k = m: no floor of noise singular values shows how many units there are
+    truth, X, Y, _ = noisy(0, n=4000, m=K)
+    with pytest.warns(AssumptionWarning, match="pass n_hidden"):
+        res = recover_two_layer(X, Y, rng=0, max_starts=20)
+    assert not res.exact and "pass n_hidden" in res.message
+
+
+def test_spectral_gap_rank():
+    s = np.array([10.0, 6.0, 3.0, 0.101, 0.100, 0.0995])
+    assert spectral_gap_rank(s, 10_000, strict=True) == 3
+    assert spectral_gap_rank(s[:4], 10_000, strict=False) is None  # tail of one value
+    assert spectral_gap_rank(np.array([1.0, 0.9, 0.8, 0.7]), 10_000, strict=False) is None
+
+
+def test_non_mean_zero_noise_detected():
+    truth, X, Y, _ = noisy(0, offset=0.5)  # noise mean 0.5 sigma
+    with pytest.warns(AssumptionWarning, match="residuals do not have mean zero"):
+        res = recover_two_layer(X, Y, n_hidden=K, rng=0)
+    assert not res.exact
+    assert not res.diagnostics["refinement"]["mean_zero"]
+    assert res.diagnostics["refinement"]["mean_pvalue"] < 1e-4
+    assert "not mean-zero" in res.message
+
+
+def test_too_few_samples_warns_with_estimated_error():
+    truth, X, Y, _ = noisy(0, n=400, level=1.0)
+    with pytest.warns(AssumptionWarning, match=r"Too few samples .* estimated aligned error"):
+        res = recover_two_layer(X, Y, n_hidden=K, rng=0)
+    assert not res.exact
+    assert res.standard_errors.estimated_error > 0.1
+    assert "do not trust this network" in res.message
+
+
+def test_repr_shows_noise_level():
+    _, X, Y, _ = noisy(0)
+    text = repr(recover_two_layer(X, Y, n_hidden=K, rng=0))
+    assert text.startswith("Recovery(NOT exact, certificate=")
+    assert "noise_level=" in text and "estimated_error=" in text
+
+
+def test_recovery_defaults():
+    res = Recovery(None, False, np.inf, "not recovered", 0, 3)
+    assert res.noise_level is None and res.standard_errors is None
+
+
+def test_same_seed_same_bits():
+    _, X, Y, _ = noisy(2, n=5000)
+    a = recover_two_layer(X, Y, n_hidden=K, rng=7)
+    b = recover_two_layer(X, Y, n_hidden=K, rng=np.random.default_rng(7))
+    np.testing.assert_array_equal(a.network.V, b.network.V)
+    np.testing.assert_array_equal(a.standard_errors.U, b.standard_errors.U)
+    assert a.noise_level == b.noise_level
+
+
+def test_other_activation_not_refined():
+    # the refinement is for ReLU: other activations keep the exact path's answer
+    rng = np.random.default_rng(0)
+    truth = TwoLayerNetwork.random(D, K, M, activation="relu2", rng=rng)
+    X = gaussian_inputs(2000, D, rng=rng)
+    Y = truth.predict(X)
+    Y = Y + 0.1 * Y.std() * rng.standard_normal(Y.shape)
+    res = quiet(X, Y, n_hidden=K, activation="relu2", rng=0, max_starts=20)
+    assert not res.exact and res.noise_level is None
+
+
+def test_validation_still_applies_to_noisy_labels():
+    _, X, Y, _ = noisy(0, n=2000)
+    with pytest.raises(ValueError, match="`n_hidden` = 6 > min"):
+        recover_two_layer(X, Y, n_hidden=6)
+    with pytest.raises(ValueError, match="same number of rows"):
+        recover_two_layer(X, Y[:-1], n_hidden=K)
