@@ -8,6 +8,10 @@ Steps, as in ``ALGORITHMS.md`` section 1:
 4. the rounding step, exact, iterated from the moment starts (1.4-1.5);
 5. deflated starts, then random starts, until all ``k`` units are certified (1.6);
 6. ``U`` by least squares and the certificate ``||Y - U f(V X)|| / ||Y||``.
+
+Labels of full numerical rank that no network certifies are noisy (section 2):
+``recover_gaussian`` then hands them to ``_noisy`` (moment start, least-squares
+refinement, noise level and standard errors).
 """
 
 from __future__ import annotations
