@@ -15,7 +15,10 @@ Parts (acceptance of issue 4):
 3.   ``continuity``: level 1e-2 ... 1e-8 at n = 1e5.
 4.   ``adam``: ``relurecover.baselines.fit_adam`` on the same data, with a wall-clock
      budget of 10 times relurecover's time (at least 10 s), stopped early if it
-     reaches relurecover's error (``time_to_target``).
+     reaches relurecover's error (``time_to_target``); 2 seeds, 1 at n = 1e6.
+
+``--large-seeds`` sets the seeds at n = 1e6; ``--ns 1000000 --resume`` adds a size
+to a stored result.
 
 BLAS runs single-threaded (``OPENBLAS_NUM_THREADS=1`` unless set): on the shared
 2-core machine two BLAS threads under contention were up to 100 times slower.
@@ -37,7 +40,7 @@ import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from _common import RESULTS, Timer, print_table, write_json  # noqa: E402
+from _common import RESULTS, Timer, print_table, read_json, write_json  # noqa: E402
 from relurecover import TwoLayerNetwork, compare, gaussian_inputs, recover_two_layer  # noqa: E402
 from relurecover.twolayer._noisy import refine_least_squares  # noqa: E402
 
@@ -68,11 +71,11 @@ def run_ours(X, Y, seed):
     return res, t.seconds, [str(w.message)[:120] for w in caught]
 
 
-def consistency(ns, seeds, out):
-    rows = []
+def consistency(ns, seeds, out, large_seeds):
+    rows = [r for r in out.get("consistency", []) if r["n"] not in ns]  # --resume
     for n in ns:
         recs = []
-        for seed in range(seeds):
+        for seed in range(seeds if n < 1_000_000 else min(seeds, large_seeds)):
             truth, X, Y, sigma = instance(n, seed, LEVEL)
             res, secs, warns = run_ours(X, Y, seed)
             with Timer() as t:
@@ -104,6 +107,7 @@ def consistency(ns, seeds, out):
             "runs": recs,
         }
         rows.append(row)
+        rows.sort(key=lambda r: r["n"])
         out["consistency"] = rows
         out["slope"] = slope(rows)
         write_json(out["name"], out)
@@ -145,7 +149,7 @@ def adam(ns, seeds, out):
         return []
     rows = []
     for n in ns:
-        for seed in range(seeds):
+        for seed in range(seeds if n < 1_000_000 else 1):  # 1e6: one seed (time)
             truth, X, Y, _ = instance(n, seed, LEVEL)
             res, secs, _ = run_ours(X, Y, seed)
             ours = compare(res.network, truth).error
@@ -205,16 +209,25 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="3 sizes, 4 seeds, small Adam run")
     p.add_argument("--seeds", type=int, default=None)
+    p.add_argument("--large-seeds", type=int, default=20,
+                   help="seeds at n = 1e6 (fewer when time forces)")
+    p.add_argument("--ns", type=int, nargs="*", default=None, help="sizes of part 1-2")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the stored rows of the other sizes and parts")
     p.add_argument("--parts", nargs="*", default=["consistency", "continuity", "adam"])
     args = p.parse_args(argv)
     q = args.quick
     name = "noisy_quick" if q else "noisy"
     out = {"name": name, "d": D, "k": K, "m": M, "level": LEVEL,
            "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS")}
+    if args.resume and read_json(name):
+        old = read_json(name)
+        out.update({key: old[key] for key in ("consistency", "continuity", "adam", "slope")
+                    if key in old})
     seeds = args.seeds or (4 if q else 20)
     if "consistency" in args.parts:
         print("consistency and efficiency (noise 0.1 x std(Y))")
-        consistency(QUICK_NS if q else NS, seeds, out)
+        consistency(args.ns or (QUICK_NS if q else NS), seeds, out, args.large_seeds)
     if "continuity" in args.parts:
         print("continuity")
         continuity(30_000 if q else 100_000, 2 if q else 5, out)
