@@ -12,13 +12,11 @@ writes ``bench/results/activations.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import time
-from pathlib import Path
 
 import numpy as np
+from _common import Timer, aligned_error, print_table, write_json
 
-from relurecover import TwoLayerNetwork, compare, gaussian_inputs, get_activation, recover_two_layer
+from relurecover import TwoLayerNetwork, gaussian_inputs, get_activation, recover_two_layer
 
 USER_LAMBDAS = {
     "lambda: relu(t)**1.5": lambda t: np.maximum(t, 0.0) ** 1.5,
@@ -28,7 +26,7 @@ USER_LAMBDAS = {
 REFUSED = {
     "leaky relu": lambda t: np.where(t > 0, t, 0.01 * t),
     "tanh": np.tanh,
-    "gelu-like t*sigmoid(1.7t)": lambda t: t / (1 + np.exp(-1.7 * t)),
+    "gelu-like t*sigmoid(1.7t)": lambda t: t / (1 + np.exp(-np.clip(1.7 * t, -700, 700))),
     "shifted relu(t - 1)": lambda t: np.maximum(t - 1.0, 0.0),
 }
 
@@ -40,12 +38,11 @@ def run_activation(name, f, seeds, d, k, m):
         net = TwoLayerNetwork.random(d, k, m, activation=f, rng=rng)
         X = gaussian_inputs(10 * d * k, d, rng=rng)
         Y = net.predict(X)
-        t0 = time.perf_counter()
-        res = recover_two_layer(X, Y, activation=f, rng=seed)
-        elapsed = time.perf_counter() - t0
-        err = compare(res.network, net).max_error if res.network is not None else np.inf
-        rows.append(dict(seed=seed, exact=bool(res.exact), max_error=float(err),
-                         time=elapsed, success=bool(res.exact and err <= 1e-9),
+        with Timer() as t:
+            res = recover_two_layer(X, Y, activation=f, rng=seed)
+        err = aligned_error(res.network, net)
+        rows.append(dict(seed=seed, exact=bool(res.exact), max_error=err,
+                         time=t.seconds, success=bool(res.exact and err <= 1e-9),
                          false_certificate=bool(res.exact and err > 1e-6)))
     return dict(
         activation=name, d=d, k=k, m=m, n=10 * d * k, seeds=seeds,
@@ -62,19 +59,18 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--quick", action="store_true", help="3 seeds")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "activations.json"))
     args = ap.parse_args(argv)
     seeds = 3 if args.quick else args.seeds
     d, k, m = 30, 6, 8
-    results = []
     cases = [(name, name) for name in ["relu", "relu2", "clipped", "log1p", "step-linear"]]
     cases += list(USER_LAMBDAS.items())
-    print(f"{'activation':32s} {'exact':>8s} {'median err':>11s} {'worst err':>10s} {'median s':>9s}")
-    for name, f in cases:
-        r = run_activation(name, f, seeds, d, k, m)
-        results.append(r)
-        print(f"{name:32s} {r['successes']:>3d}/{seeds:<4d} {r['median_error']:11.1e} "
-              f"{r['worst_error']:10.1e} {r['median_time']:9.3f}")
+    results = [run_activation(name, f, seeds, d, k, m) for name, f in cases]
+    print_table(
+        f"Exact recovery, d={d} k={k} m={m} n={10 * d * k}, {seeds} seeds",
+        ["activation", "exact", "median error", "worst error", "median s"],
+        [[r["activation"], f"{r['successes']}/{seeds}", r["median_error"],
+          r["worst_error"], r["median_time"]] for r in results],
+    )
     refused = {}
     for name, f in REFUSED.items():
         try:
@@ -82,18 +78,15 @@ def main(argv=None):
             refused[name] = "ACCEPTED (should be refused)"
         except ValueError as exc:
             refused[name] = str(exc)
-    print("\nnon-rectified activations:")
-    for name, msg in refused.items():
-        print(f"  {name:28s} -> {msg[:110]}")
+    print_table("Non-rectified activations", ["activation", "refused with"],
+                [[name, msg[:90]] for name, msg in refused.items()])
     passed = all(r["successes"] >= int(np.ceil(0.95 * seeds)) for r in results) and all(
         not m.startswith("ACCEPTED") for m in refused.values()
     ) and not any(r["false_certificates"] for r in results)
-    print(f"\nacceptance (>= 95% exact for every activation, refusals, no false certificates): "
+    print(f"acceptance (>= 95% exact for every activation, refusals, no false certificates): "
           f"{'PASS' if passed else 'FAIL'}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w") as fh:
-        json.dump(dict(benchmark="activations", seeds=seeds, results=results,
-                       refused=refused, passed=passed), fh, indent=1)
+    write_json("activations" + ("_quick" if args.quick else ""),
+               dict(seeds=seeds, results=results, refused=refused, passed=passed))
     return 0 if passed else 1
 
 
