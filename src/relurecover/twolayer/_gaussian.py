@@ -194,6 +194,7 @@ def _recover_exact(
         starts_used=search.starts_used,
         rounding_iterations=search.rounding_iterations,
         rejected_candidates=search.rejected,
+        polished_units=search.polished,
         projected_rounding=projected,
         unit_errors=np.asarray(search.found_err),
     )

@@ -116,6 +116,7 @@ class UnitSearch:
     rounding_iterations: int = 0
     rejected: int = 0
     last_reject_reason: str = ""
+    polished: int = 0
 
     @property
     def n_found(self) -> int:
@@ -189,6 +190,7 @@ class UnitSearch:
         err = self._unit_error(xv, s, z)
         inactive = xv < -1e-9 * np.abs(xv).max()
         if err > 1e-13 and np.count_nonzero(inactive) >= 4 * self.B.shape[1]:
+            self.polished += 1
             BS = self.B[inactive]
             a2 = np.linalg.eigh(BS.T @ BS)[1][:, 0]
             z2 = self.B @ a2
