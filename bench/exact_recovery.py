@@ -152,14 +152,14 @@ def _success_summary(d, k, m, n, seeds, runs):
 # --- part 2: sample efficiency --------------------------------------------------
 
 
-def _rate_exact(d, k, m, n, seeds, need):
+def _rate_exact(d, k, m, n, seeds, need, *, early_abort=True):
     """Run seeds at ``n`` until they end or 95% success is out of reach."""
     runs = []
     for seed in range(seeds):
         truth, X, Y = planted(d, k, m, n, seed, tag=2)
         runs.append(run_exact(truth, X, Y, seed))
         wins = sum(r["success"] for r in runs)
-        if len(runs) - wins > seeds - need:
+        if early_abort and len(runs) - wins > seeds - need:
             break
     wins = sum(r["success"] for r in runs)
     _progress(f"  exact n={n}: {wins}/{len(runs)} seeds run succeed (need {need}/{seeds})")
@@ -197,16 +197,18 @@ def part_samples(args) -> dict:
     need = math.ceil(0.95 * seeds)
     levels = {}
 
-    def ok(n):
+    def ok(n, early_abort=True):
         if n not in levels:
-            good, runs = _rate_exact(d, k, m, n, seeds, need)
+            good, runs = _rate_exact(d, k, m, n, seeds, need, early_abort=early_abort)
             levels[n] = {"n": n, "pass": good, "successes": sum(r["success"] for r in runs),
                          "seeds_run": len(runs), "runs": runs}
         return levels[n]["pass"]
 
     # bisection on [d, 10 d]: n = d is taken as failing (each unit is active on
     # about d/2 < d samples there, too few to pin it down)
-    lo, hi = d, 10 * d
+    for n in args.sample_ns or []:  # extra levels, all seeds run
+        ok(n, early_abort=False)
+    lo, hi = d, args.sample_hi or 10 * d
     if ok(hi):
         while hi - lo > max(5, math.ceil(0.05 * hi)):
             mid = (lo + hi) // 2
@@ -252,7 +254,8 @@ def part_samples(args) -> dict:
         "d": d, "k": k, "m": m, "seeds": seeds, "need": need,
         "exact_smallest_n": exact_n, "exact_smallest_n_over_d": None if exact_n is None
         else exact_n / d, "acceptance": exact_n is not None and exact_n <= 4 * d,
-        "bisection_resolution": "stops when hi - lo <= max(5, 5% of hi)",
+        "bisection": f"over n in [{d}, {args.sample_hi or 10 * d}], assuming success "
+                     "grows with n; stops when hi - lo <= max(5, 5% of hi)",
         "exact_levels": sorted(levels.values(), key=lambda r: r["n"]),
         "adam": {"config": adam, "lr_grid": "default (3e-4 .. 3e-2)", "seeds": adam_seeds,
                  "need": adam_need, "grid": grid, "success": f"aligned error <= {ADAM_TOL:g}",
@@ -272,7 +275,8 @@ def part_samples(args) -> dict:
                 ["method", "smallest n", "n / d", "acceptance (<= 4 d)"],
                 [["exact", exact_n, None if exact_n is None else exact_n / d,
                   out["acceptance"]],
-                 ["adam", adam_n if adam_n is not None else f"> {grid[-1]} (never)",
+                 ["adam", "not run" if args.skip_adam else adam_n if adam_n is not None
+                  else f"> {grid[-1]} (never)",
                   None if adam_n is None else adam_n / d, "-"]])
     return out
 
@@ -443,6 +447,10 @@ def main(argv=None) -> None:
                    help="only these sizes, e.g. '300,40,40;10,3,3' (success, certificates); "
                         "merged into the stored success results")
     p.add_argument("--sample-seeds", type=int, default=None, help="seeds per level (20)")
+    p.add_argument("--sample-ns", default=None,
+                   help="samples: also run all seeds at these n, e.g. '400,2000'")
+    p.add_argument("--sample-hi", type=int, default=None,
+                   help="samples: upper end of the bisection (default 10 d)")
     p.add_argument("--adam-seeds", type=int, default=None, help="Adam seeds per level (5)")
     p.add_argument("--cert-seeds", type=int, default=None, help="seeds per case (10)")
     p.add_argument("--speed-repeats", type=int, default=2, help="recoveries in speed")
@@ -453,6 +461,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.sizes:
         args.sizes = [tuple(int(v) for v in s.split(",")) for s in args.sizes.split(";")]
+    if args.sample_ns:
+        args.sample_ns = [int(v) for v in args.sample_ns.split(",")]
     parts = list(PARTS) if args.part == "all" else [args.part]
     for part in parts:
         print(f"== part {part}{' (quick)' if args.quick else ''}", flush=True)
