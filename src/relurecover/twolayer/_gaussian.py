@@ -111,7 +111,7 @@ def _recover_exact(
                   f"n_hidden = {k}: no network with {k} units fits them exactly).")
         return noisy_recovery(X, Y, k, rng=rng, chunk_size=chunk_size,
                               work_rows=work_rows or n, reason=reason, timings=timings,
-                              diagnostics=diag, stacklevel=4)
+                              diagnostics=diag, stacklevel=4, time_limit=time_limit)
 
     if rank < k:
         msg = (
@@ -166,6 +166,7 @@ def _recover_exact(
     deadline = np.inf if time_limit is None else t_all + time_limit
     search.run(to_F(P))
     rounds = 0
+    stalled = 0
     stop_reason = ""
     while search.n_found < r:
         if search.starts_used >= max_starts:
@@ -174,17 +175,28 @@ def _recover_exact(
         if time.perf_counter() > deadline:
             stop_reason = f"the time limit of {time_limit} s was reached"
             break
+        if projected and stalled >= 2:
+            # starts keep landing on units already found: the projection is too
+            # crude to rank the samples (1.6); iterate in full dimension instead
+            projected = False
+            search.F = Xw
+            diag["switched_to_full_dimension_after_starts"] = search.starts_used
         rounds += 1
         missing = r - search.n_found
         if rounds % 2 == 1 and search.n_found > 0:
             Vf = np.asarray(search.found_V)
             Pf = Q.T @ (Vf / np.linalg.norm(Vf, axis=1, keepdims=True)).T
             starts = deflated_jennrich(T[0], T[1], T[2], Pf)
-            starts = np.hstack([starts, -starts])
+            starts = to_F(np.hstack([starts, -starts]))
         else:
-            starts = rng.standard_normal((Q.shape[1], max(missing, 8)))
+            starts = to_F(rng.standard_normal((Q.shape[1], max(missing, 8))))
+            if not projected:  # half of them off the estimated span
+                half = starts.shape[1] // 2
+                starts[:, :half] = rng.standard_normal((d, half))
         budget = max_starts - search.starts_used
-        search.run(to_F(starts[:, :budget]))
+        before = search.n_found
+        search.run(starts[:, :budget])
+        stalled = 0 if search.n_found > before else stalled + 1
     timings["rounding"] = time.perf_counter() - t0
     if search.last_reject_reason and search.n_found < r:
         stop_reason += (
@@ -272,4 +284,5 @@ def recover_gaussian(
     )
     return noisy_recovery(X, Y, k, rng=rng, chunk_size=chunk_size,
                           work_rows=work_rows or X.shape[0], reason=reason,
-                          timings=res.timings, diagnostics=diag, stacklevel=3)
+                          timings=res.timings, diagnostics=diag, stacklevel=3,
+                          time_limit=time_limit)

@@ -287,7 +287,8 @@ def _normalisation_jacobian(U, V):
     return Pi
 
 
-def _levenberg_marquardt(X, Y, U, V, Xs, *, max_iter, stat_tol, chunk_size):
+def _levenberg_marquardt(X, Y, U, V, Xs, *, max_iter, stat_tol, chunk_size,
+                         deadline=np.inf):
     """Levenberg-Marquardt from ``(U, V)``; ``J^T J`` from the rows ``Xs``.
 
     Stops when the predicted decrease ``g^T step`` is below ``stat_tol`` times
@@ -307,6 +308,9 @@ def _levenberg_marquardt(X, Y, U, V, Xs, *, max_iter, stat_tol, chunk_size):
     message = f"stopped after max_iter={max_iter} steps"
     n_iter = 0
     for _ in range(max_iter):
+        if time.perf_counter() > deadline:
+            message = f"stopped at the time limit after {n_iter} steps"
+            break
         M = _gauss_newton_matrix(_gram(Xs, V, chunk_size) * scale, U, V)
         Nv = _gauge_vectors(U, V)
         Mp = M + (np.trace(M) / M.shape[0]) * (Nv @ Nv.T) / max(
@@ -350,6 +354,7 @@ def _levenberg_marquardt(X, Y, U, V, Xs, *, max_iter, stat_tol, chunk_size):
 def refine_least_squares(
     X, Y, U0, V0, *, rng=None, max_iter: int = 100, stat_tol: float = 1e-4,
     curvature_rows: int = 30_000, warm_rows: int = 100_000, chunk_size: int = 65536,
+    time_limit: float | None = None,
 ) -> NoisyFit:
     """Levenberg-Marquardt on the square loss of ``Y ~ relu(X V^T) U^T`` (ALGORITHMS.md 2).
 
@@ -376,12 +381,16 @@ def refine_least_squares(
         then finish on all rows (a few full passes instead of many).
     chunk_size : int, default=65536
         Rows per chunk of the passes over ``X``.
+    time_limit : float, default=None
+        Seconds after which no further step is taken (the statistics are still
+        computed at the last accepted step, and ``converged`` is False).
 
     Returns
     -------
     NoisyFit
     """
     rng = np.random.default_rng(rng)
+    deadline = np.inf if time_limit is None else time.perf_counter() + time_limit
     n, d = X.shape
     m = Y.shape[1]
     U, V = _normalize(np.array(U0, dtype=float), np.array(V0, dtype=float))
@@ -400,11 +409,12 @@ def refine_least_squares(
         Xw, Yw = np.asarray(X[idx], dtype=float), np.asarray(Y[idx], dtype=float)
         U, V, *_, n_warm, _, _, _ = _levenberg_marquardt(
             Xw, Yw, U, V, rows(Xw, curvature_rows), max_iter=max_iter,
-            stat_tol=stat_tol, chunk_size=chunk_size)
+            stat_tol=stat_tol, chunk_size=chunk_size, deadline=deadline)
         del Xw, Yw
     Xs = rows(X, curvature_rows)
     U, V, loss, rsum, rsq, n_iter, converged, message, history = _levenberg_marquardt(
-        X, Y, U, V, Xs, max_iter=max_iter, stat_tol=stat_tol, chunk_size=chunk_size)
+        X, Y, U, V, Xs, max_iter=max_iter, stat_tol=stat_tol, chunk_size=chunk_size,
+        deadline=deadline)
     # the covariance on more rows than the steps needed (its accuracy shows)
     Xs = rows(X, max(curvature_rows, 100_000))
     scale = n / Xs.shape[0]
@@ -448,7 +458,7 @@ def refine_least_squares(
 
 
 def noisy_recovery(X, Y, k, *, rng, chunk_size, work_rows, reason, timings=None,
-                   diagnostics=None, stacklevel=2):
+                   diagnostics=None, stacklevel=2, time_limit=None):
     """The noisy-label path (ALGORITHMS.md 2): moment start, refinement, statistics.
 
     ``reason`` says why the exact path did not apply; it opens the message.
@@ -479,7 +489,7 @@ def noisy_recovery(X, Y, k, *, rng, chunk_size, work_rows, reason, timings=None,
 
     t0 = time.perf_counter()
     with _one_blas_thread():
-        fit = refine_least_squares(X, Y, U0, V0, rng=rng,
+        fit = refine_least_squares(X, Y, U0, V0, rng=rng, time_limit=time_limit,
                                    chunk_size=max(chunk_size, 65536))
     timings["noisy: refinement"] = time.perf_counter() - t0
 
