@@ -175,9 +175,10 @@ def _recover_exact(
         if time.perf_counter() > deadline:
             stop_reason = f"the time limit of {time_limit} s was reached"
             break
-        if projected and stalled >= 2:
-            # starts keep landing on units already found: the projection is too
-            # crude to rank the samples (1.6); iterate in full dimension instead
+        if projected and stalled >= 3 and n < 40 * d:
+            # starts keep landing on units already found: with n < 40 d the
+            # first-moment subspace can be too crude to rank the samples (1.6), so
+            # iterate in full dimension instead
             projected = False
             search.F = Xw
             diag["switched_to_full_dimension_after_starts"] = search.starts_used
@@ -186,6 +187,11 @@ def _recover_exact(
         if rounds % 2 == 1 and search.n_found > 0:
             Vf = np.asarray(search.found_V)
             Pf = Q.T @ (Vf / np.linalg.norm(Vf, axis=1, keepdims=True)).T
+            # fresh random contractions each round: their different sampling
+            # errors surface different missing units (1.6)
+            if rounds > 1:
+                T = contracted_second_moments(Zw, Yw, rng.standard_normal((m, 3)),
+                                              chunk_size=chunk_size)
             starts = deflated_jennrich(T[0], T[1], T[2], Pf)
             starts = to_F(np.hstack([starts, -starts]))
         else:

@@ -41,18 +41,17 @@ def solve_rows(XR: np.ndarray, tR: np.ndarray, *, max_refine: int = 8) -> np.nda
     """
     X32 = XR.astype(np.float32)
     scale = max(float(np.abs(tR).max()), 1e-300)
-    try:
-        c = scipy.linalg.cho_factor(X32.T @ X32, lower=True, check_finite=False)
-    except np.linalg.LinAlgError:
-        c = None
-    if c is not None:
+    # LAPACK directly: cho_factor's checks and copies cost as much as the factorisation
+    chol, info = scipy.linalg.lapack.spotrf(X32.T @ X32, lower=1, clean=0, overwrite_a=1)
+    if info == 0:
         v = np.zeros(XR.shape[1])
         res = tR.copy()
         prev = np.inf
         err = np.inf
         for _ in range(max_refine):
-            v += scipy.linalg.cho_solve(c, (XR.T @ res).astype(np.float32),
-                                        check_finite=False)
+            step, _ = scipy.linalg.lapack.spotrs(chol, (XR.T @ res).astype(np.float32),
+                                                 lower=1)
+            v += step
             res = tR - XR @ v
             err = float(np.abs(res).max()) / scale
             if err < 1e-14 or err > 0.5 * prev:
