@@ -47,7 +47,7 @@ def _recover_two_layer_iv(X, Y, n_hidden, method, activation, tol, max_starts,
             f"`n_hidden` = {n_hidden} > min(d, m) = min({d}, {m}): the Gaussian method "
             "needs rank(V) = k (so k <= d) and rank(U) = k (so k <= m, at least as "
             "many independent outputs as units). With fewer outputs than units the "
-            "problem is fixed-parameter tractable only [BJW]: use method='few-outputs'."
+            "problem is fixed-parameter tractable only [BJW]: that needs method='few-outputs', which is planned but not in this version."
         )
     if not (isinstance(tol, numbers.Real) and 0 < tol < 1):
         raise ValueError(f"`tol` must be a number in (0, 1), got {tol!r}.")

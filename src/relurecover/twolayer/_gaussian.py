@@ -117,7 +117,7 @@ def _recover_exact(
         msg = (
             f"Y has numerical rank {rank} < k = {k}: the labels do not determine {k} "
             "units by this method (it needs rank(U) = k and enough samples). For fewer "
-            "independent outputs than units use method='few-outputs'."
+            "independent outputs than units [BJW] give a fixed-parameter-tractable method (method='few-outputs', planned, not in this version)."
         )
         warnings.warn(msg, AssumptionWarning, stacklevel=3)
         return Recovery(None, False, np.inf, msg, 0, k, "gaussian", timings, diag)

@@ -1,0 +1,21 @@
+"""Deep ReLU networks from Gaussian samples [CKM]: filtered PCA, then learning.
+
+``F(x) = W_{L+1} relu(W_L ... relu(W_1 x))`` depends on ``x`` only through the
+``k``-dimensional span of ``W_1``. :func:`filtered_pca` finds that span from
+filtered second moments (ALGORITHMS.md 5.1-5.2); :func:`learn_deep` fits a small
+network in it and refines in full dimension (5.3-5.4).
+"""
+
+from ._filtered_pca import Subspace, filtered_pca, plain_pca, principal_angles
+from ._instances import alternating_network
+from ._learn import DeepFit, learn_deep
+
+__all__ = [
+    "filtered_pca",
+    "learn_deep",
+    "DeepFit",
+    "plain_pca",
+    "Subspace",
+    "principal_angles",
+    "alternating_network",
+]

@@ -1,0 +1,474 @@
+"""Learning a deep ReLU network in the subspace, then in full dimension (ALGORITHMS.md 5.3-5.4).
+
+1. :func:`filtered_pca` gives an orthonormal basis ``P`` (``d x r``) of the span of
+   ``W_1`` (5.1-5.2).
+2. A small ReLU network is fitted to ``(X P, y)`` from several random restarts by
+   full-batch L-BFGS; the restart with the smallest held-out square loss is kept
+   (5.3). Cost: ``r``-dimensional, independent of ``d``.
+3. The fit is lifted, ``W_1 <- W_1' P^T``, and the whole network is refined by
+   L-BFGS on the training rows (5.4): the subspace is only approximate (angles of
+   order ``sqrt(d / n)``), which alone caps the accuracy of step 2, while the lifted
+   start lies in the basin of the truth.
+
+Requires PyTorch (``pip install 'relurecover[torch]'``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .._validation import as_2d_float, check_positive_int, check_random_state
+from ..exceptions import AssumptionWarning, ConvergenceWarning
+from ..networks import DeepNetwork
+from ._filtered_pca import Subspace, filtered_pca
+
+__all__ = ["DeepFit", "learn_deep"]
+
+
+@dataclass(frozen=True)
+class DeepFit:
+    """What :func:`learn_deep` learned.
+
+    Attributes
+    ----------
+    network : DeepNetwork
+        The network in the original coordinates (``W_1`` of shape ``(w_1, d)``).
+    heldout_error : float
+        Relative square error ``||y - F(x)||^2 / ||y||^2`` on the held-out rows
+        (never used for fitting; used only to choose among restarts in step 2).
+    train_error : float
+        The same on the training rows after refinement.
+    subspace : Subspace
+        The subspace found by :func:`filtered_pca` (or the one given).
+    widths : tuple of int
+        Hidden widths of :attr:`network`.
+    restart_errors : tuple of float
+        Held-out relative error of each subspace fit (step 2), before lifting.
+    message : str
+        The verdict in words.
+    timings : dict of str to float
+        Seconds per stage (``subspace``, ``fit``, ``refine``, ``polish``, ``total``).
+    diagnostics : dict
+        Rows used per stage, L-BFGS iterations, the chosen restart and architecture.
+    """
+
+    network: DeepNetwork
+    heldout_error: float
+    train_error: float
+    subspace: Subspace
+    widths: tuple
+    restart_errors: tuple
+    message: str
+    timings: dict = field(default_factory=dict)
+    diagnostics: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"DeepFit(heldout_error={self.heldout_error:.3g}, train_error="
+            f"{self.train_error:.3g}, subspace dim={self.subspace.n_found}, "
+            f"network={self.network!r}, time={self.timings.get('total', 0.0):.3g}s)\n"
+            f"  message: {self.message}"
+        )
+
+
+# --------------------------------------------------------------------------- torch
+
+
+def _forward(Ws, X):
+    H = X
+    for W in Ws[:-1]:
+        H = (H @ W.T).clamp_min(0.0)
+    return H @ Ws[-1].T
+
+
+def _init_weights(sizes, gen, torch):
+    """He-scaled Gaussian layers (``std = sqrt(2 / fan_in)``; ``1/sqrt(fan_in)`` last)."""
+    Ws = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        std = math.sqrt((1.0 if i == len(sizes) - 2 else 2.0) / a)
+        W = torch.randn((b, a), generator=gen, dtype=torch.float64) * std
+        Ws.append(W.requires_grad_(True))
+    return Ws
+
+
+def _lbfgs(Ws, X, Y, *, max_iter, tol, deadline, torch, chunk=None):
+    """Full-batch L-BFGS on the mean square loss (``Y`` scaled to unit rms).
+
+    L-BFGS stalls at the kinks of ReLU networks (its line search fails); a stall
+    restarts it with a fresh history, until two restarts in a row gain nothing.
+    Returns ``(loss, iterations, converged)``. With ``chunk`` the loss and gradient
+    are accumulated over row blocks (memory: one block of activations at a time).
+    """
+    n = X.shape[0]
+
+    def make():
+        return torch.optim.LBFGS(Ws, lr=1.0, max_iter=25, history_size=50,
+                                 line_search_fn="strong_wolfe", tolerance_grad=1e-14,
+                                 tolerance_change=1e-18)
+
+    opt = make()
+
+    def closure():
+        opt.zero_grad(set_to_none=False)
+        if chunk is None or chunk >= n:
+            loss = ((_forward(Ws, X) - Y) ** 2).sum() / n
+            loss.backward()
+            return loss.detach()
+        total = 0.0
+        for s in range(0, n, chunk):
+            part = ((_forward(Ws, X[s:s + chunk]) - Y[s:s + chunk]) ** 2).sum() / n
+            part.backward()
+            total += float(part.detach())
+        return torch.tensor(total, dtype=torch.float64)
+
+    it = 0
+    loss = float("inf")
+    last_restart_loss = float("inf")
+    stalls = 0
+    while it < max_iter:
+        state = opt.state[opt._params[0]]
+        before = state.get("n_iter", 0)
+        loss = float(opt.step(closure))
+        done = opt.state[opt._params[0]].get("n_iter", 0) - before
+        it += max(done, 1)
+        if loss <= tol or time.perf_counter() > deadline:
+            break
+        if done < 25:  # stalled: restart with a fresh history
+            stalls = stalls + 1 if loss > 0.5 * last_restart_loss else 0
+            if stalls >= 2:
+                break
+            last_restart_loss = loss
+            opt = make()
+    loss = _relative_error(Ws, X, Y, torch) * float((Y**2).mean())
+    return loss, it, loss <= tol
+
+
+@contextlib.contextmanager
+def _torch_threads(torch, n):
+    old = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _relative_error(Ws, X, Y, torch, chunk=65536) -> float:
+    num = den = 0.0
+    with torch.no_grad():
+        for s in range(0, X.shape[0], chunk):
+            Yc = Y[s:s + chunk]
+            num += float(((_forward(Ws, X[s:s + chunk]) - Yc) ** 2).sum())
+            den += float((Yc**2).sum())
+    return num / max(den, 1e-300)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _learn_deep_iv(X, y, widths, subspace, restarts, n_screen, screen_iter, heldout, fit_rows, refine_rows,
+                   fit_iter, max_iter, polish_iter, tol, time_limit):
+    X = as_2d_float(X, "X")
+    Y = as_2d_float(y, "y", allow_1d_column=True)
+    n, d = X.shape
+    if Y.shape[0] != n:
+        raise ValueError(
+            f"`X` and `y` must have the same number of rows (samples); got {n} and "
+            f"{Y.shape[0]}."
+        )
+    if not np.any(Y):
+        raise ValueError("`y` is identically zero: there is nothing to learn.")
+    if widths is not None:
+        if isinstance(widths, numbers.Integral):
+            widths = [widths]
+        try:
+            widths = tuple(check_positive_int(w, "widths[i]") for w in widths)
+        except TypeError:
+            raise ValueError(f"`widths` must be a sequence of positive integers, got "
+                             f"{widths!r}.") from None
+        if not widths:
+            raise ValueError("`widths` must hold at least one hidden width.")
+    if subspace is not None:
+        basis = subspace.basis if isinstance(subspace, Subspace) else np.asarray(
+            subspace, dtype=float)
+        if basis.ndim != 2 or basis.shape[0] != d:
+            raise ValueError(
+                f"`subspace` must be a Subspace or an array of shape (d, r) = ({d}, r), "
+                f"got shape {basis.shape}."
+            )
+    restarts = check_positive_int(restarts, "restarts")
+    n_screen = check_positive_int(n_screen, "n_screen")
+    screen_iter = check_positive_int(screen_iter, "screen_iter")
+    if not (isinstance(heldout, numbers.Real) and 0 < heldout < 0.5):
+        raise ValueError(f"`heldout` must be a fraction in (0, 0.5), got {heldout!r}.")
+    n_ho = max(1, min(int(round(heldout * n)), 50_000))
+    if n - n_ho < 2 * d:
+        raise ValueError(
+            f"too few samples: n = {n} leaves {n - n_ho} training rows for d = {d}; "
+            "provide n >= 20 d (filtered PCA needs far more for weak directions)."
+        )
+    fit_rows = check_positive_int(fit_rows, "fit_rows")
+    refine_rows = check_positive_int(refine_rows, "refine_rows", allow_none=True)
+    fit_iter = check_positive_int(fit_iter, "fit_iter")
+    max_iter = check_positive_int(max_iter, "max_iter")
+    if isinstance(polish_iter, bool) or not isinstance(polish_iter, numbers.Integral) \
+            or polish_iter < 0:
+        raise ValueError(f"`polish_iter` must be an integer >= 0, got {polish_iter!r}.")
+    if not (isinstance(tol, numbers.Real) and 0 < tol < 1):
+        raise ValueError(f"`tol` must be a number in (0, 1), got {tol!r}.")
+    if time_limit is not None and not (isinstance(time_limit, numbers.Real)
+                                       and time_limit > 0):
+        raise ValueError(
+            f"`time_limit` must be a positive number of seconds, got {time_limit!r}.")
+    return (X, Y, widths, restarts, n_screen, screen_iter, n_ho, fit_rows, refine_rows, fit_iter, max_iter,
+            int(polish_iter))
+
+
+# --------------------------------------------------------------------------- public
+
+
+def learn_deep(
+    X,
+    y,
+    widths: Sequence[int] | int | None = None,
+    *,
+    rng=None,
+    subspace=None,
+    n_directions: int | None = None,
+    restarts: int = 24,
+    heldout: float = 0.1,
+    fit_rows: int = 5_000,
+    refine_rows: int | None = None,
+    fit_iter: int = 150,
+    n_screen: int = 4,
+    screen_iter: int = 200,
+    max_iter: int = 2000,
+    polish_iter: int = 40,
+    tol: float = 1e-14,
+    time_limit: float | None = None,
+    n_threads: int | None = 1,
+    pca_options: dict | None = None,
+) -> DeepFit:
+    """Learn ``F(x) = W_{L+1} relu(W_L ... relu(W_1 x))`` from Gaussian samples [CKM].
+
+    Filtered PCA finds the span of ``W_1``; a network with hidden ``widths`` is fitted
+    on the projected inputs from ``restarts`` random starts (kept: smallest held-out
+    error), lifted to full dimension and refined by L-BFGS (ALGORITHMS.md 5).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, d)
+        Standard Gaussian inputs, one sample a row.
+    y : array-like of shape (n_samples,) or (n_samples, m)
+        Labels.
+    widths : sequence of int, or int, default=None
+        Hidden widths ``(w_1, ..., w_L)``. None tries ``(2r,)`` and ``(2r, 2r)``
+        (``r`` the subspace dimension, at least 2) and keeps the better on the
+        held-out rows.
+    rng : None, int or numpy.random.Generator, default=None
+        Seeds the held-out split and the restarts (the same seed gives the same bits
+        for a fixed number of threads).
+    subspace : Subspace or ndarray of shape (d, r), default=None
+        A basis to use instead of running :func:`filtered_pca`.
+    n_directions : int, default=None
+        Passed to :func:`filtered_pca` (None: search until nothing is above the floor).
+    restarts : int, default=24
+        Random starts of the subspace fit.
+    heldout : float, default=0.1
+        Fraction of rows held out (at most 50,000 rows) for model selection and
+        :attr:`DeepFit.heldout_error`.
+    fit_rows : int, default=5000
+        Training rows used by the subspace fits.
+    refine_rows : int, default=None
+        Rows of the full-dimensional L-BFGS refinement; None takes
+        ``max(20000, 20 * n_parameters)`` (at most all training rows). It is then
+        polished on all training rows.
+    fit_iter : int, default=150
+        L-BFGS iterations per subspace fit (its accuracy is capped by the
+        subspace's anyway).
+    n_screen : int, default=4
+        The best subspace fits (by held-out error) lifted and refined for
+        ``screen_iter`` iterations each; the best of them after that is refined to
+        the end. Fits of equal error can lie in different basins.
+    screen_iter : int, default=200
+        L-BFGS iterations of each screened fit.
+    max_iter : int, default=2000
+        L-BFGS iterations of the full-dimensional refinement.
+    polish_iter : int, default=40
+        L-BFGS iterations on all training rows at the end (0: skip).
+    tol : float, default=1e-14
+        Stop when the relative training loss is below this.
+    time_limit : float, default=None
+        Seconds after which the refinement stops where it is.
+    n_threads : int, default=1
+        Torch threads for the full-dimensional refinement (None: torch's setting).
+        The small subspace fits always run on one thread.
+    pca_options : dict, default=None
+        Keyword arguments for :func:`filtered_pca`.
+
+    Returns
+    -------
+    DeepFit
+        ``.network`` (a :class:`DeepNetwork` in the original coordinates),
+        ``.heldout_error``, ``.subspace``, ``.timings`` and ``.diagnostics``.
+
+    Examples
+    --------
+    >>> from relurecover import DeepNetwork, gaussian_inputs
+    >>> truth = DeepNetwork.random(12, [3, 2], rng=0)
+    >>> X = gaussian_inputs(30_000, 12, rng=1)
+    >>> fit = learn_deep(X, truth.predict(X), [3, 2], rng=2)
+    >>> fit.subspace.n_found, bool(fit.heldout_error < 1e-6)
+    (3, True)
+    """
+    import torch
+
+    t_start = time.perf_counter()
+    (X, Y, widths, restarts, n_screen, screen_iter, n_ho, fit_rows, refine_rows, fit_iter,
+     max_iter, polish_iter) = _learn_deep_iv(X, y, widths, subspace, restarts, n_screen,
+                                             screen_iter, heldout, fit_rows,
+                                   refine_rows, fit_iter, max_iter, polish_iter, tol,
+                                   time_limit)
+    rng = check_random_state(rng)
+    deadline = t_start + time_limit if time_limit is not None else math.inf
+    n, d = X.shape
+    m = Y.shape[1]
+    perm = rng.permutation(n)
+    ho, tr = np.sort(perm[:n_ho]), np.sort(perm[n_ho:])
+    X_tr, Y_tr = X[tr], Y[tr]
+    X_ho, Y_ho = X[ho], Y[ho]
+    n_tr = X_tr.shape[0]
+    timings = {}
+
+    # step 1: the subspace (5.1-5.2)
+    t0 = time.perf_counter()
+    if subspace is None:
+        opts = dict(pca_options or {})
+        opts.setdefault("n_directions", n_directions)
+        sub = filtered_pca(X_tr, Y_tr, **opts)
+    elif isinstance(subspace, Subspace):
+        sub = subspace
+    else:
+        basis = np.linalg.qr(np.asarray(subspace, dtype=float))[0]
+        sub = Subspace(basis=basis, eigenvalues=np.full(basis.shape[1], np.nan),
+                       floors=np.full(basis.shape[1], np.nan),
+                       filters=tuple("given" for _ in range(basis.shape[1])),
+                       rounds=np.zeros(basis.shape[1], dtype=int), method="given",
+                       message="subspace given by the caller.")
+    timings["subspace"] = time.perf_counter() - t0
+    P = sub.basis
+    r = P.shape[1]
+    notes = []
+    if r == 0:
+        warnings.warn(
+            "filtered PCA found no direction above the noise floor; fitting from random "
+            "starts in full dimension instead (no guarantee). Provide more samples.",
+            AssumptionWarning, stacklevel=2)
+        notes.append("no subspace found: fitted in full dimension from random starts")
+        P = np.eye(d)
+        r = d
+
+    # step 2: fit in the subspace, several restarts, held-out selection (5.3)
+    t0 = time.perf_counter()
+    sy = float(np.sqrt(np.mean(Y_tr**2))) or 1.0
+    gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
+    rows = min(fit_rows, n_tr)
+    Z_fit = torch.from_numpy(np.ascontiguousarray(X_tr[:rows] @ P))
+    Y_fit = torch.from_numpy(Y_tr[:rows] / sy)
+    Z_ho = torch.from_numpy(np.ascontiguousarray(X_ho @ P))
+    Y_ho_t = torch.from_numpy(Y_ho / sy)
+    w0 = max(2 * r, 2)
+    candidates = [widths] if widths is not None else [(w0,), (w0, w0)]
+    fits = []
+    restart_errors = []
+    with _torch_threads(torch, 1):
+        for arch in candidates:
+            sizes = [r, *arch, m]
+            for _ in range(restarts):
+                Ws = _init_weights(sizes, gen, torch)
+                _lbfgs(Ws, Z_fit, Y_fit, max_iter=fit_iter, tol=tol, deadline=math.inf,
+                       torch=torch)
+                err = _relative_error(Ws, Z_ho, Y_ho_t, torch)
+                restart_errors.append(err)
+                fits.append((err, len(fits), arch, [W.detach().clone() for W in Ws]))
+    fits.sort(key=lambda f: f[:2])
+    timings["fit"] = time.perf_counter() - t0
+
+    # step 3: lift W_1 <- W_1' P^T and refine on the training rows (5.4). Fits of
+    # similar subspace error can lie in different basins: the best few are refined
+    # for `screen_iter` iterations and the best on the held-out rows goes on.
+    t0 = time.perf_counter()
+    P_t = torch.from_numpy(np.ascontiguousarray(P.T))
+    n_params = sum(W.numel() for W in fits[0][3])
+    if refine_rows is None:
+        refine_rows = max(20_000, 20 * n_params)
+    refine_rows = min(refine_rows, n_tr)
+    X_t = torch.from_numpy(X_tr)
+    Y_t = torch.from_numpy(Y_tr / sy)
+    X_ho_t = torch.from_numpy(X_ho)
+    screened = []
+    it_refine = 0
+    with _torch_threads(torch, n_threads):
+        for err, idx, arch_i, Ws_i in fits[:max(1, n_screen)]:
+            Ws = [W.clone() for W in Ws_i]
+            Ws[0] = Ws[0] @ P_t
+            Ws = [W.requires_grad_(True) for W in Ws]
+            if n_screen > 1:
+                _, it, _ = _lbfgs(Ws, X_t[:refine_rows], Y_t[:refine_rows],
+                                  max_iter=screen_iter, tol=tol, deadline=deadline,
+                                  torch=torch)
+                it_refine += it
+            screened.append((_relative_error(Ws, X_ho_t, Y_ho_t, torch), idx, arch_i, Ws))
+        screened.sort(key=lambda f: f[:2])
+        _, chosen, arch, Ws = screened[0]
+        loss, it, conv = _lbfgs(Ws, X_t[:refine_rows], Y_t[:refine_rows],
+                                max_iter=max_iter, tol=tol, deadline=deadline,
+                                torch=torch)
+        it_refine += it
+    timings["refine"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    it_polish = 0
+    if polish_iter and refine_rows < n_tr and time.perf_counter() < deadline:
+        with _torch_threads(torch, n_threads):
+            loss, it_polish, conv = _lbfgs(Ws, X_t, Y_t, max_iter=polish_iter, tol=tol,
+                                           deadline=deadline, torch=torch, chunk=65536)
+    timings["polish"] = time.perf_counter() - t0
+    train_error = _relative_error(Ws, X_t, Y_t, torch)
+    heldout_error = _relative_error(Ws, X_ho_t, Y_ho_t, torch)
+    mats = [W.detach().numpy().copy() for W in Ws]
+    mats[-1] = mats[-1] * sy
+    network = DeepNetwork(mats)
+    timings["total"] = time.perf_counter() - t_start
+
+    if time.perf_counter() > deadline:
+        notes.append(f"time_limit = {time_limit}s reached during refinement")
+        warnings.warn(f"learn_deep stopped at time_limit = {time_limit}s before the "
+                      "refinement converged; increase `time_limit`.",
+                      ConvergenceWarning, stacklevel=2)
+    subspace_error = restart_errors[chosen]
+    message = (f"subspace of dimension {r} ({sub.method}); {len(restart_errors)} subspace "
+               f"fits (best held-out error {fits[0][0]:.3g}), {len(screened)} screened in "
+               f"full dimension; after refinement: held-out error {heldout_error:.3g}.")
+    if notes:
+        message += " Note: " + "; ".join(notes) + "."
+    return DeepFit(
+        network=network, heldout_error=float(heldout_error),
+        train_error=float(train_error), subspace=sub, widths=tuple(arch),
+        restart_errors=tuple(float(e) for e in restart_errors), message=message,
+        timings=timings,
+        diagnostics={"n_train": n_tr, "n_heldout": n_ho, "fit_rows": rows,
+                     "refine_rows": refine_rows, "refine_iterations": it_refine,
+                     "polish_iterations": it_polish, "subspace_fit_error": subspace_error,
+                     "chosen_restart": chosen,
+                     "screened_errors": [float(f[0]) for f in screened],
+                     "candidates": candidates, "n_parameters": n_params},
+    )
