@@ -1,0 +1,327 @@
+"""Issue 6's acceptance benchmark: deep ReLU networks by filtered PCA [CKM].
+
+Parts (``--part``):
+
+- ``subspace`` (acceptance 1 and 2): depth 3, widths (4, 4), d in {50, 200},
+  n = 2e5, ``--seeds`` planted instances (``DeepNetwork.random``). For each: the
+  largest principal angle between the true first-layer span and (a) the span
+  filtered PCA finds (the moment step, ALGORITHMS.md 5.1-5.2) and (b) the row span
+  of the learned first layer (after 5.3-5.4); the held-out relative square error
+  of ``learn_deep``. Acceptance: angle < 0.1 rad on >= 9 of 10, held-out < 1e-3.
+- ``alternating`` (acceptance 3): ``F(x) = sum_{j<q} (-1)^j |<u cos(j pi/q) +
+  v sin(j pi/q), x>|`` in d = 100 (q = 4: 8 units), n = 2e5: plain PCA's count of
+  directions above its floor, filtered PCA's, the angle to the plane, and the
+  held-out error of ``learn_deep``.
+- ``scaling`` (acceptance 4): fixed network widths (4, 4), n = 2e5, d from 50 to
+  1000: seconds of filtered PCA and of the whole ``learn_deep``, and of one pass
+  ``X @ W_1^T`` over the same data; the log-log slope of time against d; a plot.
+- ``adam`` (acceptance 5): Adam on the full architecture (5 restarts, tuned
+  learning rate, the same training rows, a time budget of ``--adam-factor`` times
+  ``learn_deep``'s time, used in full: it does not stop at the target) against ``learn_deep`` on: the instances of ``subspace``
+  at d = 50, and the alternating family with q = 4 and q = 6 directions.
+  Success: held-out relative square error < 1e-3.
+
+Results go to ``bench/results/deep_<part>[_quick].json`` (and
+``deep_scaling.png``). ``--quick`` runs small sizes and few seeds.
+
+Usage::
+
+    python bench/deep.py --part subspace --seeds 10
+    python bench/deep.py --part alternating
+    python bench/deep.py --part scaling
+    python bench/deep.py --part adam
+    python bench/deep.py --quick --part all
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import RESULTS, Timer, pass_time, print_table, write_json  # noqa: E402
+
+from relurecover import DeepNetwork, gaussian_inputs  # noqa: E402
+from relurecover.deep import (  # noqa: E402
+    alternating_network,
+    filtered_pca,
+    learn_deep,
+    plain_pca,
+    principal_angles,
+)
+
+ANGLE_TOL = 0.1
+HELDOUT_TOL = 1e-3
+WIDTHS = (4, 4)
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _name(part: str, quick: bool) -> str:
+    return f"deep_{part}" + ("_quick" if quick else "")
+
+
+def _instance(d: int, n: int, seed: int, tag: int = 6):
+    net = DeepNetwork.random(d, list(WIDTHS), rng=np.random.default_rng([tag, d, seed]))
+    X = gaussian_inputs(n, d, rng=np.random.default_rng([tag, d, seed, n]))
+    return net, X, net.predict(X)
+
+
+def _learned_angle(fit, truth) -> float:
+    return float(principal_angles(fit.network.weights[0].T, truth.weights[0].T).max())
+
+
+def _one_learn(truth, X, y, seed, widths, **kw) -> dict:
+    """Filtered PCA, then ``learn_deep`` on the same training rows, scored."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with Timer() as t:
+            fit = learn_deep(X, y, list(widths), rng=seed, **kw)
+    plane = truth.weights[0].T
+    return {
+        "seed": seed,
+        "pca_found": fit.subspace.n_found,
+        "pca_angle": float(principal_angles(fit.subspace.basis, plane).max()),
+        "pca_time": fit.timings.get("subspace"),
+        "learned_angle": _learned_angle(fit, truth),
+        "heldout_error": fit.heldout_error,
+        "train_error": fit.train_error,
+        "time": t.seconds,
+        "timings": fit.timings,
+        "warnings": [str(w.message) for w in caught],
+        "pca_message": fit.subspace.message,
+    }
+
+
+# --------------------------------------------------------------------------- parts
+
+
+def part_subspace(args) -> dict:
+    dims = [50] if args.quick else [50, 200]
+    n = 50_000 if args.quick else args.n
+    seeds = min(args.seeds, 2) if args.quick else args.seeds
+    out = {"n": n, "widths": WIDTHS, "seeds": seeds, "angle_tol": ANGLE_TOL,
+           "heldout_tol": HELDOUT_TOL, "runs": {}}
+    rows = []
+    for d in dims:
+        runs = []
+        for seed in range(seeds):
+            truth, X, y = _instance(d, n, seed)
+            r = _one_learn(truth, X, y, seed, WIDTHS)
+            runs.append(r)
+            _progress(f"  d={d} seed={seed}: pca angle {r['pca_angle']:.3f} "
+                      f"({r['pca_found']} found), learned angle {r['learned_angle']:.2e}, "
+                      f"held-out {r['heldout_error']:.2e}, {r['time']:.1f}s")
+        out["runs"][str(d)] = runs
+        pa = np.array([r["pca_angle"] for r in runs])
+        la = np.array([r["learned_angle"] for r in runs])
+        he = np.array([r["heldout_error"] for r in runs])
+        rows.append([d, n, seeds, int((pa < ANGLE_TOL).sum()), float(np.median(pa)),
+                     int((la < ANGLE_TOL).sum()), float(np.median(la)),
+                     int((he < HELDOUT_TOL).sum()), float(np.median(he)),
+                     float(np.median([r["time"] for r in runs]))])
+    cols = ["d", "n", "seeds", "PCA angle<0.1", "median PCA angle", "learned angle<0.1",
+            "median learned angle", "held-out<1e-3", "median held-out", "median s"]
+    out["table"] = {"columns": cols, "rows": rows}
+    print_table("Deep (4, 4): subspace and learning [acceptance 1, 2]", cols, rows)
+    return out
+
+
+def part_alternating(args) -> dict:
+    d = 30 if args.quick else 100
+    n = 100_000 if args.quick else args.n
+    seeds = min(args.seeds, 2) if args.quick else min(args.seeds, 5)
+    out = {"d": d, "n": n, "q": 4, "runs": []}
+    rows = []
+    for seed in range(seeds):
+        rng = np.random.default_rng([7, d, seed])
+        truth = alternating_network(d, 4, rng=rng)
+        X = gaussian_inputs(n, d, rng=rng)
+        y = truth.predict(X)
+        plane = truth.weights[0].T
+        with Timer() as tp:
+            plain = plain_pca(X, y, rng=seed)
+        with Timer() as tf:
+            filt = filtered_pca(X, y)
+        r = _one_learn(truth, X, y, seed, (8,), subspace=None)
+        plain_angle = (float(principal_angles(plain.basis, plane).max())
+                       if plain.n_found else None)
+        row = {"seed": seed, "plain_found": plain.n_found,
+               "plain_best_evidence": plain.diagnostics["best_ratio"],
+               "plain_angle": plain_angle, "plain_time": tp.seconds,
+               "filtered_found": filt.n_found,
+               "filtered_evidence": filt.evidence,
+               "filtered_angle": float(principal_angles(filt.basis, plane).max())
+               if filt.n_found else None,
+               "filtered_time": tf.seconds, "learn": r}
+        out["runs"].append(row)
+        _progress(f"  seed={seed}: plain {plain.n_found} found (best "
+                  f"{row['plain_best_evidence']:.2f} x floor), filtered "
+                  f"{filt.n_found} found, angle {row['filtered_angle']}, held-out "
+                  f"{r['heldout_error']:.2e}")
+        rows.append([seed, plain.n_found, row["plain_best_evidence"], filt.n_found,
+                     row["filtered_angle"], float(filt.evidence.min()) if filt.n_found
+                     else None, r["heldout_error"], r["time"]])
+    cols = ["seed", "plain found", "plain best/floor", "filtered found",
+            "filtered angle", "filtered min evidence", "learn held-out", "learn s"]
+    out["table"] = {"columns": cols, "rows": rows}
+    print_table(f"Alternating instance (q = 4, 8 units), d = {d}, n = {n} "
+                "[acceptance 3]", cols, rows)
+    return out
+
+
+def part_scaling(args) -> dict:
+    dims = [20, 40, 80] if args.quick else [50, 100, 200, 500, 1000]
+    n = 50_000 if args.quick else args.n
+    out = {"n": n, "widths": WIDTHS, "runs": []}
+    rows = []
+    for d in dims:
+        truth, X, y = _instance(d, n, 0, tag=8)
+        one_pass = pass_time(X, truth.weights[0])
+        with Timer() as tp:
+            sub = filtered_pca(X, y)
+        r = _one_learn(truth, X, y, 0, WIDTHS)
+        run = {"d": d, "pass_time": one_pass, "pca_time": tp.seconds,
+               "pca_angle": float(principal_angles(sub.basis, truth.weights[0].T).max()),
+               "learn": r}
+        out["runs"].append(run)
+        _progress(f"  d={d}: pass {one_pass:.3f}s, pca {tp.seconds:.2f}s, learn "
+                  f"{r['time']:.1f}s, held-out {r['heldout_error']:.1e}")
+        rows.append([d, n, one_pass, tp.seconds, tp.seconds / one_pass, r["time"],
+                     r["time"] / one_pass, r["heldout_error"]])
+        del X, y
+    ds = np.log([r["d"] for r in out["runs"]])
+    slopes = {
+        "pca": float(np.polyfit(ds, np.log([r["pca_time"] for r in out["runs"]]), 1)[0]),
+        "learn": float(np.polyfit(ds, np.log([r["learn"]["time"] for r in out["runs"]]),
+                                  1)[0]),
+        "pass": float(np.polyfit(ds, np.log([r["pass_time"] for r in out["runs"]]), 1)[0]),
+    }
+    out["loglog_slopes"] = slopes
+    cols = ["d", "n", "pass s", "PCA s", "PCA / pass", "learn s", "learn / pass",
+            "held-out"]
+    out["table"] = {"columns": cols, "rows": rows}
+    print_table(f"Scaling in d (widths {WIDTHS}, n = {n}) [acceptance 4]; log-log "
+                f"slopes: PCA {slopes['pca']:.2f}, learn {slopes['learn']:.2f}, "
+                f"pass {slopes['pass']:.2f}", cols, rows)
+    _plot_scaling(out, _name("scaling", args.quick))
+    return out
+
+
+def _plot_scaling(out, name):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover
+        return
+    d = [r["d"] for r in out["runs"]]
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.loglog(d, [r["learn"]["time"] for r in out["runs"]], "o-", label="learn_deep (all)")
+    ax.loglog(d, [r["pca_time"] for r in out["runs"]], "s-", label="filtered PCA")
+    ax.loglog(d, [r["pass_time"] for r in out["runs"]], "^-", label="one pass X @ W1.T")
+    ref = np.array(d, dtype=float)
+    ax.loglog(d, ref / ref[0] * out["runs"][0]["pca_time"], "k:", label="slope 1")
+    ax.set_xlabel("d")
+    ax.set_ylabel("seconds")
+    ax.set_title(f"Deep (4, 4), n = {out['n']:.0e}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = RESULTS / f"{name}.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    out["plot"] = str(path.relative_to(RESULTS.parent.parent))
+
+
+def _adam_heldout(X, y, widths, seed, budget, n_ho, args):
+    """Adam on the full architecture, scored by held-out relative square error."""
+    from relurecover.baselines import fit_adam
+
+    X_tr, y_tr, X_ho, y_ho = X[n_ho:], y[n_ho:], X[:n_ho], y[:n_ho]
+    den = float((y_ho**2).sum())
+
+    def heldout(net):
+        return float(((net.predict(X_ho) - y_ho) ** 2).sum() / den)
+
+    res = fit_adam(X_tr, y_tr, list(widths), rng=seed, restarts=5,
+                   steps=10**9 if not args.quick else 2000, time_limit=budget,
+                   tune_steps=1000 if not args.quick else 200, eval_fn=heldout,
+                   eval_every=500 if not args.quick else 200, target=HELDOUT_TOL,
+                   stop_at_target=False)
+    return {"heldout_error": heldout(res.network), "best_heldout_seen":
+            min((h[2] for h in res.history), default=None), "time": res.time,
+            "steps": res.steps, "restarts": res.restarts, "lr": res.lr,
+            "reached": res.reached_target, "time_to_target": res.time_to_target,
+            "restart_losses": res.restart_losses}
+
+
+def part_adam(args) -> dict:
+    n = 50_000 if args.quick else args.n
+    seeds = 1 if args.quick else min(args.seeds, 3)
+    fams = [("deep (4, 4)", 30 if args.quick else 50, None)] + [
+        (f"alternating q={q}", 30 if args.quick else 100, q) for q in (4, 6)]
+    out = {"n": n, "adam_factor": args.adam_factor, "runs": []}
+    rows = []
+    for fam, d, q in fams:
+        for seed in range(seeds):
+            if q is None:
+                truth, X, y = _instance(d, n, seed)
+                widths = WIDTHS
+            else:
+                rng = np.random.default_rng([9, d, q, seed])
+                truth = alternating_network(d, q, rng=rng)
+                X = gaussian_inputs(n, d, rng=rng)
+                y = truth.predict(X)
+                widths = (2 * q,)
+            ours = _one_learn(truth, X, y, seed, widths)
+            budget = max(args.adam_factor * ours["time"], 30.0)
+            n_ho = min(int(0.1 * n), 50_000)
+            adam = _adam_heldout(X, y, widths, seed, budget, n_ho, args)
+            run = {"family": fam, "d": d, "seed": seed, "widths": widths, "ours": ours,
+                   "adam": adam, "adam_budget": budget}
+            out["runs"].append(run)
+            _progress(f"  {fam} d={d} seed={seed}: ours held-out "
+                      f"{ours['heldout_error']:.2e} in {ours['time']:.1f}s; Adam "
+                      f"{adam['heldout_error']:.2e} in {adam['time']:.1f}s")
+            rows.append([fam, d, seed, ours["heldout_error"], ours["time"],
+                         adam["heldout_error"], adam["best_heldout_seen"],
+                         adam["time_to_target"], adam["time"], adam["restarts"]])
+    cols = ["family", "d", "seed", "ours held-out", "ours s", "Adam held-out",
+            "Adam best seen", "Adam s to 1e-3", "Adam s", "Adam restarts"]
+    out["table"] = {"columns": cols, "rows": rows}
+    print_table(f"learn_deep against Adam (5 restarts, budget {args.adam_factor} x ours, "
+                f"at least 30 s), n = {n} [acceptance 5]", cols, rows)
+    return out
+
+
+PARTS = {"subspace": part_subspace, "alternating": part_alternating,
+         "scaling": part_scaling, "adam": part_adam}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--part", choices=[*PARTS, "all"], default="all")
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--n", type=int, default=200_000)
+    p.add_argument("--adam-factor", type=float, default=3.0,
+                   help="Adam's time budget as a multiple of learn_deep's time")
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args(argv)
+    for part in (PARTS if args.part == "all" else [args.part]):
+        _progress(f"part {part}")
+        data = PARTS[part](args)
+        path = write_json(_name(part, args.quick), {"part": part, "quick": args.quick,
+                                                     **data})
+        _progress(f"  -> {path}")
+
+
+if __name__ == "__main__":
+    main()
