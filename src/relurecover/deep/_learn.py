@@ -151,6 +151,86 @@ def _lbfgs(Ws, X, Y, *, max_iter, tol, deadline, torch, chunk=None):
     return loss, it, loss <= tol
 
 
+def _mlp_residual_jacobian(mats, X, Y):
+    """Residual ``F(X) - Y`` (flattened, row-major over ``(n, m)``) and its Jacobian.
+
+    For ``F(x) = W_{L+1} relu(W_L ... relu(W_1 x))`` the derivative of output ``o``
+    in ``W_l[a, b]`` is ``delta_l[a] h_{l-1}[b]`` with ``h_0 = x``, ``h_l`` the
+    activations and ``delta_{L+1} = e_o``, ``delta_l = (delta_{l+1} W_{l+1}) *
+    1{pre_l > 0}`` (backpropagation written out per sample). Columns follow the
+    layers, each flattened row-major like ``W.ravel()``.
+    """
+    n = X.shape[0]
+    hs, masks = [X], []
+    for W in mats[:-1]:
+        pre = hs[-1] @ W.T
+        masks.append(pre > 0)
+        hs.append(np.maximum(pre, 0.0))
+    out = hs[-1] @ mats[-1].T
+    m = out.shape[1]
+    blocks_per_output = []
+    for o in range(m):
+        delta = np.zeros((n, m))
+        delta[:, o] = 1.0
+        blocks = [None] * len(mats)
+        for l in range(len(mats) - 1, -1, -1):
+            blocks[l] = (delta[:, :, None] * hs[l][:, None, :]).reshape(n, -1)
+            if l:
+                delta = (delta @ mats[l]) * masks[l - 1]
+        blocks_per_output.append(np.hstack(blocks))
+    J = np.stack(blocks_per_output, axis=1).reshape(n * m, -1)
+    return (out - Y).ravel(), J
+
+
+def _levenberg_marquardt(mats, X, Y, *, max_iter, tol, deadline):
+    """Levenberg-Marquardt on the square loss, in float64 (ALGORITHMS.md 5.4).
+
+    Near the truth the activation patterns of almost all samples are right and
+    the loss is a smooth sum of squares in the weights, where Gauss-Newton steps
+    converge quadratically; L-BFGS, which stalls at the kinks, cannot get there.
+    Returns the new matrices, the relative loss on these rows and the iterations.
+    """
+    sizes = [W.shape for W in mats]
+    splits = np.cumsum([a * b for a, b in sizes])[:-1]
+
+    def unpack(theta):
+        return [t.reshape(sh) for t, sh in zip(np.split(theta, splits), sizes)]
+
+    theta = np.concatenate([W.ravel() for W in mats])
+    den = max(float((Y**2).sum()), 1e-300)
+    r, J = _mlp_residual_jacobian(mats, X, Y)
+    loss = float(r @ r)
+    lam = 1e-3
+    it = 0
+    for it in range(1, max_iter + 1):
+        if loss / den <= tol or time.perf_counter() > deadline:
+            break
+        JTJ = J.T @ J
+        g = J.T @ r
+        dg = np.diag(JTJ).copy()
+        dg[dg <= 0] = 1.0
+        improved = False
+        for _ in range(12):
+            A = JTJ + lam * np.diag(dg)
+            try:
+                step = -np.linalg.solve(A, g)
+            except np.linalg.LinAlgError:
+                lam *= 10.0
+                continue
+            trial = unpack(theta + step)
+            r_new, J_new = _mlp_residual_jacobian(trial, X, Y)
+            new = float(r_new @ r_new)
+            if new < loss:
+                theta, r, J, loss = theta + step, r_new, J_new, new
+                lam = max(lam / 5.0, 1e-12)
+                improved = True
+                break
+            lam *= 8.0
+        if not improved:
+            break
+    return unpack(theta), loss / den, it
+
+
 @contextlib.contextmanager
 def _torch_threads(torch, n):
     old = torch.get_num_threads()
@@ -170,6 +250,101 @@ def _relative_error(Ws, X, Y, torch, chunk=65536) -> float:
             num += float(((_forward(Ws, X[s:s + chunk]) - Yc) ** 2).sum())
             den += float((Yc**2).sum())
     return num / max(den, 1e-300)
+
+
+def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, screen_iter,
+               refine_rows, max_iter, lm_iter, lm_max_params, polish_iter, tol, deadline,
+               n_threads, gen, torch):
+    """Steps 5.3-5.4 once: fits in ``span(P)`` from restarts, lift, refine, polish."""
+    timings = {}
+    X_tr, Y_tr = data["X_tr"], data["Y_tr"]
+    X_t, Y_t, X_ho_t, Y_ho_t = data["X_t"], data["Y_t"], data["X_ho_t"], data["Y_ho_t"]
+    n_tr, r, m = X_tr.shape[0], P.shape[1], Y_tr.shape[1]
+
+    # step 2: fit in the subspace, several restarts, held-out selection (5.3)
+    t0 = time.perf_counter()
+    rows = min(fit_rows, n_tr)
+    Z_fit = torch.from_numpy(np.ascontiguousarray(X_tr[:rows] @ P))
+    Y_fit = torch.from_numpy(np.ascontiguousarray(Y_tr[:rows]))
+    Z_ho = torch.from_numpy(np.ascontiguousarray(data["X_ho"] @ P))
+    w0 = max(2 * r, 2)
+    candidates = [widths] if widths is not None else [(w0,), (w0, w0)]
+    fits = []
+    restart_errors = []
+    with _torch_threads(torch, 1):
+        for arch in candidates:
+            sizes = [r, *arch, m]
+            for _ in range(restarts):
+                Ws = _init_weights(sizes, gen, torch)
+                _lbfgs(Ws, Z_fit, Y_fit, max_iter=fit_iter, tol=tol, deadline=math.inf,
+                       torch=torch)
+                err = _relative_error(Ws, Z_ho, Y_ho_t, torch)
+                restart_errors.append(err)
+                fits.append((err, len(fits), arch, [W.detach().clone() for W in Ws]))
+    fits.sort(key=lambda f: f[:2])
+    timings["fit"] = time.perf_counter() - t0
+
+    # step 3: lift W_1 <- W_1' P^T and refine on the training rows (5.4). Fits of
+    # similar subspace error can lie in different basins: the best few are refined
+    # for `screen_iter` iterations and the best on the held-out rows goes on.
+    t0 = time.perf_counter()
+    P_t = torch.from_numpy(np.ascontiguousarray(P.T))
+    n_params = sum(W.numel() for W in fits[0][3])
+    if refine_rows is None:
+        refine_rows = max(20_000, 20 * n_params)
+    refine_rows = min(refine_rows, n_tr)
+    screened = []
+    it_refine = 0
+    with _torch_threads(torch, n_threads):
+        for err, idx, arch_i, Ws_i in fits[:max(1, n_screen)]:
+            Ws = [W.clone() for W in Ws_i]
+            Ws[0] = Ws[0] @ P_t
+            Ws = [W.requires_grad_(True) for W in Ws]
+            if n_screen > 1:
+                _, it, _ = _lbfgs(Ws, X_t[:refine_rows], Y_t[:refine_rows],
+                                  max_iter=screen_iter, tol=tol, deadline=deadline,
+                                  torch=torch)
+                it_refine += it
+            screened.append((_relative_error(Ws, X_ho_t, Y_ho_t, torch), idx, arch_i, Ws))
+        screened.sort(key=lambda f: f[:2])
+        _, chosen, arch, Ws = screened[0]
+        _, it, _ = _lbfgs(Ws, X_t[:refine_rows], Y_t[:refine_rows], max_iter=max_iter,
+                          tol=tol, deadline=deadline, torch=torch)
+        it_refine += it
+    timings["refine"] = time.perf_counter() - t0
+
+    # Levenberg-Marquardt where L-BFGS stalls (5.4)
+    t0 = time.perf_counter()
+    it_lm, lm_used = 0, False
+    if lm_iter and n_params <= lm_max_params and time.perf_counter() < deadline:
+        rows_lm = min(n_tr, max(5_000, 5 * n_params))
+        mats0 = [W.detach().numpy().copy() for W in Ws]
+        before = _relative_error(Ws, X_t[:rows_lm], Y_t[:rows_lm], torch)
+        mats1, after, it_lm = _levenberg_marquardt(mats0, X_tr[:rows_lm], Y_tr[:rows_lm],
+                                                   max_iter=lm_iter, tol=tol,
+                                                   deadline=deadline)
+        if after < before:
+            lm_used = True
+            Ws = [torch.from_numpy(np.ascontiguousarray(M)).requires_grad_(True)
+                  for M in mats1]
+    timings["lm"] = time.perf_counter() - t0
+
+    # polish on all training rows
+    t0 = time.perf_counter()
+    it_polish = 0
+    if polish_iter and refine_rows < n_tr and time.perf_counter() < deadline:
+        with _torch_threads(torch, n_threads):
+            _, it_polish, _ = _lbfgs(Ws, X_t, Y_t, max_iter=polish_iter, tol=tol,
+                                     deadline=deadline, torch=torch, chunk=65536)
+    timings["polish"] = time.perf_counter() - t0
+    return {"Ws": Ws, "arch": arch, "heldout": _relative_error(Ws, X_ho_t, Y_ho_t, torch),
+            "restart_errors": restart_errors, "best_fit_error": fits[0][0],
+            "subspace_fit_error": restart_errors[chosen], "chosen_restart": chosen,
+            "screened_errors": [float(f[0]) for f in screened], "n_screened": len(screened),
+            "refine_rows": refine_rows, "refine_iterations": it_refine,
+            "lm_iterations": it_lm, "lm_used": lm_used, "polish_iterations": it_polish,
+            "fit_rows": rows, "candidates": candidates, "n_parameters": n_params,
+            "timings": timings}
 
 
 # --------------------------------------------------------------------------- validation
@@ -253,6 +428,9 @@ def learn_deep(
     screen_iter: int = 200,
     max_iter: int = 2000,
     polish_iter: int = 40,
+    lm_iter: int = 30,
+    lm_max_params: int = 3000,
+    rounds: int = 2,
     tol: float = 1e-14,
     time_limit: float | None = None,
     n_threads: int | None = 1,
@@ -305,6 +483,19 @@ def learn_deep(
         L-BFGS iterations of the full-dimensional refinement.
     polish_iter : int, default=40
         L-BFGS iterations on all training rows at the end (0: skip).
+    lm_iter : int, default=30
+        Levenberg-Marquardt iterations after the refinement (0: skip), on
+        ``max(5000, 5 * n_parameters)`` training rows: near the truth they converge
+        quadratically where L-BFGS stalls at the kinks of the ReLUs.
+    rounds : int, default=2
+        Rounds of steps 2-4. Later rounds (run only while the held-out error is
+        above ``tol``) restart the subspace fits in the span of the refined first
+        layer, which is far closer to the truth than filtered PCA's: there the fits'
+        held-out errors tell the right basin from a wrong one (a second-layer unit
+        left unused, say). The round with the smallest held-out error is kept.
+    lm_max_params : int, default=3000
+        Skip Levenberg-Marquardt for networks with more parameters (its normal
+        equations cost ``rows * n_parameters**2`` per iteration).
     tol : float, default=1e-14
         Stop when the relative training loss is below this.
     time_limit : float, default=None
@@ -333,6 +524,10 @@ def learn_deep(
     import torch
 
     t_start = time.perf_counter()
+    if isinstance(lm_iter, bool) or not isinstance(lm_iter, numbers.Integral) or lm_iter < 0:
+        raise ValueError(f"`lm_iter` must be an integer >= 0, got {lm_iter!r}.")
+    lm_max_params = check_positive_int(lm_max_params, "lm_max_params")
+    rounds = check_positive_int(rounds, "rounds")
     (X, Y, widths, restarts, n_screen, screen_iter, n_ho, fit_rows, refine_rows, fit_iter,
      max_iter, polish_iter) = _learn_deep_iv(X, y, widths, subspace, restarts, n_screen,
                                              screen_iter, heldout, fit_rows,
@@ -377,71 +572,39 @@ def learn_deep(
         P = np.eye(d)
         r = d
 
-    # step 2: fit in the subspace, several restarts, held-out selection (5.3)
-    t0 = time.perf_counter()
     sy = float(np.sqrt(np.mean(Y_tr**2))) or 1.0
     gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
-    rows = min(fit_rows, n_tr)
-    Z_fit = torch.from_numpy(np.ascontiguousarray(X_tr[:rows] @ P))
-    Y_fit = torch.from_numpy(Y_tr[:rows] / sy)
-    Z_ho = torch.from_numpy(np.ascontiguousarray(X_ho @ P))
-    Y_ho_t = torch.from_numpy(Y_ho / sy)
-    w0 = max(2 * r, 2)
-    candidates = [widths] if widths is not None else [(w0,), (w0, w0)]
-    fits = []
-    restart_errors = []
-    with _torch_threads(torch, 1):
-        for arch in candidates:
-            sizes = [r, *arch, m]
-            for _ in range(restarts):
-                Ws = _init_weights(sizes, gen, torch)
-                _lbfgs(Ws, Z_fit, Y_fit, max_iter=fit_iter, tol=tol, deadline=math.inf,
-                       torch=torch)
-                err = _relative_error(Ws, Z_ho, Y_ho_t, torch)
-                restart_errors.append(err)
-                fits.append((err, len(fits), arch, [W.detach().clone() for W in Ws]))
-    fits.sort(key=lambda f: f[:2])
-    timings["fit"] = time.perf_counter() - t0
-
-    # step 3: lift W_1 <- W_1' P^T and refine on the training rows (5.4). Fits of
-    # similar subspace error can lie in different basins: the best few are refined
-    # for `screen_iter` iterations and the best on the held-out rows goes on.
-    t0 = time.perf_counter()
-    P_t = torch.from_numpy(np.ascontiguousarray(P.T))
-    n_params = sum(W.numel() for W in fits[0][3])
-    if refine_rows is None:
-        refine_rows = max(20_000, 20 * n_params)
-    refine_rows = min(refine_rows, n_tr)
-    X_t = torch.from_numpy(X_tr)
-    Y_t = torch.from_numpy(Y_tr / sy)
-    X_ho_t = torch.from_numpy(X_ho)
-    screened = []
-    it_refine = 0
-    with _torch_threads(torch, n_threads):
-        for err, idx, arch_i, Ws_i in fits[:max(1, n_screen)]:
-            Ws = [W.clone() for W in Ws_i]
-            Ws[0] = Ws[0] @ P_t
-            Ws = [W.requires_grad_(True) for W in Ws]
-            if n_screen > 1:
-                _, it, _ = _lbfgs(Ws, X_t[:refine_rows], Y_t[:refine_rows],
-                                  max_iter=screen_iter, tol=tol, deadline=deadline,
-                                  torch=torch)
-                it_refine += it
-            screened.append((_relative_error(Ws, X_ho_t, Y_ho_t, torch), idx, arch_i, Ws))
-        screened.sort(key=lambda f: f[:2])
-        _, chosen, arch, Ws = screened[0]
-        loss, it, conv = _lbfgs(Ws, X_t[:refine_rows], Y_t[:refine_rows],
-                                max_iter=max_iter, tol=tol, deadline=deadline,
-                                torch=torch)
-        it_refine += it
-    timings["refine"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    it_polish = 0
-    if polish_iter and refine_rows < n_tr and time.perf_counter() < deadline:
-        with _torch_threads(torch, n_threads):
-            loss, it_polish, conv = _lbfgs(Ws, X_t, Y_t, max_iter=polish_iter, tol=tol,
-                                           deadline=deadline, torch=torch, chunk=65536)
-    timings["polish"] = time.perf_counter() - t0
+    data = dict(X_tr=X_tr, Y_tr=Y_tr / sy, X_ho=X_ho, Y_ho=Y_ho / sy,
+                X_t=torch.from_numpy(X_tr), Y_t=torch.from_numpy(Y_tr / sy),
+                X_ho_t=torch.from_numpy(X_ho), Y_ho_t=torch.from_numpy(Y_ho / sy))
+    opts = dict(widths=widths, restarts=restarts, fit_rows=fit_rows, fit_iter=fit_iter,
+                n_screen=n_screen, screen_iter=screen_iter, refine_rows=refine_rows,
+                max_iter=max_iter, lm_iter=lm_iter, lm_max_params=lm_max_params,
+                polish_iter=polish_iter, tol=tol, deadline=deadline, n_threads=n_threads,
+                gen=gen, torch=torch)
+    # rounds of steps 2-4; a second round restarts the subspace fits in the span of
+    # the refined first layer, far closer to the truth than filtered PCA's, where the
+    # held-out errors of the fits tell good basins from bad ones
+    rounds_out = []
+    best = None
+    for rnd in range(max(1, rounds)):
+        if rnd and (best["heldout"] <= tol or time.perf_counter() > deadline):
+            break
+        if rnd:
+            # the span of the refined first layer: at least the r directions found,
+            # more when the refinement grew one that filtered PCA missed
+            _, sv, Vt = np.linalg.svd(best["Ws"][0].detach().numpy(), full_matrices=False)
+            P = Vt[:max(r, int((sv > 1e-2 * sv[0]).sum()))].T
+        out = _fit_round(P, data, **opts)
+        rounds_out.append({k: v for k, v in out.items() if k not in ("Ws", "timings")})
+        for key, sec in out["timings"].items():
+            timings[key] = timings.get(key, 0.0) + sec
+        if best is None or out["heldout"] < best["heldout"]:
+            best = dict(out, round=rnd)
+    Ws = best["Ws"]
+    arch = best["arch"]
+    restart_errors = rounds_out[0]["restart_errors"]
+    X_t, Y_t, X_ho_t, Y_ho_t = data["X_t"], data["Y_t"], data["X_ho_t"], data["Y_ho_t"]
     train_error = _relative_error(Ws, X_t, Y_t, torch)
     heldout_error = _relative_error(Ws, X_ho_t, Y_ho_t, torch)
     mats = [W.detach().numpy().copy() for W in Ws]
@@ -454,10 +617,16 @@ def learn_deep(
         warnings.warn(f"learn_deep stopped at time_limit = {time_limit}s before the "
                       "refinement converged; increase `time_limit`.",
                       ConvergenceWarning, stacklevel=2)
-    subspace_error = restart_errors[chosen]
+    first = rounds_out[0]
     message = (f"subspace of dimension {r} ({sub.method}); {len(restart_errors)} subspace "
-               f"fits (best held-out error {fits[0][0]:.3g}), {len(screened)} screened in "
-               f"full dimension; after refinement: held-out error {heldout_error:.3g}.")
+               f"fits (best held-out error {first['best_fit_error']:.3g}), "
+               f"{first['n_screened']} screened in full dimension; after refinement: "
+               f"held-out error {first['heldout']:.3g}")
+    if len(rounds_out) > 1:
+        message += (f"; round 2 in the span of the refined first layer: held-out "
+                    f"error {rounds_out[1]['heldout']:.3g} (subspace fits down to "
+                    f"{rounds_out[1]['best_fit_error']:.3g})")
+    message += f". Kept round {best['round'] + 1}: held-out error {heldout_error:.3g}."
     if notes:
         message += " Note: " + "; ".join(notes) + "."
     return DeepFit(
@@ -465,10 +634,11 @@ def learn_deep(
         train_error=float(train_error), subspace=sub, widths=tuple(arch),
         restart_errors=tuple(float(e) for e in restart_errors), message=message,
         timings=timings,
-        diagnostics={"n_train": n_tr, "n_heldout": n_ho, "fit_rows": rows,
-                     "refine_rows": refine_rows, "refine_iterations": it_refine,
-                     "polish_iterations": it_polish, "subspace_fit_error": subspace_error,
-                     "chosen_restart": chosen,
-                     "screened_errors": [float(f[0]) for f in screened],
-                     "candidates": candidates, "n_parameters": n_params},
+        diagnostics={"n_train": n_tr, "n_heldout": n_ho, "kept_round": best["round"],
+                     "rounds": rounds_out,
+                     **{k: best[k] for k in ("fit_rows", "refine_rows", "refine_iterations",
+                                             "polish_iterations", "lm_iterations",
+                                             "lm_used", "subspace_fit_error",
+                                             "chosen_restart", "screened_errors",
+                                             "candidates", "n_parameters")}},
     )
