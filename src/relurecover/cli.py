@@ -1,8 +1,9 @@
 """The ``relurecover`` command line: plant, fit and compare networks.
 
-Commands: ``demo`` (plant, sample, recover, print a table), ``generate`` (write a
-planted dataset), ``fit`` (recover a network from ``X`` and ``Y`` files) and
-``compare`` (aligned errors between two saved networks). Each command is a plain
+Commands: ``demo`` (plant, sample, recover, print a table), ``deep-demo`` (the
+same for a deep network [CKM]: filtered PCA, then learning), ``generate`` (write a
+planted dataset), ``fit`` (recover a network from ``X`` and ``Y`` files; ``--deep``
+learns a deep one) and ``compare`` (aligned errors between two saved networks). Each command is a plain
 function registered with ``@app.command()``; add a new one the same way. A
 ``ValueError`` or ``OSError`` raised by any command (bad file, bad shape, NaN)
 becomes a one-line ``error: ...`` on stderr and exit code 2; exit code 1 means the
@@ -26,7 +27,7 @@ from typer.core import TyperGroup
 from . import __version__
 from ._validation import as_2d_float
 from .metrics import align, compare as compare_networks
-from .networks import TwoLayerNetwork, gaussian_inputs
+from .networks import DeepNetwork, TwoLayerNetwork, gaussian_inputs, load_network
 from .twolayer import Recovery, recover_two_layer
 
 __all__ = ["app", "main", "load_array", "load_xy"]
@@ -49,7 +50,8 @@ class _Group(TyperGroup):
 
 app = typer.Typer(
     cls=_Group,
-    help="Recover two-layer ReLU networks y = U relu(V x) exactly from samples [BJW].",
+    help="Recover two-layer ReLU networks y = U relu(V x) exactly from samples [BJW]; "
+    "learn deep ones by filtered PCA [CKM].",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -166,13 +168,31 @@ def _npz_path(path: Path) -> Path:
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
-def _load_network(path) -> TwoLayerNetwork:
+def _load_network(path):
+    """A saved :class:`TwoLayerNetwork` or :class:`DeepNetwork` (or a generated dataset)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file.")
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not an .npz file (a network is saved as .npz with U, V).")
-    return TwoLayerNetwork.load(path)
+        raise ValueError(f"{path}: not an .npz file (networks are saved as .npz).")
+    try:
+        return load_network(path)
+    except KeyError as exc:
+        raise ValueError(f"{path}: not a saved network (missing array {exc}).") from None
+
+
+def _parse_widths(text: Optional[str]):
+    """``"4,4"`` -> ``[4, 4]``; None stays None."""
+    if text is None:
+        return None
+    try:
+        widths = [int(tok) for tok in text.replace(" ", "").split(",") if tok]
+    except ValueError:
+        raise ValueError(f"--widths must be comma-separated integers like 4,4; got {text!r}."
+                         ) from None
+    if not widths or min(widths) < 1:
+        raise ValueError(f"--widths must be positive integers like 4,4; got {text!r}.")
+    return widths
 
 
 # --------------------------------------------------------------------------- tables
@@ -233,6 +253,45 @@ def _units_table(found: TwoLayerNetwork, truth: TwoLayerNetwork, rows: int = 10)
     return t
 
 
+def _subspace_table(subs, plane) -> Table:
+    """Plain against filtered PCA: directions above the floor, evidence, angle."""
+    from .deep import principal_angles
+
+    t = Table(title="First-layer subspace (ALGORITHMS.md 5.1-5.2)", title_justify="left")
+    for col in ("method", "directions", "evidence (x floor)", "largest angle to truth"):
+        t.add_column(col, justify="right")
+    for sub in subs:
+        ev = ", ".join(f"{e:.1f}" for e in sub.evidence[:6]) or "-"
+        ang = (f"{principal_angles(sub.basis, plane).max():.3f} rad" if sub.n_found
+               else "-")
+        t.add_row(sub.method, str(sub.n_found), ev, ang)
+    t.caption = "\n".join(f"{sub.method}: {escape(sub.message)}" for sub in subs)
+    t.caption_justify = "left"
+    return t
+
+
+def _deep_fit_table(fit, truth=None, tol: float = 1e-3) -> Table:
+    t = Table(title="Learned network (ALGORITHMS.md 5.3-5.4)", show_header=False,
+              title_justify="left")
+    ok = fit.heldout_error <= tol
+    t.add_row("verdict", f"[green]held-out error <= {tol:g}[/green]" if ok
+              else f"[red]held-out error > {tol:g}[/red]")
+    t.add_row("network", escape(repr(fit.network)))
+    t.add_row("held-out error", _fmt(fit.heldout_error) + "  (‖y − F(x)‖² / ‖y‖², rows "
+              "never fitted)")
+    t.add_row("training error", _fmt(fit.train_error))
+    t.add_row("subspace dimension", str(fit.subspace.n_found))
+    if truth is not None:
+        from .deep import principal_angles
+
+        ang = principal_angles(fit.network.weights[0].T, truth.weights[0].T).max()
+        t.add_row("first-layer span vs truth", f"{ang:.2e} rad (largest principal angle)")
+    t.add_row("message", escape(fit.message))
+    for stage, sec in fit.timings.items():
+        t.add_row(f"time: {stage}", f"{sec:.2f} s")
+    return t
+
+
 # --------------------------------------------------------------------------- commands
 
 def _planted(d: int, k: int, m: int, n: Optional[int], seed: int, activation: str):
@@ -263,6 +322,41 @@ def demo(
     raise typer.Exit(code=0 if res.exact else 1)
 
 
+@app.command("deep-demo")
+def deep_demo(
+    d: int = typer.Option(30, "--d", help="Input dimension."),
+    widths: str = typer.Option("4,4", "--widths", help="Hidden widths, e.g. 4,4."),
+    n: int = typer.Option(100_000, "--n", help="Samples."),
+    alternating: bool = typer.Option(
+        False, "--alternating",
+        help="Plant the instance where plain PCA is blind: sum_j (-1)^j |<a_j, x>| "
+        "over 4 directions of a plane (8 units; --widths is ignored)."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the network, the data and the fit."),
+    tol: float = typer.Option(1e-3, "--tol", help="Held-out error counted as success."),
+    restarts: int = typer.Option(24, "--restarts", help="Random starts of the subspace fit."),
+):
+    """Plant a deep ReLU network, find its subspace by filtered PCA, learn it [CKM]."""
+    from .deep import alternating_network, filtered_pca, learn_deep, plain_pca
+
+    rng = np.random.default_rng(seed)
+    if alternating:
+        truth = alternating_network(d, 4, rng=rng)
+    else:
+        truth = DeepNetwork.random(d, _parse_widths(widths), rng=rng)
+    if n < 20 * d:
+        raise ValueError(f"--n = {n} is too few samples for d = {d}: use n >= 20 d "
+                         "(filtered PCA's noise floor is of order sqrt(d / n)).")
+    X = gaussian_inputs(n, d, rng=rng)
+    y = truth.predict(X)
+    typer.echo(f"planted {truth!r}, n = {n} Gaussian samples, seed {seed}")
+    out = _console()
+    out.print(_subspace_table([plain_pca(X, y, rng=rng), filtered_pca(X, y)],
+                              truth.weights[0].T))
+    fit = learn_deep(X, y, truth.widths, rng=rng, restarts=restarts)
+    out.print(_deep_fit_table(fit, truth, tol))
+    raise typer.Exit(code=0 if fit.heldout_error <= tol else 1)
+
+
 @app.command()
 def generate(
     out: Path = typer.Argument(..., help="Output .npz: X, Y, U, V, activation."),
@@ -273,10 +367,22 @@ def generate(
     seed: int = typer.Option(0, "--seed", help="Seeds the network and the data."),
     activation: str = typer.Option("relu", "--activation",
                                    help="relu, relu2, clipped, log1p or step-linear."),
+    widths: Optional[str] = typer.Option(
+        None, "--widths", help="Plant a deep ReLU network with these hidden widths "
+        "(e.g. 4,4; --k is then ignored, n defaults to 100 000)."),
 ):
     """Write a planted dataset: Gaussian X, labels Y and the true network in one .npz."""
-    truth, X, Y, _ = _planted(d, k, m, n, seed, activation)
     path = _npz_path(out)
+    if widths is not None:
+        rng = np.random.default_rng(seed)
+        truth = DeepNetwork.random(d, _parse_widths(widths), m, rng=rng)
+        X = gaussian_inputs(100_000 if n is None else n, d, rng=rng)
+        Y = truth.predict(X)
+        np.savez(path, X=X, Y=Y, kind=np.array("deep"),
+                 **{f"W{i}": W for i, W in enumerate(truth.weights)})
+        typer.echo(f"wrote {path}: X {X.shape}, Y {Y.shape}, truth {truth!r}")
+        return
+    truth, X, Y, _ = _planted(d, k, m, n, seed, activation)
     np.savez(path, X=X, Y=Y, U=truth.U, V=truth.V,
              activation=np.array(truth.activation.name), kind=np.array("two-layer"))
     typer.echo(f"wrote {path}: X {X.shape}, Y {Y.shape}, truth {truth!r}")
@@ -292,28 +398,55 @@ def fit(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Save the network here (.npz)."),
     seed: int = typer.Option(0, "--seed", help="Seeds the random steps of the search."),
     activation: str = typer.Option("relu", "--activation", help="The rectified activation."),
+    method: str = typer.Option("auto", "--method",
+                               help="auto, gaussian, general or few-outputs (two layers)."),
+    deep: bool = typer.Option(False, "--deep", help="Learn a deep ReLU network by filtered "
+                              "PCA and a fit in its subspace [CKM] (Gaussian inputs)."),
+    widths: Optional[str] = typer.Option(
+        None, "--widths", help="With --deep: hidden widths, e.g. 4,4 [default: tried "
+        "from the subspace dimension]."),
+    tol: float = typer.Option(1e-3, "--tol", help="With --deep: held-out error counted "
+                              "as success (exit code 0)."),
+    restarts: int = typer.Option(24, "--restarts", help="With --deep: random starts of "
+                                 "the subspace fit."),
 ):
-    """Recover a two-layer network from samples; exit code 0 when exact, 1 when not."""
+    """Recover a network from samples; exit code 0 when exact (--deep: held-out error
+    <= --tol), 1 when not."""
     X, Y = load_xy(x, y)
-    t0 = time.perf_counter()  # another model family (a --deep flag) branches here
-    res = recover_two_layer(X, Y, n_hidden=hidden, activation=activation, rng=seed)
-    typer.echo(f"fitted X {X.shape}, Y {Y.shape} in {time.perf_counter() - t0:.2f} s")
-    _console().print(_recovery_table(res))
+    t0 = time.perf_counter()
+    if deep:
+        from .deep import learn_deep
+
+        res = learn_deep(X, Y, _parse_widths(widths), rng=seed, restarts=restarts)
+        typer.echo(f"fitted X {X.shape}, Y {Y.shape} in {time.perf_counter() - t0:.2f} s")
+        _console().print(_deep_fit_table(res, None, tol))
+        ok = res.heldout_error <= tol
+    else:
+        if widths is not None:
+            raise ValueError("--widths needs --deep (a two-layer fit takes --hidden).")
+        res = recover_two_layer(X, Y, n_hidden=hidden, activation=activation, rng=seed,
+                                method=method)
+        typer.echo(f"fitted X {X.shape}, Y {Y.shape} in {time.perf_counter() - t0:.2f} s")
+        _console().print(_recovery_table(res))
+        ok = res.exact
     if out is not None and res.network is not None:
         path = _npz_path(out)
         res.network.save(path)
         typer.echo(f"saved {res.network!r} to {path}")
     elif out is not None:
         typer.echo("no network to save.")
-    raise typer.Exit(code=0 if res.exact else 1)
+    raise typer.Exit(code=0 if ok else 1)
 
 
 @app.command()
 def compare(
-    model: Path = typer.Argument(..., help="A saved network (.npz with U, V)."),
+    model: Path = typer.Argument(..., help="A saved network (.npz)."),
     truth: Path = typer.Argument(..., help="The true network, or a generated dataset .npz."),
+    n: int = typer.Option(20_000, "--n", help="Deep networks: Gaussian inputs on which "
+                          "the predictions are compared."),
 ):
-    """Aligned errors between a found network and the truth."""
+    """Aligned errors between a found network and the truth (deep networks: the angle
+    between first-layer spans and the relative prediction error)."""
     found, true = _load_network(model), _load_network(truth)
     if found.n_inputs != true.n_inputs:
         raise ValueError(
@@ -321,7 +454,25 @@ def compare(
             f"({model}) and d = {true.n_inputs} ({truth})."
         )
     typer.echo(f"found {found!r}\ntruth {true!r}")
-    _console().print(_comparison_table(found, true))
+    if isinstance(found, TwoLayerNetwork) and isinstance(true, TwoLayerNetwork):
+        _console().print(_comparison_table(found, true))
+        return
+    from .deep import principal_angles
+
+    first = [net.weights[0] if isinstance(net, DeepNetwork) else net.V
+             for net in (found, true)]
+    if found.n_outputs != true.n_outputs:
+        raise ValueError(f"the networks have different numbers of outputs: "
+                         f"{found.n_outputs} and {true.n_outputs}.")
+    Xs = gaussian_inputs(n, true.n_inputs, rng=0)
+    yt = true.predict(Xs)
+    rel = float(((found.predict(Xs) - yt) ** 2).sum() / max((yt**2).sum(), 1e-300))
+    t = Table(title="Deep comparison", show_header=False, title_justify="left")
+    t.add_row("first-layer span: largest angle",
+              f"{principal_angles(first[0].T, first[1].T).max():.2e} rad")
+    t.add_row("relative prediction error", f"{_fmt(rel)}  (‖F − F*‖² / ‖F*‖² on {n} "
+              "Gaussian inputs)")
+    _console().print(t)
 
 
 def main() -> None:
