@@ -166,11 +166,18 @@ def test_zero_labels(data):
         recover_two_layer(X, np.zeros_like(Y))
 
 
-@pytest.mark.parametrize("n_hidden", [4, 7])
-def test_n_hidden_above_min_d_m_points_to_few_outputs(data, n_hidden):
+@pytest.mark.parametrize("method", ["gaussian", "general"])
+def test_n_hidden_above_m_points_to_few_outputs(data, method):
     X, Y = data  # d = 6, m = 3
     with pytest.raises(ValueError, match=r"n_hidden.*min\(6, 3\).*method='few-outputs'"):
-        recover_two_layer(X, Y, n_hidden=n_hidden)
+        recover_two_layer(X, Y, n_hidden=4, method=method)
+
+
+@pytest.mark.parametrize("method", ["auto", "gaussian", "general", "few-outputs"])
+def test_n_hidden_above_d_is_refused(data, method):
+    X, Y = data  # d = 6
+    with pytest.raises(ValueError, match=r"n_hidden` = 7 > d = 6.*at most d"):
+        recover_two_layer(X, Y, n_hidden=7, method=method)
 
 
 @pytest.mark.parametrize("n_hidden", [0, -1, 2.5, "3", True])

@@ -17,7 +17,7 @@ from ._result import Recovery
 
 __all__ = ["recover_two_layer", "Recovery"]
 
-_METHODS = ("auto", "gaussian")
+_METHODS = ("auto", "gaussian", "general", "few-outputs")
 
 
 def _recover_two_layer_iv(X, Y, n_hidden, method, activation, tol, max_starts,
@@ -42,12 +42,19 @@ def _recover_two_layer_iv(X, Y, n_hidden, method, activation, tol, max_starts,
     if method not in _METHODS:
         raise ValueError(f"`method` must be one of {_METHODS}, got {method!r}.")
     n_hidden = check_positive_int(n_hidden, "n_hidden", allow_none=True)
-    if n_hidden is not None and n_hidden > min(d, m):
+    if n_hidden is not None and n_hidden > d:
+        raise ValueError(
+            f"`n_hidden` = {n_hidden} > d = {d}: the units must be linearly independent "
+            "(rank(V) = k), so there can be at most d of them."
+        )
+    if (n_hidden is not None and n_hidden > m
+            and method in ("gaussian", "general")):
         raise ValueError(
             f"`n_hidden` = {n_hidden} > min(d, m) = min({d}, {m}): the Gaussian method "
             "needs rank(V) = k (so k <= d) and rank(U) = k (so k <= m, at least as "
             "many independent outputs as units). With fewer outputs than units the "
-            "problem is fixed-parameter tractable only [BJW]: that needs method='few-outputs', which is planned but not in this version."
+            "problem is fixed-parameter tractable only [BJW]: use method='few-outputs' "
+            "(or 'auto')."
         )
     if not (isinstance(tol, numbers.Real) and 0 < tol < 1):
         raise ValueError(f"`tol` must be a number in (0, 1), got {tol!r}.")
@@ -130,6 +137,27 @@ def recover_two_layer(
     )
     rng = check_random_state(rng)
     n, d = X.shape
+    diag_auto = {}
+    if method == "auto":
+        # the auto path (ALGORITHMS.md 1.5, 3): Gaussian-looking inputs with
+        # rank(Y) >= k go the Gaussian way; others go "general" or "few-outputs"
+        from ._auto import choose_method
+
+        method, diag_auto = choose_method(X, Y, k, rng=rng)
+    if method == "general":
+        from ._general import recover_general
+
+        return recover_general(
+            X, Y, k, activation=act, rng=rng, tol=tol, max_starts=max_starts,
+            time_limit=time_limit, chunk_size=chunk_size, diagnostics=diag_auto,
+        )
+    if method == "few-outputs":
+        from ._few_outputs import recover_few_outputs
+
+        return recover_few_outputs(
+            X, Y, k, activation=act, rng=rng, tol=tol, max_starts=max_starts,
+            time_limit=time_limit, chunk_size=chunk_size, diagnostics=diag_auto,
+        )
     if k is None:
         from ._gaussian import column_space
 
