@@ -98,6 +98,15 @@ class UnitSearch:
         A unit is certified when ``||f(X v) - z|| / ||z|| <= unit_tol``.
     max_iter : int
         Rounding iterations per start.
+    active_tol : float or None
+        None: solve for ``v`` on the ``~1.2 d`` rows where ``z`` is largest (fast,
+        well conditioned for spread-out inputs such as Gaussian ones). A number:
+        solve by least squares on every row with ``z > active_tol * max(z)`` (the
+        general path: clustered or sparse inputs make the top rows degenerate).
+    min_active_rank : int or None
+        With ``active_tol``: reject a candidate whose active rows span fewer than
+        this many dimensions -- its weights are then not determined by the data
+        (any ``v`` with ``X_A v = z_A`` and ``X_I v <= 0`` fits it).
     """
 
     F: np.ndarray
@@ -109,6 +118,8 @@ class UnitSearch:
     gap_tol: float = 1e-6
     unit_tol: float = 1e-8
     max_iter: int = 12
+    active_tol: float | None = None
+    min_active_rank: int | None = None
     found_A: list = field(default_factory=list)
     found_V: list = field(default_factory=list)
     found_err: list = field(default_factory=list)
@@ -172,10 +183,35 @@ class UnitSearch:
         """The per-unit certificate ``||f(X v) - s z|| / ||s z||``."""
         return float(np.linalg.norm(self.activation(xv) - s * z) / np.linalg.norm(s * z))
 
+    def _solve_rows(self, z: np.ndarray, rows_d: int):
+        """How many of the largest entries of ``z`` the exact solve uses, or a reason.
+
+        Returns ``(n_rows, "")`` or ``(None, reason)`` when the candidate's active
+        rows do not determine its weights (``min_active_rank``).
+        """
+        if self.active_tol is None:
+            return rows_d, ""
+        big = z > self.active_tol * z.max()
+        n_rows = max(rows_d, int(np.count_nonzero(big)))
+        if self.min_active_rank is not None:
+            q = int(np.linalg.matrix_rank(self.X[big]))
+            if q < self.min_active_rank:
+                return None, (
+                    f"a candidate unit is active on samples spanning only {q} < "
+                    f"{self.min_active_rank} dimensions of the data, so its weights "
+                    "are not identifiable from these inputs"
+                )
+        return n_rows, ""
+
     def _certify(self, z: np.ndarray, a: np.ndarray, rows_d: int) -> bool:
         """Exact solve for ``v`` from ``z``, then the per-unit certificate."""
         if np.count_nonzero(z > 0) < rows_d:
             self.rejected += 1
+            return False
+        rows_d, reason = self._solve_rows(z, rows_d)
+        if rows_d is None:
+            self.rejected += 1
+            self.last_reject_reason = reason
             return False
         solved, reason = solve_unit(self.X, z, self.activation, rows_d)
         if solved is None:
@@ -196,7 +232,10 @@ class UnitSearch:
             z2 = self.B @ a2
             if z2.sum() < 0:
                 a2, z2 = -a2, -z2
-            solved2, _ = solve_unit(self.X, z2, self.activation, rows_d)
+            rows2, _ = self._solve_rows(z2, rows_d)
+            solved2 = None
+            if rows2 is not None:
+                solved2, _ = solve_unit(self.X, z2, self.activation, rows2)
             if solved2 is not None:
                 err2 = self._unit_error(self.X @ solved2[0], solved2[1], z2)
                 if err2 < err:
