@@ -6,12 +6,14 @@ modules (``_gaussian``: the moment pipeline; ``_rounding``: the exact rounding).
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 
 import numpy as np
 
 from .._validation import as_2d_float, check_positive_int, check_random_state
 from ..activations import get_activation
+from ..networks import TwoLayerNetwork
 from ._gaussian import recover_gaussian
 from ._result import Recovery
 
@@ -95,8 +97,17 @@ def recover_two_layer(
     n_hidden : int, default=None
         Number of hidden units ``k``; None infers it as the numerical rank of ``Y``
         (with noisy labels, from a spectral gap of its singular values).
-    method : {"auto", "gaussian"}, default="auto"
-        Which path to run. ``"gaussian"``: moments, then exact rounding.
+    method : {"auto", "gaussian", "general", "few-outputs"}, default="auto"
+        Which path to run. ``"gaussian"``: moments, then exact rounding
+        (ALGORITHMS.md 1). ``"general"``: the rounding step from diverse starts,
+        for any input distribution with rank(U) = k (ALGORITHMS.md 1.5, 3); inputs
+        whose rows span r < d dimensions are handled on that span (V is then
+        identifiable only there: ``diagnostics["data_rank"]``). ``"few-outputs"``:
+        rank(U) < k. ``"auto"`` checks whether the inputs look Gaussian (mean,
+        covariance, kurtosis, skewness) and rank(Y) >= k, and says which path it
+        took and why in ``diagnostics["auto"]``; Gaussian inputs with a covariance
+        S != I run the Gaussian path on ``X S^-1/2`` and V is mapped back (the
+        certificate is on the original X).
     activation : str or callable, default="relu"
         A rectified activation (see :mod:`relurecover.activations`).
     rng : None, int or numpy.random.Generator, default=None
@@ -104,7 +115,8 @@ def recover_two_layer(
     tol : float, default=1e-9
         ``exact`` requires the relative residual on the data to be at most ``tol``.
     max_starts : int, default=None
-        Budget of rounding starts; None means ``max(200, 20 k)``.
+        Budget of rounding starts; None means ``max(200, 20 k)`` (Gaussian path)
+        or ``max(400, 50 k)`` (general path).
     time_limit : float, default=None
         Seconds after which the search for units stops (None: no limit).
     work_rows : int, default=None
@@ -138,6 +150,7 @@ def recover_two_layer(
     rng = check_random_state(rng)
     n, d = X.shape
     diag_auto = {}
+    method_in, max_starts_in = method, max_starts
     if method == "auto":
         # the auto path (ALGORITHMS.md 1.5, 3): Gaussian-looking inputs with
         # rank(Y) >= k go the Gaussian way; others go "general" or "few-outputs"
@@ -158,6 +171,7 @@ def recover_two_layer(
             X, Y, k, activation=act, rng=rng, tol=tol, max_starts=max_starts,
             time_limit=time_limit, chunk_size=chunk_size, diagnostics=diag_auto,
         )
+    whitening = diag_auto.pop("whitening", None)
     if k is None:
         from ._gaussian import column_space
 
@@ -167,8 +181,55 @@ def recover_two_layer(
         max_starts = max(200, 20 * k)
     if work_rows is None:
         work_rows = max(20_000, 20 * d)
-    return recover_gaussian(
-        X, Y, k, activation=act, rng=rng, tol=tol, max_starts=max_starts,
+    Xg = X if whitening is None else X @ whitening
+    res = recover_gaussian(
+        Xg, Y, k, activation=act, rng=rng, tol=tol, max_starts=max_starts,
         time_limit=time_limit, chunk_size=chunk_size, work_rows=work_rows,
         infer_hidden=n_hidden is None,
     )
+    if whitening is not None:
+        res = _unwhiten(res, X, Y, whitening, act, tol, chunk_size)
+    if diag_auto:
+        res = dataclasses.replace(res, diagnostics={**diag_auto, **res.diagnostics})
+    if (method_in == "auto" and not res.exact and res.noise_level is None
+            and res.diagnostics.get("rank_Y") == k):
+        # the Gaussian path fell short on noiseless labels: the general path's
+        # starts do not rely on the moments being accurate (ALGORITHMS.md 1.5)
+        from ._general import recover_general
+
+        diag = {**diag_auto, "auto": diag_auto.get("auto", "") + (
+            f" The Gaussian path was not exact ({res.message}); fell back to the "
+            "general path."), "gaussian_message": res.message}
+        return recover_general(
+            X, Y, k, activation=act, rng=rng, tol=tol, max_starts=max_starts_in,
+            time_limit=time_limit, chunk_size=chunk_size, diagnostics=diag,
+        )
+    return res
+
+
+def _unwhiten(res: Recovery, X, Y, A, act, tol, chunk_size) -> Recovery:
+    """Map a recovery on ``X A`` back to ``X`` (``auto`` whitening, ALGORITHMS.md 1).
+
+    ``(X A) v_w = X (A v_w)``, so ``V = V_w A^T`` reproduces the same hidden layer
+    exactly; ``U`` and the certificate are recomputed on the original ``X``.
+    Standard errors (noisy labels) refer to the whitened coordinates and are
+    dropped.
+    """
+    from ._gaussian import hidden_and_output
+
+    diag = {**res.diagnostics, "whitened": True}
+    if res.network is None:
+        return dataclasses.replace(res, diagnostics=diag)
+    V = res.network.V @ A.T
+    U, cert, rank_H = hidden_and_output(X, Y, V, act, chunk_size=chunk_size)
+    net = TwoLayerNetwork(U, V, activation=act)
+    diag["certificate_whitened"] = res.certificate
+    exact = bool(res.exact and cert <= tol and rank_H == res.n_hidden)
+    msg = res.message + (
+        f" (Gaussian path on the whitened inputs X S^-1/2; V mapped back; relative "
+        f"residual on the original X: {cert:.1e})"
+    )
+    if res.exact and not exact:
+        msg += f"; not exact on the original X (residual > tol={tol:g})"
+    return dataclasses.replace(res, network=net, exact=exact, certificate=cert, message=msg,
+                               diagnostics=diag, standard_errors=None)

@@ -205,7 +205,7 @@ def recover_general(
         problems.append(
             f"Y has numerical rank {rank} > n_hidden = {k}: no network with {k} units "
             "produces these labels exactly (noisy labels, or a wider network); the "
-            f"search below looks for units of a {rank}-unit network"
+            f"search looked for the units of a {rank}-unit network"
         )
     r = rank
     B = Bfull[:, :r]
@@ -288,4 +288,8 @@ def recover_general(
         text += "."
         if problems:
             text += " " + "; ".join(problems) + "."
+        if n_found < r:
+            text += (" Note: without biases, a unit whose sign is constant on the data "
+                     "(active on every sample) is not identifiable and is never found; "
+                     "a larger max_starts or time_limit may find the others.")
     return result(net, exact, cert, text, n_found)
