@@ -23,7 +23,7 @@ docstrings):
    term ``l . x``: because ``relu(-t) = relu(t) - t``, a unit whose direction is
    known only up to sign is still fitted exactly (its flip shows up as
    ``l = -w_i``), so step 3's signs are not needed for exactness. Rows whose
-   patterns are surest (largest smallest normalised margin) are solved by least
+   patterns are surest (largest smallest margin) are solved by least
    squares, the directions recomputed, and so on: an attractor, exact (residual
    at rounding level) once the patterns of the chosen rows are right.
 5. Fallback search: fresh Jennrich contractions, perturbed and random starts in
@@ -245,7 +245,9 @@ def _weights_and_signs(M2Q, m1, P):
 def _pattern_solve(Xs, ys, E):
     """Least squares ``y = sum_i 1[e_i . x > 0] (w_i . x) + l . x`` on rows ``Xs`` (step 4).
 
-    Returns ``(W, l, relative residual on those rows)``.
+    Returns ``(W, l, relative residual on those rows, full_rank)``; without full
+    column rank (e.g. rows where some unit is always on) the solution is not
+    determined and must not be trusted, whatever its residual.
     """
     N, d = Xs.shape
     k = E.shape[0]
@@ -254,17 +256,40 @@ def _pattern_solve(Xs, ys, E):
     for i in range(k):
         D[:, i * d:(i + 1) * d] = Xs * act[:, i:i + 1]
     D[:, k * d:] = Xs
-    sol = np.linalg.lstsq(D, ys, rcond=None)[0]
+    sol, _, rank, _ = np.linalg.lstsq(D, ys, rcond=None)
     res = np.linalg.norm(ys - D @ sol) / max(np.linalg.norm(ys), 1e-300)
-    return sol[: k * d].reshape(k, d), sol[k * d:], float(res)
+    return sol[: k * d].reshape(k, d), sol[k * d:], float(res), rank == D.shape[1]
 
 
-def _finish(X, y, E, xnorm, n_rows, *, exact_tol=1e-10):
+def _choose_rows(marg, n_rows, tau, rng):
+    """``n_rows`` rows at random among those with margin ``> tau`` (step 4).
+
+    At random, not the largest margins: for large n the rows of largest smallest
+    margin crowd near the directions where the units' patterns are fixed (e.g.
+    exactly one of two units on), which leaves the solve rank deficient. When
+    fewer than ``n_rows`` rows clear ``tau`` (or ``tau`` is None), the pool is
+    the ``max(n_rows, n / 4)`` rows of largest margin.
+    """
+    n = marg.size
+    pool = np.flatnonzero(marg > tau) if tau is not None else np.empty(0, int)
+    if pool.size < n_rows:
+        size = min(n, max(n_rows, n // 4))
+        pool = np.argpartition(-marg, size - 1)[:size]
+    return rng.choice(pool, n_rows, replace=False) if pool.size > n_rows else pool
+
+
+def _finish(X, y, E, n_rows, *, rng, exact_tol=1e-10):
     """Iterate step 4 from directions ``E`` (k, d, unit rows).
 
-    Each iteration picks the ``n_rows`` rows with the largest smallest normalised
-    margin ``min_i |e_i . x| / ||x||``, solves the fixed-pattern least squares and
-    takes the new directions ``e_i <- sign(w_i . e_i) w_i / ||w_i||``.
+    Each iteration picks ``n_rows`` rows whose patterns are sure by the smallest
+    margin ``min_i |e_i . x|``, solves the fixed-pattern least squares and takes
+    the new directions ``e_i <- sign(w_i . e_i) w_i / ||w_i||``. A pattern is
+    wrong only where ``|e_i . x| < |(e_i - vhat_i) . x|``; the last step's change
+    of directions estimates that error, so rows must clear ``4 sqrt(d)`` times it
+    (a safe margin: the change can underestimate the error). (Margins
+    normalised by ``||x||`` were tried first: they prefer rows with a small
+    component off ``span(V)`` and got worse as n grew; so did taking the rows of
+    largest margin, see :func:`_choose_rows`.)
 
     Returns ``(E, W, l, converged, iterations, residual)``.
     """
@@ -272,10 +297,11 @@ def _finish(X, y, E, xnorm, n_rows, *, exact_tol=1e-10):
     W = lvec = None
     best = np.inf
     stall = 0
+    tau = None
     for it in range(1, MAX_FINISH_ITER + 1):
-        marg = np.min(np.abs(X @ E.T), axis=1) / xnorm
-        rows = np.argpartition(-marg, n_rows - 1)[:n_rows]
-        W, lvec, res = _pattern_solve(X[rows], y[rows], E)
+        marg = np.min(np.abs(X @ E.T), axis=1)
+        rows = _choose_rows(marg, n_rows, tau, rng)
+        W, lvec, res, full = _pattern_solve(X[rows], y[rows], E)
         nw = np.linalg.norm(W, axis=1)
         if np.any(nw <= 1e-12 * max(nw.max(), 1e-300)):
             return E, W, lvec, False, it, res  # a unit vanished
@@ -283,8 +309,9 @@ def _finish(X, y, E, xnorm, n_rows, *, exact_tol=1e-10):
         E_new *= np.where(np.einsum("ij,ij->i", E_new, E) < 0, -1.0, 1.0)[:, None]
         change = float(np.max(np.linalg.norm(E_new - E, axis=1)))
         E = E_new
-        if res <= exact_tol and change <= 1e-9:
+        if full and res <= exact_tol and change <= 1e-9:
             return E, W, lvec, True, it, res
+        tau = 4.0 * change * np.sqrt(X.shape[1]) if full else None
         if res < 0.5 * best:
             best, stall = res, 0
         else:
@@ -413,8 +440,6 @@ def recover_few_outputs(
         max_starts = max(30, 10 * k)
     p_unknowns = (k + 1) * d
     n_rows = min(n, max(6 * p_unknowns, 1000))
-    xnorm = np.linalg.norm(Xf, axis=1)
-    xnorm[xnorm == 0] = 1.0
     found = None
     starts = 0
     best_res = np.inf
@@ -439,7 +464,7 @@ def recover_few_outputs(
         kinds.append(kind)
         if _duplicate(E):
             continue
-        E, W, lvec, conv, its, res = _finish(Xf, y, E, xnorm, n_rows)
+        E, W, lvec, conv, its, res = _finish(Xf, y, E, n_rows, rng=rng)
         if res < best_res:
             best_res, best = res, (E, W, lvec)
         if conv and not _duplicate(E):
