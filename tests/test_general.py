@@ -198,3 +198,22 @@ def test_instances_reproducible_and_as_documented():
         sklearn_inputs("iris")
     with pytest.raises(ValueError, match="k <= d"):
         near_parallel(3, 4, 2)
+
+
+def test_near_parallel_units_split_by_the_lp():
+    # pairs of units 0.05 rad apart share most of their inactive samples: the null
+    # space on S is often two-dimensional and the LP vertex separates them
+    truth = near_parallel(20, 4, 6, angle=0.05, rng=1)
+    X = input_family("uniform", 800, 20, rng=2)
+    res = recover_two_layer(X, truth.predict(X), n_hidden=4, method="general", rng=0)
+    assert res.exact, res.message
+    assert compare(res.network, truth).max_error < 1e-8
+
+
+@pytest.mark.parametrize("name,k,m", [("wine", 3, 4), ("breast_cancer", 3, 4)])
+def test_sklearn_raw_features(name, k, m):
+    X = sklearn_inputs(name)
+    truth = planted_on(X, k, m, rng=2)
+    res = recover_two_layer(X, truth.predict(X), n_hidden=k, rng=0)
+    assert res.method == "general" and res.exact, res.message
+    assert compare(res.network, truth).max_error < 1e-6

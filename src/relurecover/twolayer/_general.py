@@ -173,8 +173,20 @@ def recover_general(
     timings["data span"] = time.perf_counter() - t0
 
     # --- step 2: the column space of Y ------------------------------------------
+    # Rows where Y vanishes (every unit inactive) are zero rows of B: they cannot
+    # tell units apart, and taken into S they leave the null space of B_S too
+    # wide (non-centred inputs have many of them), so the rounding skips them;
+    # the certificate on all of X still checks them.
     t0 = time.perf_counter()
-    Bfull, sy, rank = column_space(Y)
+    norms = np.linalg.norm(Y, axis=1)
+    keep = norms > 1e-13 * norms.max()
+    n_keep = int(np.count_nonzero(keep))
+    diag["rows_all_inactive"] = n - n_keep
+    if n_keep < n:
+        Xp, Yk = Xp[keep], Y[keep]
+    else:
+        Yk = Y
+    Bfull, sy, rank = column_space(Yk)
     diag.update(rank_Y=rank, singular_values_Y=sy)
     if k is None:
         k = min(rank, r_x)
@@ -217,8 +229,8 @@ def recover_general(
     G = Xp @ Wh  # whitened rows: directions w score the rows as Xp (Wh w)
     Qm = np.linalg.svd(G.T @ B, full_matrices=False)[0]
     search = UnitSearch(
-        F=Xp, B=B, X=Xp, activation=activation, n_null=min(2 * r + 5, n // 4),
-        null_tol=1e-7, active_tol=1e-6, min_active_rank=p,
+        F=Xp, B=B, X=Xp, activation=activation, n_null=min(2 * r + 5, n_keep // 4),
+        null_tol=1e-7, active_tol=1e-6, min_active_rank=p, split_degenerate=True,
     )
     deadline = np.inf if time_limit is None else t_all + time_limit
     found_by = {kind: 0 for kind in START_KINDS}
@@ -248,6 +260,7 @@ def recover_general(
         starts_used=search.starts_used, starts_by_kind=starts_by,
         units_by_start_kind=found_by, rounding_iterations=search.rounding_iterations,
         rejected_candidates=search.rejected, polished_units=search.polished,
+        degenerate_splits=search.split,
         unit_errors=np.asarray(search.found_err),
     )
 

@@ -107,6 +107,12 @@ class UnitSearch:
         With ``active_tol``: reject a candidate whose active rows span fewer than
         this many dimensions -- its weights are then not determined by the data
         (any ``v`` with ``X_A v = z_A`` and ``X_I v <= 0`` fits it).
+    split_degenerate : bool
+        When several units vanish on ``S`` (a null space of dimension ``q >= 2``,
+        common with correlated sign patterns), take a vertex of the cone
+        ``{z = N c >= 0}`` by a linear program (ALGORITHMS.md 1.4: "use an LP
+        where it is more robust") -- its extreme rays are single units -- instead
+        of steering on a mixture. The candidate is certified as any other.
     """
 
     F: np.ndarray
@@ -120,6 +126,7 @@ class UnitSearch:
     max_iter: int = 12
     active_tol: float | None = None
     min_active_rank: int | None = None
+    split_degenerate: bool = False
     found_A: list = field(default_factory=list)
     found_V: list = field(default_factory=list)
     found_err: list = field(default_factory=list)
@@ -128,6 +135,7 @@ class UnitSearch:
     rejected: int = 0
     last_reject_reason: str = ""
     polished: int = 0
+    split: int = 0
 
     @property
     def n_found(self) -> int:
@@ -157,12 +165,23 @@ class UnitSearch:
             if idx.size == 0:
                 break
             self.rounding_iterations += 1
-            A, sig, Z = rounding_step(self.F @ W[:, idx], self.B, self.n_null)
+            scores = self.F @ W[:, idx]
+            A, sig, Z = rounding_step(scores, self.B, self.n_null)
             steer = []
             for j, col in enumerate(idx):
                 a = A[:, j]
                 if self._is_known(a, 1e-3):
                     active[col] = False  # converging to a unit already certified
+                elif (self.split_degenerate and sig[1, j] <= self.null_tol
+                      and self.B.shape[1] > 2):
+                    active[col] = False
+                    a = self._extreme_ray(scores[:, j])
+                    if a is not None and not self._is_known(a, 1e-3):
+                        self.split += 1
+                        if self._certify(self.B @ a, a, rows_d):
+                            new += 1
+                            if max_new is not None and new >= max_new:
+                                return new
                 elif sig[0, j] <= self.null_tol and sig[1, j] >= self.gap_tol:
                     active[col] = False
                     if self._certify(Z[:, j], a, rows_d):
@@ -178,6 +197,36 @@ class UnitSearch:
                 R = np.argpartition(-Z[:, steer], rows_p - 1, axis=0)[:rows_p]
                 W[:, idx[steer]] = _batched_lstsq(self.F, Z[:, steer], R)
         return new
+
+    def _extreme_ray(self, score: np.ndarray):
+        """A unit of a degenerate null space: a vertex of ``{z = N c >= 0}`` (1.4, 1.6).
+
+        ``N`` spans the vectors of the column space vanishing on ``S`` (the
+        ``n_null`` lowest scores); the linear program maximises ``score . z`` over
+        that cone, normalised by ``sum(z) = n``, so the vertex is the unit most
+        like the start. Returns the coefficient vector ``a`` (``z = B a``, unit
+        norm) or None when the program fails.
+        """
+        import scipy.optimize
+
+        S = np.argpartition(score, self.n_null - 1)[: self.n_null]
+        BS = self.B[S]
+        lam, vecs = np.linalg.eigh(BS.T @ BS)
+        q = int(np.count_nonzero(np.sqrt(np.clip(lam, 0, None)) <= self.null_tol))
+        if q < 2:
+            return None
+        E = vecs[:, :q]
+        N = self.B @ E
+        n = N.shape[0]
+        sol = scipy.optimize.linprog(
+            -(score / max(np.abs(score).max(), 1e-300)) @ N, A_ub=-N, b_ub=np.zeros(n),
+            A_eq=N.sum(axis=0)[None, :], b_eq=[float(n)], bounds=[(None, None)] * q,
+            method="highs",
+        )
+        if sol.status != 0:
+            return None
+        a = E @ sol.x
+        return a / np.linalg.norm(a)
 
     def _unit_error(self, xv: np.ndarray, s: float, z: np.ndarray) -> float:
         """The per-unit certificate ``||f(X v) - s z|| / ||s z||``."""
