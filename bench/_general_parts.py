@@ -5,6 +5,8 @@
   scikit-learn's digits (``d = 64``, rows spanning 61 dimensions; networks are
   compared after projecting ``V`` on that span), ``(k, m) = (8, 10)``. Beside it,
   ``method="gaussian"`` on the same data and the path ``"auto"`` picks.
+- ``stress`` (beyond the acceptance): near-parallel units, an ill-conditioned
+  ``U``, and networks planted on scikit-learn's diabetes, wine and breast-cancer data.
 - ``budget``: budgets too small to finish (``max_starts``, ``time_limit``), random
   labels, and labels of a ``k + 2``-unit network fitted with ``k`` units: never
   ``exact``, and every unit reported must be within 1e-6 of a true unit.
@@ -21,7 +23,14 @@ import numpy as np
 from _common import Timer, print_table, write_json
 
 from relurecover import TwoLayerNetwork, compare, recover_two_layer
-from relurecover.instances import planted_instance
+from relurecover.instances import (
+    ill_conditioned,
+    input_family,
+    near_parallel,
+    planted_instance,
+    planted_on,
+    sklearn_inputs,
+)
 from relurecover.twolayer._auto import choose_method
 
 FALSE_CERT = 1e-6
@@ -174,4 +183,49 @@ def _reason(message: str) -> str:
     return message.split(".")[0]
 
 
-PARTS = {"inputs": part_inputs, "budget": part_budget}
+def part_stress(quick: bool, seeds: int | None) -> None:
+    """Beyond the acceptance: the stress families of ``relurecover.instances``.
+
+    Near-parallel units (pairs 0.05 rad apart), ``cond(U) = 1e4`` (uniform inputs,
+    ``d = 30``, ``(k, m) = (6, 8)``, ``n = 10 d k``), and networks planted on the raw
+    features of scikit-learn's diabetes, wine and breast-cancer data, ``(k, m) = (3, 4)``.
+    """
+    seeds = seeds or (3 if quick else 20)
+    d, k, m = (12, 4, 6) if quick else (30, 6, 8)
+    n = 10 * d * k
+
+    def make(name, g):
+        if name == "near-parallel 0.05":
+            return near_parallel(d, k, m, angle=0.05, rng=g), input_family("uniform", n, d, rng=g), k
+        if name == "cond(U)=1e4":
+            return ill_conditioned(d, k, m, cond_U=1e4, rng=g), input_family("uniform", n, d, rng=g), k
+        X = sklearn_inputs(name)
+        return planted_on(X, 3, 4, rng=g), X, 3
+
+    table, out = [], {}
+    for tag, name in enumerate(["near-parallel 0.05", "cond(U)=1e4", "diabetes", "wine",
+                                "breast_cancer"]):
+        per = {"general": [], "gaussian": []}
+        for seed in range(seeds):
+            truth, X, kk = make(name, np.random.default_rng([13, tag, seed]))
+            Y = truth.predict(X)
+            Q = _span(X)
+            for method in per:
+                per[method].append(_run(X, Y, truth, Q, kk, method, seed))
+        summ = {meth: _summary(rows) for meth, rows in per.items()}
+        out[name] = {"n": int(X.shape[0]), "d": int(X.shape[1]), "k": kk,
+                     "summary": summ, "runs": per}
+        g, ga = summ["general"], summ["gaussian"]
+        table.append([name, f"{X.shape[0]}x{X.shape[1]}", kk, f"{g['exact']}/{seeds}",
+                      g["median_error"], g["median_time"], g["false_certificates"],
+                      f"{ga['exact']}/{seeds}", ga["median_error"], ga["false_certificates"]])
+    print_table(
+        "general path on the stress families of relurecover.instances [ALGORITHMS.md 1.6, 3]",
+        ["instance", "n x d", "k", "general exact", "median err", "median s", "false cert",
+         "gaussian exact", "gaussian err", "gaussian false"], table,
+    )
+    write_json("general_stress" + ("_quick" if quick else ""),
+               {"seeds": seeds, "false_certificate_threshold": FALSE_CERT, "instances": out})
+
+
+PARTS = {"inputs": part_inputs, "budget": part_budget, "stress": part_stress}

@@ -192,9 +192,11 @@ def recover_two_layer(
     if diag_auto:
         res = dataclasses.replace(res, diagnostics={**diag_auto, **res.diagnostics})
     if (method_in == "auto" and not res.exact and res.noise_level is None
-            and res.diagnostics.get("rank_Y") == k):
-        # the Gaussian path fell short on noiseless labels: the general path's
-        # starts do not rely on the moments being accurate (ALGORITHMS.md 1.5)
+            and res.diagnostics.get("rank_Y") == k < Y.shape[1]):
+        # the Gaussian path fell short on labels that are noiseless (an exact zero
+        # tail of Y's spectrum; with rank(Y) = m they may be noisy, and the noisy
+        # path has spoken): the general path's starts do not rely on the moments
+        # being accurate (ALGORITHMS.md 1.5)
         from ._general import recover_general
 
         diag = {**diag_auto, "auto": diag_auto.get("auto", "") + (

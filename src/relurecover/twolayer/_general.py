@@ -236,7 +236,7 @@ def recover_general(
     found_by = {kind: 0 for kind in START_KINDS}
     starts_by = {kind: 0 for kind in START_KINDS}
     stop_reason = ""
-    turn = 0
+    turn = stalled = 0
     while search.n_found < r:
         budget = max_starts - search.starts_used
         if budget <= 0:
@@ -250,7 +250,15 @@ def recover_general(
         b = min(budget, max(8, 2 * (r - search.n_found)))
         W = Wh @ general_starts(kind, b, G=G, Qm=Qm, rng=rng)
         starts_by[kind] += b
-        found_by[kind] += search.run(W)
+        new = search.run(W)
+        found_by[kind] += new
+        stalled = 0 if new else stalled + 1
+        if stalled >= 2 * len(START_KINDS) and search.n_null > r + 1:
+            # no unit in a while: a unit may be inactive on only a few of the
+            # informative rows, fewer than |S|; a smaller S (at least r + 1 rows,
+            # so the null space can still be one-dimensional) can fit inside them
+            search.n_null = max(r + 1, search.n_null // 2)
+            stalled = 0
     timings["rounding"] = time.perf_counter() - t0
     if search.last_reject_reason and search.n_found < r:
         stop_reason += (
@@ -260,7 +268,7 @@ def recover_general(
         starts_used=search.starts_used, starts_by_kind=starts_by,
         units_by_start_kind=found_by, rounding_iterations=search.rounding_iterations,
         rejected_candidates=search.rejected, polished_units=search.polished,
-        degenerate_splits=search.split,
+        degenerate_splits=search.split, n_null=search.n_null,
         unit_errors=np.asarray(search.found_err),
     )
 

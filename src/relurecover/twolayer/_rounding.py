@@ -241,6 +241,8 @@ class UnitSearch:
         if self.active_tol is None:
             return rows_d, ""
         big = z > self.active_tol * z.max()
+        if self.activation.degree is None and np.isfinite(self.activation.invertible_max):
+            big &= z < z.max() * (1.0 - 1e-9)  # a plateau: solve on unsaturated rows
         n_rows = max(rows_d, int(np.count_nonzero(big)))
         if self.min_active_rank is not None:
             q = int(np.linalg.matrix_rank(self.X[big]))
