@@ -157,6 +157,7 @@ def recover_general(
     diag: dict = dict(diagnostics or {})
     n, d = X.shape
     m = Y.shape[1]
+    infer_k = k is None
 
     # --- step 1: the row span of X --------------------------------------------
     t0 = time.perf_counter()
@@ -198,7 +199,6 @@ def recover_general(
     def result(net, exact, cert, text, n_found):
         if notes:
             text += " " + " ".join(notes)
-        timings["total"] = time.perf_counter() - t_all
         return Recovery(net, exact, cert, text, n_found, k, "general", timings, diag)
 
     problems = []
@@ -281,6 +281,10 @@ def recover_general(
         text = f"not recovered: found 0 of {k} units ({why})."
         if problems:
             text += " " + "; ".join(problems) + "."
+        if infer_k and rank == m:
+            text += (f" Y has full numerical rank {m}: if the labels are noisy no network "
+                     "fits them exactly (for Gaussian inputs method='gaussian' refines a "
+                     "noisy estimate).")
         return result(None, False, np.inf, text, 0)
     V = np.asarray(search.found_V)
     if Qx is not None:
@@ -309,6 +313,10 @@ def recover_general(
         text += "."
         if problems:
             text += " " + "; ".join(problems) + "."
+        if infer_k and rank == m and n_found < r:
+            text += (f" Y has full numerical rank {m}: if the labels are noisy no network "
+                     "fits them exactly (for Gaussian inputs method='gaussian' refines a "
+                     "noisy estimate).")
         if n_found < r:
             text += (" Note: without biases, a unit whose sign is constant on the data "
                      "(active on every sample) is not identifiable and is never found; "
