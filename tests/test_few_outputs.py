@@ -183,3 +183,45 @@ def test_non_relu_refused():
     with pytest.raises(ValueError, match="only activation='relu'"):
         recover_two_layer(X, Y, n_hidden=2, method="few-outputs", activation="relu2",
                           rng=0)
+
+
+def test_small_unit_under_the_floor():
+    # |u_3| ||v_3|| is small: M2 shows only 2 eigenvalues above its floor, so the
+    # 4th moment completes the subspace (k given) or k = 3 is found by trying k + 1
+    rng = np.random.default_rng(2)
+    V = rng.standard_normal((3, 8))
+    V /= np.linalg.norm(V, axis=1, keepdims=True)
+    truth = TwoLayerNetwork(np.array([[1.0, -1.0, 0.1]]), V)
+    X = gaussian_inputs(20000, 8, rng=rng)
+    Y = truth.predict(X)
+    res = recover_two_layer(X, Y, n_hidden=3, method="few-outputs", rng=0)
+    assert res.diagnostics["eigenvalues_above_floor"] == 2
+    assert res.diagnostics["fourth_moment_subspace"]
+    _assert_exact(res, truth)
+    res = recover_two_layer(X, Y, method="few-outputs", rng=0)
+    assert res.diagnostics["n_hidden_from_floor"] == 2
+    assert "k = 3" in res.message
+    _assert_exact(res, truth)
+
+
+def test_random_labels_k_inferred_not_exact():
+    rng = np.random.default_rng(7)
+    X = gaussian_inputs(3000, 6, rng=rng)
+    res = recover_two_layer(X, rng.standard_normal(3000), method="few-outputs", rng=0,
+                            max_starts=4)
+    assert not res.exact
+    assert "not" in res.message
+
+
+def test_certificate_uses_all_rows():
+    # labels right except on 30 rows of small margin, which the finish never picks:
+    # the finish converges, yet the certificate on all rows must refuse exactness
+    truth, X, Y = _planted(8, 3, 1, 4000, 3)
+    Y = Y.copy()
+    Vh = truth.V / np.linalg.norm(truth.V, axis=1, keepdims=True)
+    bad = np.argsort(np.min(np.abs(X @ Vh.T), axis=1))[:30]
+    Y[bad] += 1.0
+    res = recover_two_layer(X, Y, n_hidden=3, method="few-outputs", rng=0, max_starts=5)
+    assert not res.exact
+    assert res.certificate > 1e-3
+    assert "does not reproduce the labels" in res.message

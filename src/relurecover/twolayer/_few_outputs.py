@@ -44,6 +44,7 @@ the right pattern with a probability that falls with ``k``), polynomial in
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -356,7 +357,10 @@ def recover_few_outputs(
         first (its units are those of ``Y``), then ``U`` from all of ``Y``.
     k : int or None
         Hidden units; None infers it from the eigenvalues of the second moment
-        above its noise floor (the message says so).
+        above its noise floor (the message says so). A unit with a small
+        ``|u_i| ||v_i||`` can hide under that floor: when the inferred ``k``
+        certifies nothing, ``k + 1`` and ``k + 2`` are tried (their subspaces
+        completed from the 4th moment) and the first certified one is kept.
     activation : Activation
         Must be ReLU: the fixed-pattern solve of step 4 is linear only for ReLU.
     rng : numpy.random.Generator
@@ -393,6 +397,32 @@ def recover_few_outputs(
             "activation pattern fixed, which is a linear least-squares problem only for "
             "ReLU (f(t) = t on the active side)."
         )
+    t_all = time.perf_counter()
+    kw = dict(activation=activation, rng=rng, tol=tol, max_starts=max_starts,
+              chunk_size=chunk_size, diagnostics=diagnostics)
+    res = _recover(X, Y, k, time_limit=time_limit, **kw)
+    if k is not None or res.exact or res.n_hidden == 0:
+        return res
+    k0 = res.n_hidden
+    for k_try in range(k0 + 1, min(k0 + 2, X.shape[1]) + 1):
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t_all)
+        if left is not None and left <= 0:
+            break
+        res2 = _recover(X, Y, k_try, time_limit=left, **kw)
+        if res2.exact:
+            note = (f" n_hidden was not given: {k0} eigenvalues of E[y (x x^T - I)] were "
+                    f"above the noise floor, but {k0} units certified nothing; k = "
+                    f"{k_try} (subspace completed from the 4th moment) did.")
+            diag = dict(res2.diagnostics, n_hidden_inferred=k_try,
+                        n_hidden_from_floor=k0)
+            return dataclasses.replace(res2, message=res2.message + note,
+                                       diagnostics=diag)
+    return res
+
+
+def _recover(X, Y, k, *, activation, rng, tol, max_starts, time_limit, chunk_size,
+             diagnostics) -> Recovery:
+    """Steps 1-6 for one ``k`` (None: inferred from the floor); see :func:`recover_few_outputs`."""
     t_all = time.perf_counter()
     deadline = np.inf if time_limit is None else t_all + time_limit
     timings: dict[str, float] = {}
