@@ -222,3 +222,29 @@ def test_cli_fit_widths_needs_deep(tmp_path):
     res = runner.invoke(app, ["fit", str(data), "--widths", "2"])
     assert res.exit_code == 2
     assert "--deep" in res.output
+
+
+def test_dead_units_are_revived_and_the_fit_improves():
+    # a layer-2 unit with all-negative incoming weights never fires (its inputs are
+    # relu outputs, >= 0): no gradient reaches it, so plain L-BFGS cannot use it
+    import torch
+
+    from relurecover.deep._learn import (_activity, _init_weights, _lbfgs,
+                                         _relative_error, _revive_dead_units)
+
+    truth = DeepNetwork.random(3, [3, 3], rng=4)
+    Z = gaussian_inputs(1500, 3, rng=5)
+    Zt = torch.from_numpy(Z)
+    Yt = torch.from_numpy(truth.predict(Z).reshape(-1, 1))
+    gen = torch.Generator().manual_seed(0)
+    Ws = _init_weights([3, 3, 3, 1], gen, torch)
+    with torch.no_grad():
+        Ws[1][2] = -Ws[1][2].abs() - 0.1
+    _lbfgs(Ws, Zt, Yt, max_iter=100, tol=1e-14, deadline=np.inf, torch=torch)
+    assert _activity(Ws, Zt, torch)[1][2] == 0.0  # still dead after fitting
+    before = _relative_error(Ws, Zt, Yt, torch)
+    kept = _revive_dead_units(Ws, Zt, Yt, fit_iter=100, tol=1e-14, gen=gen, torch=torch)
+    after = _relative_error(Ws, Zt, Yt, torch)
+    assert kept >= 1
+    assert after < 0.5 * before
+    assert _activity(Ws, Zt, torch)[1].min() > 0.0

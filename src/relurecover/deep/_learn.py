@@ -99,6 +99,59 @@ def _init_weights(sizes, gen, torch):
     return Ws
 
 
+def _activity(Ws, X, torch):
+    """Fraction of rows on which each hidden unit is active, one array per layer."""
+    out = []
+    with torch.no_grad():
+        H = X
+        for W in Ws[:-1]:
+            H = (H @ W.T).clamp_min(0.0)
+            out.append((H > 0).double().mean(dim=0).numpy())
+    return out
+
+
+def _revive_dead_units(Ws, X, Y, *, fit_iter, tol, gen, torch, dead=0.005,
+                       max_rounds=3):
+    """Re-draw hidden units that never fire and fit again (ALGORITHMS.md 5.3).
+
+    A unit of layer 2 or deeper takes non-negative inputs, so without biases a fit
+    can push it to be inactive everywhere: it then gets no gradient and the fit
+    stalls short of the truth (a depth-3 instance whose true unit fires on 8% of
+    the inputs stalled at relative error 6e-3 in every restart). Each dead unit
+    gets fresh incoming weights that fire on 5-95% of the rows and small outgoing
+    ones, and L-BFGS goes on; the result is kept only if the loss falls.
+    Returns the number of revivals kept.
+    """
+    kept = 0
+    for _ in range(max_rounds):
+        act = _activity(Ws, X, torch)
+        targets = [(li, j) for li in range(1, len(act)) for j in np.flatnonzero(act[li] < dead)]
+        if not targets:
+            break
+        before = _relative_error(Ws, X, Y, torch)
+        saved = [W.detach().clone() for W in Ws]
+        with torch.no_grad():
+            for li, j in targets:
+                fan_in = Ws[li].shape[1]
+                for _try in range(20):
+                    Ws[li][j] = torch.randn(fan_in, generator=gen, dtype=torch.float64) \
+                        * math.sqrt(2.0 / fan_in)
+                    frac = _activity(Ws, X[:2000], torch)[li][j]
+                    if 0.05 <= frac <= 0.95:
+                        break
+                Ws[li + 1][:, j] = 1e-2 * torch.randn(Ws[li + 1].shape[0], generator=gen,
+                                                      dtype=torch.float64)
+        _lbfgs(Ws, X, Y, max_iter=fit_iter, tol=tol, deadline=math.inf, torch=torch)
+        if _relative_error(Ws, X, Y, torch) < before:
+            kept += 1
+        else:
+            with torch.no_grad():
+                for W, W0 in zip(Ws, saved):
+                    W.copy_(W0)
+            break
+    return kept
+
+
 def _lbfgs(Ws, X, Y, *, max_iter, tol, deadline, torch, chunk=None):
     """Full-batch L-BFGS on the mean square loss (``Y`` scaled to unit rms).
 
@@ -271,6 +324,7 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
     candidates = [widths] if widths is not None else [(w0,), (w0, w0)]
     fits = []
     restart_errors = []
+    revived = 0
     with _torch_threads(torch, 1):
         for arch in candidates:
             sizes = [r, *arch, m]
@@ -278,6 +332,8 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
                 Ws = _init_weights(sizes, gen, torch)
                 _lbfgs(Ws, Z_fit, Y_fit, max_iter=fit_iter, tol=tol, deadline=math.inf,
                        torch=torch)
+                revived += _revive_dead_units(Ws, Z_fit, Y_fit, fit_iter=fit_iter, tol=tol,
+                                              gen=gen, torch=torch)
                 err = _relative_error(Ws, Z_ho, Y_ho_t, torch)
                 restart_errors.append(err)
                 fits.append((err, len(fits), arch, [W.detach().clone() for W in Ws]))
@@ -344,6 +400,7 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
             "refine_rows": refine_rows, "refine_iterations": it_refine,
             "lm_iterations": it_lm, "lm_used": lm_used, "polish_iterations": it_polish,
             "fit_rows": rows, "candidates": candidates, "n_parameters": n_params,
+            "revived_units": revived,
             "timings": timings}
 
 
