@@ -217,3 +217,18 @@ def test_sklearn_raw_features(name, k, m):
     res = recover_two_layer(X, truth.predict(X), n_hidden=k, rng=0)
     assert res.method == "general" and res.exact, res.message
     assert compare(res.network, truth).max_error < 1e-6
+
+
+def test_auto_falls_back_to_general_when_the_gaussian_path_stalls():
+    # Gaussian inputs, but near-parallel units: the moment starts cannot separate
+    # the pairs, so "auto" takes the Gaussian path, which stalls, then the general one
+    truth = near_parallel(20, 4, 6, angle=0.05, rng=0)
+    X = gaussian_inputs(800, 20, rng=10)
+    Y = truth.predict(X)
+    alone = recover_two_layer(X, Y, n_hidden=4, method="gaussian", rng=0)
+    assert not alone.exact  # (if the Gaussian path improves, pick a harder instance)
+    res = recover_two_layer(X, Y, n_hidden=4, rng=0)
+    assert res.method == "general" and res.exact
+    assert "fell back to the general path" in res.diagnostics["auto"]
+    assert res.diagnostics["gaussian_message"] == alone.message
+    assert compare(res.network, truth).max_error < 1e-9
