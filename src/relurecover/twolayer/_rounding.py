@@ -69,8 +69,9 @@ def _batched_lstsq(F: np.ndarray, Z: np.ndarray, rows: np.ndarray) -> np.ndarray
     """
     FR = F[rows]  # (r, b, p)
     zR = np.take_along_axis(Z, rows, axis=0)  # (r, b)
-    G = np.einsum("rbp,rbq->bpq", FR, FR)
-    rhs = np.einsum("rbp,rb->bp", FR, zR)
+    FRb = FR.transpose(1, 2, 0)  # (b, p, r): batched BLAS products, not einsum
+    G = FRb @ FRb.transpose(0, 2, 1)
+    rhs = (FRb @ zR.T[:, :, None])[..., 0]
     G += 1e-12 * np.trace(G, axis1=1, axis2=2)[:, None, None] * np.eye(G.shape[1])
     return np.linalg.solve(G, rhs[..., None])[..., 0].T  # (p, b)
 
@@ -245,7 +246,13 @@ class UnitSearch:
             big &= z < z.max() * (1.0 - 1e-9)  # a plateau: solve on unsaturated rows
         n_rows = max(rows_d, int(np.count_nonzero(big)))
         if self.min_active_rank is not None:
-            q = int(np.linalg.matrix_rank(self.X[big]))
+            rows = np.flatnonzero(big)
+            # a few spread-out rows usually have full rank already (cheap); the
+            # whole active set is checked only when they do not
+            sub = rows[:: max(1, rows.size // (3 * self.X.shape[1]))]
+            q = int(np.linalg.matrix_rank(self.X[sub]))
+            if q < self.min_active_rank and sub.size < rows.size:
+                q = int(np.linalg.matrix_rank(self.X[rows]))
             if q < self.min_active_rank:
                 return None, (
                     f"a candidate unit is active on samples spanning only {q} < "
