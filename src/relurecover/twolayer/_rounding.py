@@ -239,10 +239,11 @@ class UnitSearch:
         Returns ``(n_rows, "")`` or ``(None, reason)`` when the candidate's active
         rows do not determine its weights (``min_active_rank``).
         """
-        if self.active_tol is None:
-            return rows_d, ""
+        act = self.activation
+        if self.active_tol is None or (act.degree is None and act.inverse is None):
+            return rows_d, ""  # (not invertible: solve_unit gives the reason)
         big = z > self.active_tol * z.max()
-        if self.activation.degree is None and np.isfinite(self.activation.invertible_max):
+        if act.degree is None and np.isfinite(act.invertible_max):
             big &= z < z.max() * (1.0 - 1e-9)  # a plateau: solve on unsaturated rows
         n_rows = max(rows_d, int(np.count_nonzero(big)))
         if self.min_active_rank is not None:
