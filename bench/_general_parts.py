@@ -196,9 +196,11 @@ def part_stress(quick: bool, seeds: int | None) -> None:
 
     def make(name, g):
         if name == "near-parallel 0.05":
-            return near_parallel(d, k, m, angle=0.05, rng=g), input_family("uniform", n, d, rng=g), k
+            net = near_parallel(d, k, m, angle=0.05, rng=g)
+            return net, input_family("uniform", n, d, rng=g), k
         if name == "cond(U)=1e4":
-            return ill_conditioned(d, k, m, cond_U=1e4, rng=g), input_family("uniform", n, d, rng=g), k
+            net = ill_conditioned(d, k, m, cond_U=1e4, rng=g)
+            return net, input_family("uniform", n, d, rng=g), k
         X = sklearn_inputs(name)
         return planted_on(X, 3, 4, rng=g), X, 3
 

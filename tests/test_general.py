@@ -104,7 +104,8 @@ def test_auto_few_outputs_choice():
     method, diag = choose_method(X, truth.predict(X), 4, rng=np.random.default_rng(0))
     assert method == "few-outputs" and "rank(U) < k" in diag["auto"]
     # k <= m but rank(Y) < k: U rank deficient
-    U = np.random.default_rng(2).standard_normal((5, 2)) @ np.random.default_rng(3).standard_normal((2, 4))
+    g = np.random.default_rng(2)
+    U = g.standard_normal((5, 2)) @ g.standard_normal((2, 4))
     truth2 = TwoLayerNetwork(U, truth.V)
     method, diag = choose_method(X, truth2.predict(X), 4, rng=np.random.default_rng(0))
     assert method == "few-outputs" and diag["auto_rank_Y"] == 2

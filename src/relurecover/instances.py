@@ -220,7 +220,9 @@ def planted_on(X, k: int, m: int, *, rng=None, active_range=(0.2, 0.8),
     Q = _span_basis(X)
     r = Q.shape[1]
     if k > r:
-        raise ValueError(f"the rows of X span {r} dimensions: at most {r} identifiable units, got k = {k}.")
+        raise ValueError(
+            f"the rows of X span {r} dimensions: at most {r} identifiable units, got k = {k}."
+        )
     mu = Q.T @ X.mean(axis=0)
     scale = np.sqrt(np.mean(np.sum((X @ Q) ** 2, axis=1)))
     centred = np.linalg.norm(mu) <= 0.1 * scale
