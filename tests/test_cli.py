@@ -140,7 +140,7 @@ def test_bad_shapes(tmp_path, dataset):
     X, Y = _split(dataset, "npy")
     assert "must be a 2-D array" in _error_line(run("fit", tmp_path / "x1.npy", Y))
     assert "X has 360 rows but Y has 5" in _error_line(run("fit", X, tmp_path / "y5.npy"))
-    line = _error_line(run("fit", X, Y, "--hidden", 9))
+    line = _error_line(run("fit", X, Y, "--hidden", 9, "--method", "gaussian"))
     assert "method='few-outputs'" in line
 
 

@@ -182,6 +182,6 @@ def test_other_activation_not_refined():
 def test_validation_still_applies_to_noisy_labels():
     _, X, Y, _ = noisy(0, n=2000)
     with pytest.raises(ValueError, match="`n_hidden` = 6 > min"):
-        recover_two_layer(X, Y, n_hidden=6)
+        recover_two_layer(X, Y, n_hidden=6, method="gaussian")
     with pytest.raises(ValueError, match="same number of rows"):
         recover_two_layer(X, Y[:-1], n_hidden=K)

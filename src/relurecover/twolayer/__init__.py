@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import time
 
 import numpy as np
 
@@ -148,6 +149,7 @@ def recover_two_layer(
         X, Y, n_hidden, method, activation, tol, max_starts, time_limit, work_rows
     )
     rng = check_random_state(rng)
+    t_start = time.perf_counter()
     n, d = X.shape
     diag_auto = {}
     method_in, max_starts_in = method, max_starts
@@ -199,12 +201,15 @@ def recover_two_layer(
         # being accurate (ALGORITHMS.md 1.5)
         from ._general import recover_general
 
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t_start)
+        if left is not None and left <= 0:
+            return res  # time_limit spent by the Gaussian path: its verdict stands
         diag = {**diag_auto, "auto": diag_auto.get("auto", "") + (
             f" The Gaussian path was not exact ({res.message}); fell back to the "
             "general path."), "gaussian_message": res.message}
         return recover_general(
             X, Y, k, activation=act, rng=rng, tol=tol, max_starts=max_starts_in,
-            time_limit=time_limit, chunk_size=chunk_size, diagnostics=diag,
+            time_limit=left, chunk_size=chunk_size, diagnostics=diag,
         )
     return res
 
