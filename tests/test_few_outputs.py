@@ -225,3 +225,21 @@ def test_certificate_uses_all_rows():
     assert not res.exact
     assert res.certificate > 1e-3
     assert "does not reproduce the labels" in res.message
+
+
+def test_pattern_solve_exact_and_rank_check():
+    from relurecover.twolayer._few_outputs import _pattern_solve
+
+    rng = np.random.default_rng(8)
+    truth = TwoLayerNetwork.random(6, 2, 1, rng=rng)
+    X = rng.standard_normal((400, 6))
+    y = truth.predict(X)[:, 0]
+    E = truth.V / np.linalg.norm(truth.V, axis=1, keepdims=True)
+    E[1] *= -1  # a flipped direction is absorbed by the free linear term
+    W, lvec, res, full = _pattern_solve(X, y, E)
+    assert full and res < 1e-13
+    assert np.allclose(lvec, -W[1], atol=1e-10)
+    # rows where unit 0 is always on: its weights and the linear term are confounded
+    on = X @ E[0] > 0
+    _, _, res, full = _pattern_solve(X[on], y[on], E)
+    assert not full

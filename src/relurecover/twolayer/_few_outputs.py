@@ -48,6 +48,7 @@ import dataclasses
 import time
 
 import numpy as np
+import scipy.linalg
 
 from ..moments import iter_chunks
 from ..networks import TwoLayerNetwork
@@ -273,9 +274,20 @@ def _pattern_solve(Xs, ys, E):
     for i in range(k):
         D[:, i * d:(i + 1) * d] = Xs * act[:, i:i + 1]
     D[:, k * d:] = Xs
-    sol, _, rank, _ = np.linalg.lstsq(D, ys, rcond=None)
+    # normal equations + one refinement step (as in hidden_and_output): the
+    # Gaussian design is well conditioned, and this is several times faster
+    # than an SVD least squares (d = 50, k = 10: 15 s -> 5 s per recovery)
+    try:
+        c = scipy.linalg.cho_factor(D.T @ D, check_finite=False)
+        sol = scipy.linalg.cho_solve(c, D.T @ ys, check_finite=False)
+        sol += scipy.linalg.cho_solve(c, D.T @ (ys - D @ sol), check_finite=False)
+        piv = np.abs(np.diag(c[0]))
+        full = bool(piv.min() > 1e-6 * piv.max())  # a zero pivot: rank deficient
+    except np.linalg.LinAlgError:
+        sol = np.linalg.lstsq(D, ys, rcond=None)[0]
+        full = False
     res = np.linalg.norm(ys - D @ sol) / max(np.linalg.norm(ys), 1e-300)
-    return sol[: k * d].reshape(k, d), sol[k * d:], float(res), rank == D.shape[1]
+    return sol[: k * d].reshape(k, d), sol[k * d:], float(res), full
 
 
 def _choose_rows(marg, n_rows, tau, rng):
