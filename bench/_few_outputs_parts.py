@@ -6,8 +6,9 @@
   error and median time per (k, n).
 - ``safran-shamir``: ``instances.safran_shamir(d, k)`` (orthonormal V, U all ones,
   one output), d = 20, k = 2..10; beside it, PyTorch Adam (``baselines.fit_adam``,
-  same width, 5 restarts, a fixed time budget) and how often it reaches aligned
-  error 1e-6.
+  same width, 5 restarts, wall-clock budgets of 1 s and 15 s) and how often it
+  reaches aligned error 1e-6. Adam's budget is wall-clock time, so its success
+  depends on the machine's load: run this part alone.
 
 Each instance gets ``time_limit=60`` seconds. Run with ``OMP_NUM_THREADS=1``.
 """
@@ -22,6 +23,7 @@ from relurecover.instances import safran_shamir
 
 TIME_LIMIT = 60.0
 ADAM_TARGET = 1e-6
+ADAM_LR = 3e-2
 
 
 def _run_ours(X, Y, k, truth, seed) -> dict:
@@ -75,7 +77,10 @@ def part_m1(quick: bool, seeds: int | None) -> dict:
 def _adam(X, Y, k, truth, seed, budget) -> dict:
     from relurecover.baselines import fit_adam
 
-    res = fit_adam(X, Y, [k], restarts=5, steps=10**9, time_limit=budget, rng=seed,
+    # lr fixed at 3e-2, the tuner's choice in 43 of 45 earlier 15 s runs: tuning
+    # would eat all of a 1 s budget
+    res = fit_adam(X, Y, [k], lr=ADAM_LR, restarts=5, steps=10**9, time_limit=budget,
+                   rng=seed,
                    eval_fn=lambda net: float(compare(net, truth).max_error),
                    eval_every=500, target=ADAM_TARGET)
     err = aligned_error(res.network, truth)
@@ -83,7 +88,7 @@ def _adam(X, Y, k, truth, seed, budget) -> dict:
                                                  default=None),
             "success": bool(err <= ADAM_TARGET or res.time_to_target is not None),
             "time": res.time, "loss": res.loss, "restarts": res.restarts,
-            "lr": res.lr}
+            "steps": res.steps, "lr": res.lr, "budget_s": budget}
 
 
 def part_safran_shamir(quick: bool, seeds: int | None) -> dict:
@@ -92,35 +97,44 @@ def part_safran_shamir(quick: bool, seeds: int | None) -> dict:
     n = 2_000 if quick else 5_000
     n_seeds = seeds or (3 if quick else 20)
     adam_seeds = 1 if quick else 5
-    adam_budget = 5.0 if quick else 15.0
+    # Adam's wall-clock budgets: about ours (1 s) and 15 times more. Its success
+    # depends on the steps it gets, so on the machine's load: run alone.
+    adam_budgets = [1.0] if quick else [1.0, 15.0]
     ks = [2, 4, 6] if quick else list(range(2, 11))
     rows, out = [], []
     for k in ks:
-        runs, adam = [], []
+        runs, adam = [], {b: [] for b in adam_budgets}
         for seed in range(n_seeds):
             truth = safran_shamir(d, k, rng=np.random.default_rng([3, d, k, seed]))
             X = gaussian_inputs(n, d, rng=np.random.default_rng([3, d, k, seed, n]))
             Y = truth.predict(X)
             runs.append(_run_ours(X, Y, k, truth, seed))
             if seed < adam_seeds:
-                adam.append(_adam(X, Y, k, truth, seed, adam_budget))
+                for b in adam_budgets:
+                    adam[b].append(_adam(X, Y, k, truth, seed, b))
         s = _summary(runs)
-        a_ok = sum(r["success"] for r in adam)
-        a_err = float(np.median([r["error"] for r in adam]))
-        out.append({"d": d, "k": k, "n": n, "runs": runs, **s, "adam": adam,
-                    "adam_success": a_ok, "adam_seeds": adam_seeds,
-                    "adam_median_error": a_err, "adam_budget_s": adam_budget})
+        a_ok = {b: sum(r["success"] for r in adam[b]) for b in adam_budgets}
+        a_err = {b: float(np.median([r["error"] for r in adam[b]])) for b in adam_budgets}
+        out.append({"d": d, "k": k, "n": n, "runs": runs, **s,
+                    "adam": {str(b): adam[b] for b in adam_budgets},
+                    "adam_success": {str(b): a_ok[b] for b in adam_budgets},
+                    "adam_median_error": {str(b): a_err[b] for b in adam_budgets},
+                    "adam_seeds": adam_seeds})
         rows.append([k, n, f"{s['exact']}/{n_seeds}", s["false_certificates"],
                      s["median_error"], s["median_time"], s["max_time"],
-                     s["median_starts"], f"{a_ok}/{adam_seeds}", a_err])
+                     s["median_starts"]]
+                    + [x for b in adam_budgets for x in (f"{a_ok[b]}/{adam_seeds}",
+                                                         a_err[b])])
     print_table("few-outputs on Safran-Shamir (orthonormal V, U = 1), d = 20; Adam: "
-                f"5 restarts, {adam_budget:g} s, success = aligned error <= 1e-6",
+                "5 restarts, success = aligned error <= 1e-6",
                 ["k", "n", "exact", "false cert.", "median aligned err", "median s",
-                 "max s", "median starts", "Adam success", "Adam median err"], rows)
+                 "max s", "median starts"]
+                + [x for b in adam_budgets for x in (f"Adam {b:g}s ok",
+                                                     f"Adam {b:g}s err")], rows)
     write_json("general_safran-shamir" + ("_quick" if quick else ""),
                {"d": d, "n": n, "seeds": n_seeds, "time_limit": TIME_LIMIT,
-                "adam": {"seeds": adam_seeds, "budget_s": adam_budget, "restarts": 5,
-                         "target": ADAM_TARGET},
+                "adam": {"seeds": adam_seeds, "budgets_s": adam_budgets, "restarts": 5,
+                         "target": ADAM_TARGET, "lr": ADAM_LR},
                 "results": out})
     return {"results": out}
 
