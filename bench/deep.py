@@ -8,6 +8,9 @@ Parts (``--part``):
   filtered PCA finds (the moment step, ALGORITHMS.md 5.1-5.2) and (b) the row span
   of the learned first layer (after 5.3-5.4); the held-out relative square error
   of ``learn_deep``. Acceptance: angle < 0.1 rad on >= 9 of 10, held-out < 1e-3.
+- ``pca-samples`` (acceptance 1, filtered PCA alone): d = 200, n from 1e5 to
+  8e5, ``--seeds`` instances: the angle of the span filtered PCA finds, and the
+  smallest n at which it is below 0.1 rad on 9 of 10 seeds.
 - ``alternating`` (acceptance 3): ``F(x) = sum_{j<q} (-1)^j |<u cos(j pi/q) +
   v sin(j pi/q), x>|`` in d = 100 (q = 4: 8 units), n = 2e5: plain PCA's count of
   directions above its floor, filtered PCA's, the angle to the plane, and the
@@ -131,6 +134,43 @@ def part_subspace(args) -> dict:
             "median learned angle", "held-out<1e-3", "median held-out", "median s"]
     out["table"] = {"columns": cols, "rows": rows}
     print_table("Deep (4, 4): subspace and learning [acceptance 1, 2]", cols, rows)
+    return out
+
+
+def part_pca_samples(args) -> dict:
+    """Filtered PCA alone (5.1-5.2): largest angle against n at d = 200, per seed.
+
+    The smallest n at which the angle is below 0.1 rad on at least 9 of 10 seeds
+    (angles fall like sqrt(d / n)); no learning, so it is cheap.
+    """
+    d = 50 if args.quick else 200
+    ns = [50_000, 100_000] if args.quick else [100_000, 200_000, 400_000, 800_000]
+    seeds = min(args.seeds, 3) if args.quick else args.seeds
+    out = {"d": d, "ns": ns, "widths": WIDTHS, "seeds": seeds, "angle_tol": ANGLE_TOL,
+           "runs": {}}
+    rows = []
+    for n in ns:
+        runs = []
+        for seed in range(seeds):
+            truth, X, y = _instance(d, n, seed)
+            with Timer() as t:
+                sub = filtered_pca(X, y)
+            ang = float(principal_angles(sub.basis, truth.weights[0].T).max())
+            runs.append({"seed": seed, "found": sub.n_found, "angle": ang,
+                         "time": t.seconds})
+            del X, y
+        out["runs"][str(n)] = runs
+        a = np.array([r["angle"] for r in runs])
+        _progress(f"  d={d} n={n}: angles {np.round(a, 3)}")
+        rows.append([d, n, seeds, int((a < ANGLE_TOL).sum()), float(np.median(a)),
+                     float(np.median(a) * np.sqrt(n / d)),
+                     float(np.median([r["time"] for r in runs]))])
+    ok = [r[1] for r in rows if r[3] >= int(np.ceil(0.9 * seeds))]
+    out["smallest_n_9_of_10"] = min(ok) if ok else None
+    cols = ["d", "n", "seeds", "angle<0.1", "median angle", "angle x sqrt(n/d)", "median s"]
+    out["table"] = {"columns": cols, "rows": rows}
+    print_table(f"Filtered PCA alone, widths {WIDTHS}: angle against n (smallest n with "
+                f"9 of 10 below {ANGLE_TOL}: {out['smallest_n_9_of_10']})", cols, rows)
     return out
 
 
@@ -302,7 +342,8 @@ def part_adam(args) -> dict:
     return out
 
 
-PARTS = {"subspace": part_subspace, "alternating": part_alternating,
+PARTS = {"subspace": part_subspace, "pca-samples": part_pca_samples,
+         "alternating": part_alternating,
          "scaling": part_scaling, "adam": part_adam}
 
 

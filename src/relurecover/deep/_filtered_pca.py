@@ -540,18 +540,23 @@ def plain_pca(
     y,
     *,
     n_directions: int | None = None,
-    n_permutations: int = 10,
+    n_batches: int = 20,
     margin: float = 6.0,
     rng=None,
     chunk_size: int = 16384,
 ) -> Subspace:
     """Plain PCA ``M = E[y (x x^T - I)]``, the unfiltered moment, for comparison.
 
-    Directions are kept when ``|eigenvalue|`` exceeds the floor, computed from the
-    same matrix with ``y`` randomly permuted over the rows (a permutation makes
-    ``y`` independent of ``x`` while keeping its distribution): the mean of the
-    largest ``|eigenvalue|`` over ``n_permutations`` permutations plus ``margin``
-    standard deviations of it. With ``m > 1`` outputs the first output is used.
+    Directions are kept when ``|eigenvalue|`` exceeds a floor computed from the
+    data's own sampling noise: the rows are dealt at random into ``n_batches``
+    batches, and ``E_b = (M_b - M) / sqrt(B - 1)`` (``M_b`` the moment of batch
+    ``b``) has the covariance of the estimation error of ``M``; the floor is the
+    mean of ``||E_b||_2`` plus ``margin`` standard deviations of it. Unlike a
+    permutation floor (which tests whether ``y`` is independent of ``x``), this
+    tests ``M != 0`` with the heteroscedastic noise of a ``y`` that depends on
+    ``x``: where ``M = 0`` exactly while ``y`` depends on ``x`` (the alternating
+    instance), a permutation floor is too low inside the span and reports noise as
+    directions. With ``m > 1`` outputs the first output is used.
 
     Parameters
     ----------
@@ -559,12 +564,12 @@ def plain_pca(
     y : array-like of shape (n_samples,) or (n_samples, m)
     n_directions : int, default=None
         Keep at most this many directions.
-    n_permutations : int, default=10
-        Permuted copies used for the floor (at least 2).
+    n_batches : int, default=20
+        Batches for the noise floor (at least 3).
     margin : float, default=6.0
-        Standard deviations of the permuted maxima added to their mean.
+        Standard deviations of the batch noise norms added to their mean.
     rng : None, int or numpy.random.Generator, default=None
-        Seeds the permutations.
+        Seeds the assignment of rows to batches.
     chunk_size : int, default=16384
 
     Returns
@@ -583,34 +588,43 @@ def plain_pca(
     """
     X, Y, n_dir, _, _, _, _, _, _ = _pca_iv(X, y, n_directions, DEFAULT_QUANTILES, None,
                                             0.0, 1, 0, None)
-    n_permutations = check_positive_int(n_permutations, "n_permutations")
-    if n_permutations < 2:
+    n_batches = check_positive_int(n_batches, "n_batches")
+    if n_batches < 3:
         raise ValueError(
-            f"`n_permutations` must be at least 2 (the floor needs a spread), got "
-            f"{n_permutations}.")
+            f"`n_batches` must be at least 3 (the floor needs a spread), got {n_batches}.")
     if not (isinstance(margin, numbers.Real) and margin >= 0):
         raise ValueError(f"`margin` must be a number >= 0, got {margin!r}.")
     rng = check_random_state(rng)
     n, d = X.shape
+    if n < n_batches * d:
+        raise ValueError(f"plain_pca needs n >= n_batches * d = {n_batches * d} samples "
+                         f"for its noise floor, got n = {n}.")
     t0 = time.perf_counter()
     w0 = Y[:, 0]
-    weights = [w0] + [w0[rng.permutation(n)] for _ in range(n_permutations)]
-    Ms = [np.zeros((d, d)) for _ in weights]
+    batch = rng.integers(0, n_batches, size=n)
+    G = np.zeros((n_batches, d, d))
     for sl in iter_chunks(n, chunk_size):
         Xc = np.asarray(X[sl], dtype=np.float64)
-        for M, w in zip(Ms, weights):
-            M += (Xc * w[sl, None]).T @ Xc
-    Ms = [M / n - w.mean() * np.eye(d) for M, w in zip(Ms, weights)]
+        Xw = Xc * w0[sl, None]
+        bc = batch[sl]
+        for b in range(n_batches):
+            rows = bc == b
+            G[b] += Xw[rows].T @ Xc[rows]
+    cnt = np.bincount(batch, minlength=n_batches).astype(float)
+    wsum = np.bincount(batch, weights=w0, minlength=n_batches)
+    M = G.sum(axis=0) / n - (wsum.sum() / n) * np.eye(d)
+    Mb = G / cnt[:, None, None] - (wsum / cnt)[:, None, None] * np.eye(d)
     t1 = time.perf_counter()
-    maxima = np.array([np.abs(np.linalg.eigvalsh(M)).max() for M in Ms[1:]])
-    floor = float(maxima.mean() + margin * maxima.std(ddof=1))
-    w, U = np.linalg.eigh(Ms[0])
+    noise = np.array([np.linalg.norm(Mb[b] - M, 2) for b in range(n_batches)])
+    noise /= np.sqrt(n_batches - 1)
+    floor = float(noise.mean() + margin * noise.std(ddof=1))
+    w, U = np.linalg.eigh(M)
     order = np.argsort(-np.abs(w))
     order = order[np.abs(w[order]) > floor]
     if n_dir is not None:
         order = order[:n_dir]
     best = float(np.abs(w).max() / floor)
-    message = (f"{len(order)} direction(s) above the permutation floor {floor:.3g} "
+    message = (f"{len(order)} direction(s) above the batch noise floor {floor:.3g} "
                f"(best evidence {best:.3g} x floor).")
     return Subspace(
         basis=U[:, order], eigenvalues=w[order], floors=np.full(len(order), floor),
