@@ -152,17 +152,20 @@ def _subspace(X, y, k, *, rng, chunk_size):
         return M2, vec[:, :k], k, info, notes
     if above >= k:
         return M2, vec[:, :k], k, info, notes
-    # degenerate M2: add ranges of 4th-moment contractions T4(a, a, ., .)
+    # degenerate M2: the missing directions from 4th-moment contractions
+    # T4(a, a, ., .) = c4 sum_i a_i (a . vhat_i)^2 vhat_i vhat_i^T, with the part
+    # M2 already gave projected out on both sides
     n = X.shape[0]
     r = y - y.mean()
-    G = vec[:, :above] @ vec[:, :above].T
+    found = vec[:, :above]
+    Pperp = np.eye(d) - found @ found.T
+    G = np.zeros((d, d))
     for _ in range(3):
         T = _hermite4_full(X, r, rng.standard_normal(d) / np.sqrt(d), chunk_size=chunk_size)
-        T -= G @ T @ G  # keep what M2 did not already give
-        G_add = T @ T
-        G = G + G_add / max(np.linalg.norm(G_add, 2), 1e-300)
+        T = Pperp @ T @ Pperp
+        G += T @ T / max(np.linalg.norm(T, 2) ** 2, 1e-300)
     w, U = np.linalg.eigh(G)
-    Q = U[:, np.argsort(-w)[:k]]
+    Q = np.hstack([found, U[:, np.argsort(-w)[: k - above]]])
     info["fourth_moment_subspace"] = True
     notes.append(f"E[y (x x^T - I)] had only {above} of {k} eigenvalues above the noise "
                  f"floor; 4th-moment contractions supplied the rest of the subspace "
