@@ -71,3 +71,14 @@ def test_deflated_jennrich_edge_cases():
         deflated_jennrich(Ta, Tb, Tc, np.zeros((4, 0))), jennrich(Ta, Tb)
     )
     assert deflated_jennrich(Ta, Tb, Tc, unit_columns(P)).shape == (4, 0)
+
+
+def test_jennrich_split_complex_gives_both_directions_of_a_complex_pair():
+    # Ta Tb^{-1} is a rotation: eigenvalues +-i, eigenvectors (1, -+i)/sqrt(2)
+    Ta = np.array([[0.0, 1.0], [1.0, 0.0]])
+    Tb = np.array([[1.0, 0.0], [0.0, -1.0]])
+    real = jennrich(Ta, Tb)
+    split = jennrich(Ta, Tb, split_complex=True)
+    assert np.linalg.matrix_rank(real, tol=1e-8) == 1  # both real parts the same line
+    assert np.linalg.matrix_rank(split, tol=1e-8) == 2
+    assert np.allclose(np.linalg.norm(split, axis=0), 1.0)

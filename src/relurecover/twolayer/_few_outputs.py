@@ -224,26 +224,15 @@ def _low_degree_residual(Z, y):
 def _moment_directions(Z, r, rng):
     """Directions ``p_i`` (columns, unit, up to sign) from two H4 contractions (step 2).
 
-    Jennrich (:func:`relurecover.tensor.jennrich`) takes the real parts of the
-    eigenvectors; sampling noise can make a pair of eigenvalues complex, and
-    then both real parts point the same way. Here such a pair gives the real
-    and the imaginary part instead: two distinct directions of the same
-    invariant plane.
+    Jennrich on the two contractions; a complex-conjugate pair of eigenvalues
+    (sampling noise) gives the real and the imaginary part of its eigenvector, two
+    distinct directions of the same invariant plane (``split_complex``).
     """
     p = Z.shape[1]
     a, b, c, e = rng.standard_normal((4, p))
     Ta = hermite4_contraction(Z, r, a, b)
     Tb = hermite4_contraction(Z, r, c, e)
-    M = np.linalg.lstsq(Tb, Ta, rcond=None)[0].T  # Ta Tb^{-1}, as in jennrich
-    lam, vecs = np.linalg.eig(M)
-    P = np.real(vecs).copy()
-    cplx = np.flatnonzero(np.imag(lam) > 0)  # one of each conjugate pair
-    for i in cplx:
-        j = np.flatnonzero(np.isclose(lam, np.conj(lam[i])) & (np.arange(p) != i))
-        if j.size:
-            P[:, j[0]] = np.imag(vecs[:, i])
-    norms = np.linalg.norm(P, axis=0)
-    return P / np.where(norms > 0, norms, 1.0)
+    return jennrich(Ta, Tb, split_complex=True)
 
 
 def _weights_and_signs(M2Q, m1, P):
