@@ -22,10 +22,13 @@ docstrings):
    linear in ``w_i = u_i v_i``. The solve used here also carries a free linear
    term ``l . x``: because ``relu(-t) = relu(t) - t``, a unit whose direction is
    known only up to sign is still fitted exactly (its flip shows up as
-   ``l = -w_i``), so step 3's signs are not needed for exactness. Rows whose
-   patterns are surest (largest smallest margin) are solved by least
-   squares, the directions recomputed, and so on: an attractor, exact (residual
-   at rounding level) once the patterns of the chosen rows are right.
+   ``l = -w_i``), so step 3's signs are not needed for exactness. Rows drawn at
+   random among those whose smallest margin ``min_i |e_i . x|`` exceeds a
+   threshold (a multiple of the last step's change: their patterns are sure) are
+   solved by least squares, the directions recomputed, and so on: an attractor,
+   exact (residual at rounding level) once the patterns of the chosen rows are
+   right. (Taking only the largest-margin rows made the solve rank deficient as
+   ``n`` grew: those rows crowd one region of the space.)
 5. Fallback search: fresh Jennrich contractions, perturbed and random starts in
    the ``k``-dim subspace, each followed by step 4, within ``max_starts`` and
    ``time_limit``.
