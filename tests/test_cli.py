@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from relurecover import TwoLayerNetwork
+from relurecover import TwoLayerNetwork, compare
 from relurecover.cli import app
 
 runner = CliRunner()
@@ -176,3 +176,23 @@ def test_help_and_version():
         assert cmd in res.output
     res = run("--version")
     assert res.exit_code == 0 and res.output.startswith("relurecover ")
+
+
+@pytest.mark.parametrize("method, shown", [("auto", "general"), ("general", "general"),
+                                           ("gaussian", "gaussian")])
+def test_fit_method_on_uniform_inputs(tmp_path, method, shown):
+    # uniform inputs: 'auto' must say it left the Gaussian path, and why
+    from relurecover.instances import input_family, planted_on
+
+    X = input_family("uniform", 400, 10, rng=0)
+    truth = planted_on(X, 3, 4, rng=1)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "Y.npy", truth.predict(X))
+    res = run("fit", tmp_path / "X.npy", tmp_path / "Y.npy", "--hidden", 3,
+              "--method", method, "--out", tmp_path / "m.npz")
+    assert res.exit_code == 0, res.output
+    rows = [[c.strip() for c in ln.split("│") if c.strip()] for ln in res.output.splitlines()]
+    assert ["method", shown] in rows, res.output
+    if method == "auto":
+        assert "why this method" in res.output
+    assert compare(TwoLayerNetwork.load(tmp_path / "m.npz"), truth).max_error < 1e-9

@@ -210,6 +210,9 @@ def _recovery_table(res: Recovery, title: str = "Recovery") -> Table:
     t.add_row("verdict", _verdict(res))
     t.add_row("certificate", _fmt(res.certificate) + "  (‖Y − U f(V X)‖ / ‖Y‖)")
     t.add_row("units found", f"{res.n_found} of {res.n_hidden}")
+    t.add_row("method", res.method)
+    if "auto" in res.diagnostics:
+        t.add_row("why this method", escape(str(res.diagnostics["auto"])))
     t.add_row("message", escape(res.message))
     for stage, sec in res.timings.items():
         t.add_row(f"time: {stage}", f"{sec:.3f} s")
