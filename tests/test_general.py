@@ -111,6 +111,31 @@ def test_auto_few_outputs_choice():
     assert method == "few-outputs" and diag["auto_rank_Y"] == 2
 
 
+def test_auto_one_output_without_k_goes_few_outputs():
+    # rank(Y) = 1 says nothing about k: the few-outputs path infers it
+    truth = TwoLayerNetwork.random(10, 3, 1, rng=0)
+    X = gaussian_inputs(5000, 10, rng=1)
+    res = recover_two_layer(X, truth.predict(X), rng=0)
+    assert res.method == "few-outputs", res.diagnostics["auto"]
+    assert "one output" in res.diagnostics["auto"]
+    assert res.exact and res.n_hidden == 3, res.message
+    assert compare(res.network, truth).max_error < 1e-9
+
+
+def test_gaussian_checks_rarely_reject_gaussian_inputs():
+    # each check is at about 5 sd: 60 Gaussian draws at small d all pass (the
+    # normal approximation of chi2_d, or of the sample skewness, failed this)
+    from relurecover.twolayer._auto import gaussian_checks
+
+    zs = []
+    for seed in range(60):
+        c = gaussian_checks(gaussian_inputs(3000, 8, rng=seed), rng=np.random.default_rng(0))
+        assert c["is_gaussian"], (seed, c["failed"])
+        zs.append(max(c["mean_z"], abs(c["mardia_z"]), c["max_marginal_kurtosis_z"],
+                      c["max_marginal_skewness_z"]))
+    assert max(zs) < 4.5
+
+
 def test_budget_exhausted_reports_units_found_and_none_false():
     truth, X = planted_instance("uniform", 900, 12, 6, 8, rng=7)
     res = recover_two_layer(X, truth.predict(X), n_hidden=6, method="general", rng=0,
