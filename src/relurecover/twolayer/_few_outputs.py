@@ -136,10 +136,13 @@ def _hermite4_full(X, r, a, *, chunk_size):
     return out / n
 
 
-def _subspace(X, y, k, *, rng, chunk_size):
-    """Orthonormal ``Q`` (d, k) of ``span(V)``, and ``k`` when not given (step 1)."""
+def _subspace(X, y, k, M2, floor, *, rng, chunk_size):
+    """Orthonormal ``Q`` (d, k) of ``span(V)``, and ``k`` when not given (step 1).
+
+    ``M2`` and its ``floor`` come from :func:`second_moment` (computed once per
+    recovery, whatever ``k`` is tried).
+    """
     d = X.shape[1]
-    M2, floor = second_moment(X, y, chunk_size=chunk_size)
     lam, vec = np.linalg.eigh(M2)
     order = np.argsort(-np.abs(lam))
     lam, vec = lam[order], vec[:, order]
@@ -152,9 +155,9 @@ def _subspace(X, y, k, *, rng, chunk_size):
         notes.append(f"n_hidden was not given: inferred k = {k} from the eigenvalues of "
                      f"E[y (x x^T - I)] above the noise floor {floor:.2e}.")
         info["n_hidden_inferred"] = k
-        return M2, vec[:, :k], k, info, notes
+        return vec[:, :k], k, info, notes
     if above >= k:
-        return M2, vec[:, :k], k, info, notes
+        return vec[:, :k], k, info, notes
     # degenerate M2: the missing directions from 4th-moment contractions
     # T4(a, a, ., .) = c4 sum_i a_i (a . vhat_i)^2 vhat_i vhat_i^T, with the part
     # M2 already gave projected out on both sides
@@ -173,7 +176,7 @@ def _subspace(X, y, k, *, rng, chunk_size):
     notes.append(f"E[y (x x^T - I)] had only {above} of {k} eigenvalues above the noise "
                  f"floor; 4th-moment contractions supplied the rest of the subspace "
                  f"(n = {n}).")
-    return M2, Q, k, info, notes
+    return Q, k, info, notes
 
 
 # --------------------------------------------------------------------------
@@ -421,8 +424,19 @@ def recover_few_outputs(
             "ReLU (f(t) = t on the active side)."
         )
     t_all = time.perf_counter()
+    diag = dict(diagnostics or {})
+    m = Y.shape[1]
+    if m == 1:
+        y = Y[:, 0].astype(float)
+    else:  # one random combination of the outputs, for every k tried
+        g = rng.standard_normal(m)
+        y = Y @ (g / np.linalg.norm(g))
+        diag["output_combination"] = g
+    M2, floor = second_moment(X, y, chunk_size=chunk_size)
+    timings = {"second moment": time.perf_counter() - t_all}
     kw = dict(activation=activation, rng=rng, tol=tol, max_starts=max_starts,
-              chunk_size=chunk_size, diagnostics=diagnostics)
+              chunk_size=chunk_size, diagnostics=diag, y=y, M2=M2, floor=floor,
+              timings=timings)
     res = _recover(X, Y, k, time_limit=time_limit, **kw)
     if k is not None or res.exact or res.n_hidden == 0:
         return res
@@ -444,26 +458,24 @@ def recover_few_outputs(
 
 
 def _recover(X, Y, k, *, activation, rng, tol, max_starts, time_limit, chunk_size,
-             diagnostics) -> Recovery:
-    """Steps 1-6 for one ``k`` (None: inferred from the floor); see :func:`recover_few_outputs`."""
+             diagnostics, y, M2, floor, timings) -> Recovery:
+    """Steps 1-6 for one ``k`` (None: inferred from the floor); see :func:`recover_few_outputs`.
+
+    ``y`` is the scalar label (``Y`` itself or a combination of its outputs), ``M2``
+    and ``floor`` its second moment; ``timings`` holds the stages shared by every
+    ``k`` tried.
+    """
     t_all = time.perf_counter()
     deadline = np.inf if time_limit is None else t_all + time_limit
-    timings: dict[str, float] = {}
-    diag: dict = dict(diagnostics or {})
+    timings = dict(timings)
+    diag: dict = dict(diagnostics)
     n, d = X.shape
-    m = Y.shape[1]
     Xf = np.asarray(X, dtype=float)
-    if m == 1:
-        y = Y[:, 0].astype(float)
-    else:
-        g = rng.standard_normal(m)
-        y = Y @ (g / np.linalg.norm(g))
-        diag["output_combination"] = g
     k_given = k
 
     # --- step 1 ----------------------------------------------------------------
     t0 = time.perf_counter()
-    M2, Q, k, info, notes = _subspace(Xf, y, k, rng=rng, chunk_size=chunk_size)
+    Q, k, info, notes = _subspace(Xf, y, k, M2, floor, rng=rng, chunk_size=chunk_size)
     diag.update(info)
     timings["subspace"] = time.perf_counter() - t0
     if k == 0:

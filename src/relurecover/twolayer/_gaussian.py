@@ -53,10 +53,12 @@ def column_space(Y: np.ndarray, rtol: float = RANK_RTOL):
     return B, s, rank
 
 
-def hidden_and_output(X, Y, V, activation, *, chunk_size=16384):
+def hidden_and_output(X, Y, V, activation, *, chunk_size=16384, return_hidden=False):
     """``U`` by least squares on ``H = f(X V^T)`` and the relative residual (step 6).
 
-    Reads ``X`` once, in chunks. Returns ``(U, certificate, rank_H)``.
+    Reads ``X`` once, in chunks. Returns ``(U, certificate, rank_H)``, and ``H``
+    as a fourth element with ``return_hidden`` (for callers that inspect the
+    hidden layer without reading ``X`` again).
     """
     n = X.shape[0]
     k = V.shape[0]
@@ -75,6 +77,8 @@ def hidden_and_output(X, Y, V, activation, *, chunk_size=16384):
         Ut = np.linalg.lstsq(H, Y, rcond=None)[0]
     res = Y - H @ Ut
     cert = float(np.linalg.norm(res) / max(np.linalg.norm(Y), 1e-300))
+    if return_hidden:
+        return Ut.T, cert, int(rank_H), H
     return Ut.T, cert, int(rank_H)
 
 

@@ -275,23 +275,25 @@ def recover_general(
     # --- step 4: U and the certificate on the original X ----------------------
     t0 = time.perf_counter()
     n_found = search.n_found
+    noisy_hint = (f" Y has full numerical rank {m}: if the labels are noisy no network "
+                  "fits them exactly (for Gaussian inputs method='gaussian' refines a "
+                  "noisy estimate).") if infer_k and rank == m else ""
     if n_found == 0:
         timings["output layer"] = time.perf_counter() - t0
         why = stop_reason or "no start converged to a certified unit"
         text = f"not recovered: found 0 of {k} units ({why})."
         if problems:
             text += " " + "; ".join(problems) + "."
-        if infer_k and rank == m:
-            text += (f" Y has full numerical rank {m}: if the labels are noisy no network "
-                     "fits them exactly (for Gaussian inputs method='gaussian' refines a "
-                     "noisy estimate).")
+        if noisy_hint:
+            text += noisy_hint
         return result(None, False, np.inf, text, 0)
     V = np.asarray(search.found_V)
     if Qx is not None:
         V = V @ Qx.T  # back to R^d, inside the span of the inputs
-    U, cert, rank_H = hidden_and_output(X, Y, V, activation, chunk_size=chunk_size)
+    U, cert, rank_H, H = hidden_and_output(X, Y, V, activation, chunk_size=chunk_size,
+                                           return_hidden=True)
     timings["output layer"] = time.perf_counter() - t0
-    always = int(np.count_nonzero((activation(X @ V.T) > 0).all(axis=0)))
+    always = int(np.count_nonzero((H > 0).all(axis=0)))
     diag.update(rank_hidden=rank_H, units_active_on_all_rows=always)
     if always >= 2:
         problems.append(
@@ -313,10 +315,8 @@ def recover_general(
         text += "."
         if problems:
             text += " " + "; ".join(problems) + "."
-        if infer_k and rank == m and n_found < r:
-            text += (f" Y has full numerical rank {m}: if the labels are noisy no network "
-                     "fits them exactly (for Gaussian inputs method='gaussian' refines a "
-                     "noisy estimate).")
+        if noisy_hint and n_found < r:
+            text += noisy_hint
         if n_found < r:
             text += (" Note: without biases, a unit whose sign is constant on the data "
                      "(active on every sample) is not identifiable and is never found; "
