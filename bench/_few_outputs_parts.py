@@ -1,4 +1,4 @@
-"""Issue 7, acceptance 2 and 3: ``method="few-outputs"`` (ALGORITHMS.md 3), called by
+"""Issue 7, acceptance 2 and 3: ``method="few-outputs"`` (docs/algorithms.md 3), called by
 ``general_inputs.py``.
 
 - ``m1``: one output, Gaussian inputs and Gaussian weights (``_common.planted``),
@@ -66,7 +66,7 @@ def part_m1(quick: bool, seeds: int | None) -> dict:
             rows.append([k, n, f"{s['exact']}/{n_seeds}", s["false_certificates"],
                          s["median_error"], s["median_time"], s["max_time"],
                          s["median_starts"]])
-    print_table("few-outputs, m = 1, Gaussian inputs, d = 20 (ALGORITHMS.md 3)",
+    print_table("few-outputs, m = 1, Gaussian inputs, d = 20 (docs/algorithms.md 3)",
                 ["k", "n", "exact", "false cert.", "median aligned err",
                  "median s", "max s", "median starts"], rows)
     write_json("general_m1" + ("_quick" if quick else ""),

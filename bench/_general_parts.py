@@ -1,4 +1,4 @@
-"""Parts ``inputs`` and ``budget`` of ``bench/general_inputs.py`` (issue 7; ALGORITHMS.md 1.5, 3).
+"""Parts ``inputs`` and ``budget`` of ``bench/general_inputs.py`` (issue 7; docs/algorithms.md 1.5, 3).
 
 - ``inputs``: ``method="general"`` on uniform, Student-t(3), sparse non-negative and
   heavy-tailed inputs (``n = 10 d k``, ``d = 50``) and on the 1,797 rows of
@@ -109,7 +109,7 @@ def part_inputs(quick: bool, seeds: int | None) -> None:
                       ",".join(f"{p}:{c}" for p, c in pick_counts.items()),
                       f"{au['exact']}/{seeds}"])
     print_table(
-        f"general path on non-Gaussian inputs, (k, m) = ({k}, {m}) [ALGORITHMS.md 1.5, 3]",
+        f"general path on non-Gaussian inputs, (k, m) = ({k}, {m}) [docs/algorithms.md 1.5, 3]",
         ["inputs", "n x d", "general exact", "median err", "median s", "false cert",
          "gaussian exact", "gaussian err", "gaussian false", "auto picks", "auto exact"],
         table,
@@ -163,7 +163,7 @@ def part_budget(quick: bool, seeds: int | None) -> None:
                       false_units, " | ".join(reasons)[:70]])
     print_table(
         f"general path under a budget / impossible labels, uniform inputs d = {d}, "
-        f"(k, m) = ({k}, {m}) [ALGORITHMS.md 3]",
+        f"(k, m) = ({k}, {m}) [docs/algorithms.md 3]",
         ["setting", "exact", "mean found", "min", "max", "false units", "reason"], table,
     )
     write_json("general_budget" + ("_quick" if quick else ""),
@@ -217,7 +217,7 @@ def part_stress(quick: bool, seeds: int | None) -> None:
                       g["median_error"], g["median_time"], g["false_certificates"],
                       f"{ga['exact']}/{seeds}", ga["median_error"], ga["false_certificates"]])
     print_table(
-        "general path on the stress families of relurecover.instances [ALGORITHMS.md 1.6, 3]",
+        "general path on the stress families of relurecover.instances [docs/algorithms.md 1.6, 3]",
         ["instance", "n x d", "k", "general exact", "median err", "median s", "false cert",
          "gaussian exact", "gaussian err", "gaussian false"], table,
     )

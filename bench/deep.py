@@ -5,7 +5,7 @@ Parts (``--part``):
 - ``subspace`` (acceptance 1 and 2): depth 3, widths (4, 4), d in {50, 200},
   n = 2e5, ``--seeds`` planted instances (``DeepNetwork.random``). For each: the
   largest principal angle between the true first-layer span and (a) the span
-  filtered PCA finds (the moment step, ALGORITHMS.md 5.1-5.2) and (b) the row span
+  filtered PCA finds (the moment step, docs/algorithms.md 5.1-5.2) and (b) the row span
   of the learned first layer (after 5.3-5.4); the held-out relative square error
   of ``learn_deep``. Acceptance: angle < 0.1 rad on >= 9 of 10, held-out < 1e-3.
 - ``pca-samples`` (acceptance 1, filtered PCA alone): d = 200, n from 1e5 to

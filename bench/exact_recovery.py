@@ -64,7 +64,7 @@ ADAM_SPEED_TARGET = 1e-3
 SUCCESS_SIZES = [(10, 3, 3), (50, 10, 12), (100, 20, 25), (300, 40, 40)]
 QUICK_SUCCESS_SIZES = [(10, 3, 3), (50, 10, 12), (100, 20, 25)]
 
-#: the Adam baseline as run here (ALGORITHMS.md, issue 3: tuned lr, cosine, 5 restarts)
+#: the Adam baseline as run here (docs/algorithms.md, issue 3: tuned lr, cosine, 5 restarts)
 ADAM = dict(steps=10_000, batch_size=256, restarts=5, schedule="cosine",
             tune_steps=1000, eval_every=500)
 QUICK_ADAM = dict(steps=1500, batch_size=128, restarts=2, schedule="cosine",

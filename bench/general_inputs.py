@@ -1,4 +1,4 @@
-"""Issue 7's acceptance benchmark: beyond the polynomial-time case [BJW] (ALGORITHMS.md 1.5, 3).
+"""Issue 7's acceptance benchmark: beyond the polynomial-time case [BJW] (docs/algorithms.md 1.5, 3).
 
 Parts (``--part``), each printing a table and writing
 ``bench/results/general_<part>[_quick].json``:

@@ -1,4 +1,4 @@
-"""Noisy labels (issue 4, ALGORITHMS.md 2): consistency, efficiency, continuity, Adam.
+"""Noisy labels (issue 4, docs/algorithms.md 2): consistency, efficiency, continuity, Adam.
 
 Instances: ``(d, k, m) = (20, 5, 8)``, planted Gaussian weights, Gaussian inputs,
 labels ``Y = relu(X V^T) U^T + E`` with i.i.d. Gaussian ``E`` of standard deviation

@@ -1,4 +1,4 @@
-"""Rectified activations and their Hermite coefficients (ALGORITHMS.md 1)."""
+"""Rectified activations and their Hermite coefficients (docs/algorithms.md 1)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Deep networks [CKM] (ALGORITHMS.md 5): filtered PCA's honesty, learn_deep, the CLI."""
+"""Deep networks [CKM] (docs/algorithms.md 5): filtered PCA's honesty, learn_deep, the CLI."""
 
 import warnings
 

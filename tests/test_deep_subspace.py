@@ -1,4 +1,4 @@
-"""Filtered PCA [CKM] (ALGORITHMS.md 5.1): a first, fast check of the deep subpackage."""
+"""Filtered PCA [CKM] (docs/algorithms.md 5.1): a first, fast check of the deep subpackage."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""method="few-outputs" (rank(U) < k, e.g. one output) [BJW] (ALGORITHMS.md 3)."""
+"""method="few-outputs" (rank(U) < k, e.g. one output) [BJW] (docs/algorithms.md 3)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""method="general" and "auto", and relurecover.instances (issue 7; ALGORITHMS.md 1.5, 3)."""
+"""method="general" and "auto", and relurecover.instances (issue 7; docs/algorithms.md 1.5, 3)."""
 
 from __future__ import annotations
 

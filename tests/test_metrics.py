@@ -1,4 +1,4 @@
-"""Aligned comparison of networks (ALGORITHMS.md, Conventions)."""
+"""Aligned comparison of networks (docs/algorithms.md, Conventions)."""
 
 import numpy as np
 import pytest

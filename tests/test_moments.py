@@ -1,4 +1,4 @@
-"""Streaming Hermite moments (ALGORITHMS.md 1, steps 1-3)."""
+"""Streaming Hermite moments (docs/algorithms.md 1, steps 1-3)."""
 
 import numpy as np
 import pytest

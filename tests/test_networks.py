@@ -26,7 +26,7 @@ def test_random_is_seeded():
 
 
 def test_relu_network_is_positively_homogeneous_in_units():
-    # (U P D^-1, D P^T V) is the same network (ALGORITHMS.md, Conventions)
+    # (U P D^-1, D P^T V) is the same network (docs/algorithms.md, Conventions)
     net = TwoLayerNetwork.random(6, 3, 4, rng=0)
     D = np.array([0.5, 2.0, 3.0])
     perm = [2, 0, 1]

@@ -1,4 +1,4 @@
-"""Noisy labels (ALGORITHMS.md 2): moment start, least-squares refinement, statistics."""
+"""Noisy labels (docs/algorithms.md 2): moment start, least-squares refinement, statistics."""
 
 import warnings
 

@@ -1,4 +1,4 @@
-"""Jennrich's simultaneous diagonalisation, plain and deflated (ALGORITHMS.md 1.2, 1.6)."""
+"""Jennrich's simultaneous diagonalisation, plain and deflated (docs/algorithms.md 1.2, 1.6)."""
 
 import numpy as np
 import pytest

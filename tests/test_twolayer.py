@@ -1,4 +1,4 @@
-"""Exact two-layer recovery [BJW] (ALGORITHMS.md 1): success, honesty, validation."""
+"""Exact two-layer recovery [BJW] (docs/algorithms.md 1): success, honesty, validation."""
 
 import warnings
 

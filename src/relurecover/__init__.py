@@ -1,7 +1,7 @@
 """relurecover: learn ReLU networks from samples with algorithms that come with proofs.
 
 Two-layer networks ``y = U f(V x)`` are recovered exactly from Gaussian samples
-[Bakshi, Jayaram, Woodruff, COLT 2019]. See ``ALGORITHMS.md`` for the mathematics.
+[Bakshi, Jayaram, Woodruff, COLT 2019]. See ``docs/algorithms.md`` for the mathematics.
 """
 
 from .activations import get_activation

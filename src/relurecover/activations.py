@@ -1,4 +1,4 @@
-"""Rectified activations and their Hermite coefficients (ALGORITHMS.md sections 1 and 4).
+"""Rectified activations and their Hermite coefficients (docs/algorithms.md sections 1 and 4).
 
 A *rectified* activation has ``f(t) = 0`` for ``t <= 0`` and ``f(t) > 0`` for
 ``t > 0`` [BJW]. Exact recovery needs only that zero pattern; the moment method

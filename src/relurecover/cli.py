@@ -260,7 +260,7 @@ def _subspace_table(subs, plane) -> Table:
     """Plain against filtered PCA: directions above the floor, evidence, angle."""
     from .deep import principal_angles
 
-    t = Table(title="First-layer subspace (ALGORITHMS.md 5.1-5.2)", title_justify="left")
+    t = Table(title="First-layer subspace (docs/algorithms.md 5.1-5.2)", title_justify="left")
     for col in ("method", "directions", "evidence (x floor)", "largest angle to truth"):
         t.add_column(col, justify="right")
     for sub in subs:
@@ -274,7 +274,7 @@ def _subspace_table(subs, plane) -> Table:
 
 
 def _deep_fit_table(fit, truth=None, tol: float = 1e-3) -> Table:
-    t = Table(title="Learned network (ALGORITHMS.md 5.3-5.4)", show_header=False,
+    t = Table(title="Learned network (docs/algorithms.md 5.3-5.4)", show_header=False,
               title_justify="left")
     ok = fit.heldout_error <= tol
     t.add_row("verdict", f"[green]held-out error <= {tol:g}[/green]" if ok

@@ -1,4 +1,4 @@
-"""Planted two-layer instances that stress the methods (ALGORITHMS.md 1.5, 3).
+"""Planted two-layer instances that stress the methods (docs/algorithms.md 1.5, 3).
 
 Networks (:func:`safran_shamir`, :func:`near_parallel`, :func:`ill_conditioned`),
 input families (:func:`input_family`, :func:`sklearn_inputs`) and networks planted
@@ -68,7 +68,7 @@ def near_parallel(d: int, k: int, m: int, *, angle: float = 0.1, rng=None) -> Tw
 
     Unit ``2 j + 1`` is unit ``2 j`` turned by ``angle`` towards a random
     orthogonal direction, so ``V`` has condition number about ``2 / angle``:
-    the moment method's tensor decomposition struggles (ALGORITHMS.md 1.2), the
+    the moment method's tensor decomposition struggles (docs/algorithms.md 1.2), the
     rounding step must separate close sign patterns (1.5).
 
     Examples
@@ -99,7 +99,7 @@ def ill_conditioned(d: int, k: int, m: int, *, cond_U: float = 1e3, cond_V: floa
 
     ``U = A diag(s_U) B^T`` with ``s_U`` from 1 to ``1 / cond_U`` (likewise ``V``),
     so ``cond(U) = cond_U`` and ``cond(V) = cond_V``. An ill-conditioned ``U``
-    puts rounding noise into the exact zeros of ``z = Y a`` (ALGORITHMS.md 1.6).
+    puts rounding noise into the exact zeros of ``z = Y a`` (docs/algorithms.md 1.6).
 
     Examples
     --------
@@ -194,7 +194,7 @@ def _span_basis(X, rtol=1e-10):
 
 def planted_on(X, k: int, m: int, *, rng=None, active_range=(0.2, 0.8),
                max_tries: int = 1000) -> TwoLayerNetwork:
-    """A network with ``k`` units, each identifiable on the inputs ``X`` (ALGORITHMS.md 3).
+    """A network with ``k`` units, each identifiable on the inputs ``X`` (docs/algorithms.md 3).
 
     Without biases, a unit whose sign pattern is constant on the data (active on
     every row or on none) is not identifiable, and neither is one whose active rows

@@ -1,4 +1,4 @@
-"""Errors between networks after alignment (ALGORITHMS.md, "Conventions").
+"""Errors between networks after alignment (docs/algorithms.md, "Conventions").
 
 For a ReLU network ``(U P D^-1, D P^T V)`` with a permutation ``P`` and a positive
 diagonal ``D`` is the same function, so weights are compared only after

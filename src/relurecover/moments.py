@@ -1,4 +1,4 @@
-"""Streaming Hermite-moment estimators (ALGORITHMS.md section 1, steps 1-3).
+"""Streaming Hermite-moment estimators (docs/algorithms.md section 1, steps 1-3).
 
 Every estimator reads the data in row chunks, so ``X`` may be a ``numpy.memmap``
 larger than memory; each chunk is converted to float64 on the fly.

@@ -1,4 +1,4 @@
-"""Jennrich's simultaneous diagonalisation and its deflated form (ALGORITHMS.md 1.2, 1.6).
+"""Jennrich's simultaneous diagonalisation and its deflated form (docs/algorithms.md 1.2, 1.6).
 
 For symmetric ``T_a = P diag(alpha) P^T`` and ``T_b = P diag(beta) P^T`` with ``P``
 square and invertible, ``T_a T_b^{-1} = P diag(alpha / beta) P^{-1}``: its
@@ -33,14 +33,14 @@ def jennrich(Ta: np.ndarray, Tb: np.ndarray, *, split_complex: bool = False) -> 
         parts of its two eigenvectors then point the same way. With
         ``split_complex`` the pair gives the real and the imaginary part instead:
         two distinct directions of the same invariant plane (on the 4th-moment
-        tensors of the few-outputs path, ALGORITHMS.md 3, this took the success of
+        tensors of the few-outputs path, docs/algorithms.md 3, this took the success of
         one start on Safran-Shamir k = 10 from 0/20 to 12/20).
 
     Returns
     -------
     P : ndarray of shape (p, p)
         Unit columns, each close to some ``+-p_i``. Sample noise can make
-        eigenvalues complex; real parts are taken (ALGORITHMS.md 1.6) unless
+        eigenvalues complex; real parts are taken (docs/algorithms.md 1.6) unless
         ``split_complex``.
 
     Examples
@@ -69,7 +69,7 @@ def jennrich(Ta: np.ndarray, Tb: np.ndarray, *, split_complex: bool = False) -> 
 def deflated_jennrich(
     Ta: np.ndarray, Tb: np.ndarray, Tc: np.ndarray, P_found: np.ndarray
 ) -> np.ndarray:
-    """Directions of the units not yet found, from three contractions (ALGORITHMS.md 1.6).
+    """Directions of the units not yet found, from three contractions (docs/algorithms.md 1.6).
 
     With ``P_found`` (shape ``(p, j)``) the exact directions already found, take an
     orthonormal basis ``N`` of their orthogonal complement. Jennrich on ``N^T T_a N``

@@ -2,7 +2,7 @@
 
 ``F(x) = W_{L+1} relu(W_L ... relu(W_1 x))`` depends on ``x`` only through the
 ``k``-dimensional span of ``W_1``. :func:`filtered_pca` finds that span from
-filtered second moments (ALGORITHMS.md 5.1-5.2); :func:`learn_deep` fits a small
+filtered second moments (docs/algorithms.md 5.1-5.2); :func:`learn_deep` fits a small
 network in it and refines in full dimension (5.3-5.4).
 """
 

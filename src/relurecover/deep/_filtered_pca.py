@@ -1,4 +1,4 @@
-"""Filtered PCA: the subspace a deep ReLU network depends on (ALGORITHMS.md 5.1-5.2).
+"""Filtered PCA: the subspace a deep ReLU network depends on (docs/algorithms.md 5.1-5.2).
 
 ``F(x) = W_{L+1} relu(W_L ... relu(W_1 x))`` depends on ``x`` only through its
 projection on ``W = rowspan(W_1)``. Outside ``W`` a Gaussian ``x`` is independent of
@@ -201,7 +201,7 @@ def _slice_moments(X, s, n_slices, *, chunk_size):
 
 
 def _pooled_reestimate(B, counts, C, mu, *, iters=10, tol=1e-10):
-    """Re-estimate ``span(B)`` from all slices at once (ALGORITHMS.md 5.2, last step).
+    """Re-estimate ``span(B)`` from all slices at once (docs/algorithms.md 5.2, last step).
 
     Every slice ``s`` of the labels has ``E[x x^T | s] - I = T L_s T^T`` and
     ``E[x | s] = T l_s`` with ``T`` a basis of the true span. Writing the true span
@@ -301,7 +301,7 @@ def filtered_pca(
     chunk_size: int = 16384,
     dtype: str = "float32",
 ) -> Subspace:
-    """Find ``span(W_1)`` of a deep ReLU network by filtered PCA [CKM] (ALGORITHMS.md 5).
+    """Find ``span(W_1)`` of a deep ReLU network by filtered PCA [CKM] (docs/algorithms.md 5).
 
     Round 0 forms ``M_A = E[1{|y| in A} (x x^T - I)]`` for label sets ``A``: the
     upper tails ``|y| > tau`` (``tau`` the given ``thresholds``, or the
@@ -368,7 +368,7 @@ def filtered_pca(
 
     Examples
     --------
-    The alternating instance, where plain PCA is blind (ALGORITHMS.md 5.1):
+    The alternating instance, where plain PCA is blind (docs/algorithms.md 5.1):
 
     >>> from relurecover import gaussian_inputs
     >>> from relurecover.deep import alternating_network

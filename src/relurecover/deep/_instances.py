@@ -16,7 +16,7 @@ def alternating_network(d: int, n_directions: int = 4, *, rng=None) -> DeepNetwo
     ``u, v`` are a random orthonormal pair in ``R^d``. With ``|t| = relu(t) + relu(-t)``
     it is a two-layer ReLU network with ``2 q`` units, returned as a
     :class:`DeepNetwork` (``W_1`` of shape ``(2q, d)``, output ``(1, 2q)``). For even
-    ``q`` its plain second moment ``E[y (x x^T - I)]`` vanishes (ALGORITHMS.md 5.1),
+    ``q`` its plain second moment ``E[y (x x^T - I)]`` vanishes (docs/algorithms.md 5.1),
     so plain PCA is blind while filtered PCA finds the plane ``span(u, v)``.
 
     Examples

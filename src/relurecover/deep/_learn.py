@@ -1,4 +1,4 @@
-"""Learning a deep ReLU network in the subspace, then in full dimension (ALGORITHMS.md 5.3-5.4).
+"""Learning a deep ReLU network in the subspace, then in full dimension (docs/algorithms.md 5.3-5.4).
 
 1. :func:`filtered_pca` gives an orthonormal basis ``P`` (``d x r``) of the span of
    ``W_1`` (5.1-5.2).
@@ -112,7 +112,7 @@ def _activity(Ws, X, torch):
 
 def _revive_dead_units(Ws, X, Y, *, fit_iter, tol, gen, torch, dead=0.005,
                        max_rounds=3):
-    """Re-draw hidden units that never fire and fit again (ALGORITHMS.md 5.3).
+    """Re-draw hidden units that never fire and fit again (docs/algorithms.md 5.3).
 
     A unit of layer 2 or deeper takes non-negative inputs, so without biases a fit
     can push it to be inactive everywhere: it then gets no gradient and the fit
@@ -236,7 +236,7 @@ def _mlp_residual_jacobian(mats, X, Y):
 
 
 def _levenberg_marquardt(mats, X, Y, *, max_iter, tol, deadline):
-    """Levenberg-Marquardt on the square loss, in float64 (ALGORITHMS.md 5.4).
+    """Levenberg-Marquardt on the square loss, in float64 (docs/algorithms.md 5.4).
 
     Near the truth the activation patterns of almost all samples are right and
     the loss is a smooth sum of squares in the weights, where Gauss-Newton steps
@@ -497,7 +497,7 @@ def learn_deep(
 
     Filtered PCA finds the span of ``W_1``; a network with hidden ``widths`` is fitted
     on the projected inputs from ``restarts`` random starts (kept: smallest held-out
-    error), lifted to full dimension and refined by L-BFGS (ALGORITHMS.md 5).
+    error), lifted to full dimension and refined by L-BFGS (docs/algorithms.md 5).
 
     Parameters
     ----------

@@ -86,7 +86,7 @@ def recover_two_layer(
     work_rows: int | None = None,
     chunk_size: int = 16384,
 ) -> Recovery:
-    """Recover ``U`` and ``V`` of ``Y = f(X V^T) U^T`` exactly [BJW] (ALGORITHMS.md 1).
+    """Recover ``U`` and ``V`` of ``Y = f(X V^T) U^T`` exactly [BJW] (docs/algorithms.md 1).
 
     Parameters
     ----------
@@ -100,8 +100,8 @@ def recover_two_layer(
         (with noisy labels, from a spectral gap of its singular values).
     method : {"auto", "gaussian", "general", "few-outputs"}, default="auto"
         Which path to run. ``"gaussian"``: moments, then exact rounding
-        (ALGORITHMS.md 1). ``"general"``: the rounding step from diverse starts,
-        for any input distribution with rank(U) = k (ALGORITHMS.md 1.5, 3); inputs
+        (docs/algorithms.md 1). ``"general"``: the rounding step from diverse starts,
+        for any input distribution with rank(U) = k (docs/algorithms.md 1.5, 3); inputs
         whose rows span r < d dimensions are handled on that span (V is then
         identifiable only there: ``diagnostics["data_rank"]``). ``"few-outputs"``:
         rank(U) < k. ``"auto"`` checks whether the inputs look Gaussian (mean,
@@ -132,7 +132,7 @@ def recover_two_layer(
         ``.network``, ``.exact``, ``.certificate``, ``.message``, ``.timings``,
         ``.diagnostics``. With noisy labels (``Y`` of full numerical rank and no
         exact answer) the network is a least-squares estimate refined from the
-        moments (ALGORITHMS.md 2), with ``.noise_level`` and ``.standard_errors``.
+        moments (docs/algorithms.md 2), with ``.noise_level`` and ``.standard_errors``.
 
     Examples
     --------
@@ -154,7 +154,7 @@ def recover_two_layer(
     diag_auto = {}
     method_in, max_starts_in = method, max_starts
     if method == "auto":
-        # the auto path (ALGORITHMS.md 1.5, 3): Gaussian-looking inputs with
+        # the auto path (docs/algorithms.md 1.5, 3): Gaussian-looking inputs with
         # rank(Y) >= k go the Gaussian way; others go "general" or "few-outputs"
         from ._auto import choose_method
 
@@ -198,7 +198,7 @@ def recover_two_layer(
         # the Gaussian path fell short on labels that are noiseless (an exact zero
         # tail of Y's spectrum; with rank(Y) = m they may be noisy, and the noisy
         # path has spoken): the general path's starts do not rely on the moments
-        # being accurate (ALGORITHMS.md 1.5)
+        # being accurate (docs/algorithms.md 1.5)
         from ._general import recover_general
 
         left = None if time_limit is None else time_limit - (time.perf_counter() - t_start)
@@ -215,7 +215,7 @@ def recover_two_layer(
 
 
 def _unwhiten(res: Recovery, X, Y, A, act, tol, chunk_size) -> Recovery:
-    """Map a recovery on ``X A`` back to ``X`` (``auto`` whitening, ALGORITHMS.md 1).
+    """Map a recovery on ``X A`` back to ``X`` (``auto`` whitening, docs/algorithms.md 1).
 
     ``(X A) v_w = X (A v_w)``, so ``V = V_w A^T`` reproduces the same hidden layer
     exactly; ``U`` and the certificate are recomputed on the original ``X``.

@@ -1,4 +1,4 @@
-"""Which two-layer path to run: ``method="auto"`` (ALGORITHMS.md 1, 1.5, 3).
+"""Which two-layer path to run: ``method="auto"`` (docs/algorithms.md 1, 1.5, 3).
 
 ``choose_method`` looks at the data and picks ``"gaussian"`` (the fast moment path,
 possibly after whitening), ``"general"`` (any input distribution, rank(U) = k) or
@@ -88,7 +88,7 @@ def gaussian_checks(X: np.ndarray, *, rng) -> dict:
 
 
 def choose_method(X: np.ndarray, Y: np.ndarray, k: int | None, *, rng) -> tuple[str, dict]:
-    """Pick the path for ``recover_two_layer(method="auto")`` (ALGORITHMS.md 1, 3).
+    """Pick the path for ``recover_two_layer(method="auto")`` (docs/algorithms.md 1, 3).
 
     Returns ``(method, diagnostics)``: ``diagnostics["auto"]`` holds the reason in
     words, ``diagnostics["auto_checks"]`` the statistics of :func:`gaussian_checks`,
@@ -111,7 +111,7 @@ def choose_method(X: np.ndarray, Y: np.ndarray, k: int | None, *, rng) -> tuple[
     diag = {"auto_checks": checks, "auto_rank_Y": rank_Y}
     if k is None and m == 1 and checks["is_gaussian"]:
         # one output: rank(Y) = 1 says nothing about the number of units, which
-        # the few-outputs path infers from the second moment (ALGORITHMS.md 3)
+        # the few-outputs path infers from the second moment (docs/algorithms.md 3)
         diag["auto"] = ("one output and n_hidden not given: the number of units "
                         "cannot be read off rank(Y); few-outputs path (it infers k).")
         if A is not None:

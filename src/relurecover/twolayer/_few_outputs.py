@@ -1,7 +1,7 @@
-"""Few outputs, ``rank(U) < k`` (e.g. one output), Gaussian inputs, ReLU [BJW] (ALGORITHMS.md 3).
+"""Few outputs, ``rank(U) < k`` (e.g. one output), Gaussian inputs, ReLU [BJW] (docs/algorithms.md 3).
 
 With fewer independent outputs than units the second-moment tensor of
-ALGORITHMS.md 1 has no usable output mode, so the path of ``_gaussian`` does not
+docs/algorithms.md 1 has no usable output mode, so the path of ``_gaussian`` does not
 apply. [BJW] show the problem is fixed-parameter tractable in ``k``; this module
 implements the following design, step by step (numbers as in the functions'
 docstrings):
@@ -368,7 +368,7 @@ def _duplicate(E, tol=0.999):
 def recover_few_outputs(
     X, Y, k, *, activation, rng, tol, max_starts, time_limit, chunk_size, diagnostics,
 ) -> Recovery:
-    """Recover ``Y = relu(X V^T) U^T`` with ``rank(U) < k`` (e.g. m = 1) [BJW] (ALGORITHMS.md 3).
+    """Recover ``Y = relu(X V^T) U^T`` with ``rank(U) < k`` (e.g. m = 1) [BJW] (docs/algorithms.md 3).
 
     Steps 1-6 of the module docstring. Arguments are validated by
     :func:`relurecover.recover_two_layer`.

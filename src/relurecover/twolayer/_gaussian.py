@@ -1,6 +1,6 @@
-"""Exact recovery of two-layer networks from Gaussian samples [BJW] (ALGORITHMS.md 1).
+"""Exact recovery of two-layer networks from Gaussian samples [BJW] (docs/algorithms.md 1).
 
-Steps, as in ``ALGORITHMS.md`` section 1:
+Steps, as in ``docs/algorithms.md`` section 1:
 
 1. first-moment subspace ``Q`` (``E[y x^T] = U V / 2``);
 2. Jennrich on contractions of the projected second moment;
@@ -105,12 +105,12 @@ def _recover_exact(
 
     full_rank = rank == min(m, n_work)
     if infer_hidden and full_rank and activation.is_relu:
-        # noise lifts the zero tail of Y's spectrum to a flat floor (ALGORITHMS.md 2)
+        # noise lifts the zero tail of Y's spectrum to a flat floor (docs/algorithms.md 2)
         k_gap = spectral_gap_rank(s, n_work, strict=True)
         if k_gap is not None:
             k = diag["n_hidden_from_spectral_gap"] = min(k_gap, d)
     if full_rank and rank > k and activation.is_relu:
-        # noisy labels: no exact answer exists, so skip the rounding (ALGORITHMS.md 2)
+        # noisy labels: no exact answer exists, so skip the rounding (docs/algorithms.md 2)
         reason = (f"the labels look noisy (Y has full numerical rank {rank} > "
                   f"n_hidden = {k}: no network with {k} units fits them exactly).")
         return noisy_recovery(X, Y, k, rng=rng, chunk_size=chunk_size,
@@ -258,7 +258,7 @@ def recover_gaussian(
     X, Y, k, *, activation, rng, tol, max_starts, time_limit, chunk_size, work_rows,
     infer_hidden=False,
 ) -> Recovery:
-    """Exact path first (ALGORITHMS.md 1); noisy labels get a refined estimate (2).
+    """Exact path first (docs/algorithms.md 1); noisy labels get a refined estimate (2).
 
     Labels look noisy when ``Y`` has full numerical rank: then, if the exact path
     certifies nothing, the least-squares refinement of ``_noisy`` runs (ReLU

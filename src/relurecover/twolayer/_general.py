@@ -1,4 +1,4 @@
-"""Exact recovery for any input distribution, rank(U) = k (ALGORITHMS.md 1.5, 3).
+"""Exact recovery for any input distribution, rank(U) = k (docs/algorithms.md 1.5, 3).
 
 ``method="general"`` drops the moment method's Gaussian assumption and keeps only
 the rounding step, which needs ``rank(U) = k`` and nothing about the inputs:
@@ -14,7 +14,7 @@ the rounding step, which needs ``rank(U) = k`` and nothing about the inputs:
    (``max_starts``, ``time_limit``) is spent;
 4. ``U`` by least squares and the certificate on the original ``X``.
 
-The problem is NP-hard for arbitrary inputs (ALGORITHMS.md 3), so the search may
+The problem is NP-hard for arbitrary inputs (docs/algorithms.md 3), so the search may
 give up: the result then says "found j of k units" and why, with ``exact`` False.
 A unit is stored only after its own certificate ``||f(X v) - z|| / ||z|| <= 1e-8``,
 so a unit reported as found is a unit of the network (when the network is
@@ -119,7 +119,7 @@ def recover_general(
     X, Y, k, *, activation, rng, tol, max_starts, time_limit, chunk_size,
     diagnostics=None,
 ) -> Recovery:
-    """The general path (ALGORITHMS.md 1.5, 3): rounding from diverse starts, any inputs.
+    """The general path (docs/algorithms.md 1.5, 3): rounding from diverse starts, any inputs.
 
     Parameters
     ----------

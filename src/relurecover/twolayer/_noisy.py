@@ -1,4 +1,4 @@
-"""Noisy labels: moment estimate, then Gauss-Newton on the square loss (ALGORITHMS.md 2).
+"""Noisy labels: moment estimate, then Gauss-Newton on the square loss (docs/algorithms.md 2).
 
 With ``Y = relu(X V^T) U^T + E`` and ``E`` mean-zero and independent of ``X`` the
 moments are unbiased, so steps 1-3 of section 1 still give a consistent start;
@@ -118,7 +118,7 @@ def _normalize(U, V):
 
 
 def moment_estimate(X, Y, k, *, M1, Xw, Yw, rng, chunk_size, n_tries=3):
-    """A start ``(U0, V0)`` from the moments (ALGORITHMS.md 1, steps 1-3).
+    """A start ``(U0, V0)`` from the moments (docs/algorithms.md 1, steps 1-3).
 
     ``Q`` spans the top ``k`` right singular vectors of the first moment ``M1``;
     Jennrich on contractions of the projected second moment gives the
@@ -356,7 +356,7 @@ def refine_least_squares(
     curvature_rows: int = 30_000, warm_rows: int = 100_000, chunk_size: int = 65536,
     time_limit: float | None = None,
 ) -> NoisyFit:
-    """Levenberg-Marquardt on the square loss of ``Y ~ relu(X V^T) U^T`` (ALGORITHMS.md 2).
+    """Levenberg-Marquardt on the square loss of ``Y ~ relu(X V^T) U^T`` (docs/algorithms.md 2).
 
     Parameters
     ----------
@@ -459,7 +459,7 @@ def refine_least_squares(
 
 def noisy_recovery(X, Y, k, *, rng, chunk_size, work_rows, reason, timings=None,
                    diagnostics=None, stacklevel=2, time_limit=None):
-    """The noisy-label path (ALGORITHMS.md 2): moment start, refinement, statistics.
+    """The noisy-label path (docs/algorithms.md 2): moment start, refinement, statistics.
 
     ``reason`` says why the exact path did not apply; it opens the message.
     Returns a ``Recovery`` with ``exact=False``, ``noise_level`` and

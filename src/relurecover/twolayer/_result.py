@@ -13,7 +13,7 @@ __all__ = ["Recovery", "StandardErrors"]
 
 @dataclass(frozen=True)
 class StandardErrors:
-    """Standard errors of a least-squares estimate, per weight (ALGORITHMS.md 2).
+    """Standard errors of a least-squares estimate, per weight (docs/algorithms.md 2).
 
     From the Gauss-Newton covariance ``sigma^2 (J^T J)^+`` of the normalised
     weights (rows of ``V`` of unit norm, their norms pushed into ``U``), so they

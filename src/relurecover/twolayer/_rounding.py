@@ -1,4 +1,4 @@
-"""The rounding step that makes recovery exact (ALGORITHMS.md 1.4-1.6).
+"""The rounding step that makes recovery exact (docs/algorithms.md 1.4-1.6).
 
 Because ``rank(U) = k``, the column space of ``Y`` (as vectors in ``R^n``) equals
 that of the hidden activations ``f(X V^T)``. For a unit ``i`` and a set ``S`` of
@@ -24,7 +24,7 @@ __all__ = ["UnitSearch", "exact_direction", "rounding_step"]
 
 
 def rounding_step(scores: np.ndarray, B: np.ndarray, n_null: int):
-    """One rounding step for a batch of directions (ALGORITHMS.md 1.4).
+    """One rounding step for a batch of directions (docs/algorithms.md 1.4).
 
     Parameters
     ----------
@@ -78,7 +78,7 @@ def _batched_lstsq(F: np.ndarray, Z: np.ndarray, rows: np.ndarray) -> np.ndarray
 
 @dataclass
 class UnitSearch:
-    """Rounding from many starts with de-duplication (ALGORITHMS.md 1.5).
+    """Rounding from many starts with de-duplication (docs/algorithms.md 1.5).
 
     Parameters
     ----------
@@ -111,7 +111,7 @@ class UnitSearch:
     split_degenerate : bool
         When several units vanish on ``S`` (a null space of dimension ``q >= 2``,
         common with correlated sign patterns), take a vertex of the cone
-        ``{z = N c >= 0}`` by a linear program (ALGORITHMS.md 1.4: "use an LP
+        ``{z = N c >= 0}`` by a linear program (docs/algorithms.md 1.4: "use an LP
         where it is more robust") -- its extreme rays are single units -- instead
         of steering on a mixture. The candidate is certified as any other.
     """

@@ -1,4 +1,4 @@
-"""From an exact hidden-activation vector ``z`` to the unit's weights (ALGORITHMS.md 1.4, 4).
+"""From an exact hidden-activation vector ``z`` to the unit's weights (docs/algorithms.md 1.4, 4).
 
 The rounding step yields ``z = c f(X v_i)`` exactly, for an unknown scale ``c > 0``
 (a vector of the column space of ``Y`` is known only up to scale). What is left
