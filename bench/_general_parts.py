@@ -32,7 +32,7 @@ from relurecover.instances import (
     sklearn_inputs,
 )
 from relurecover.twolayer._auto import choose_method
-from relurecover.twolayer._general import data_span
+from relurecover._linalg import row_span
 
 FALSE_CERT = 1e-6
 
@@ -93,7 +93,7 @@ def part_inputs(quick: bool, seeds: int | None) -> None:
             truth, X = planted_instance(fam, n, d, k, m,
                                         rng=np.random.default_rng([7, tag, seed]))
             Y = truth.predict(X)
-            Q = data_span(X)[0]
+            Q = row_span(X)[0]
             picks.append(choose_method(X, Y, k, rng=np.random.default_rng(seed))[0])
             for method in per:
                 per[method].append(_run(X, Y, truth, Q, k, method, seed))
@@ -206,7 +206,7 @@ def part_stress(quick: bool, seeds: int | None) -> None:
         for seed in range(seeds):
             truth, X, kk = make(name, np.random.default_rng([13, tag, seed]))
             Y = truth.predict(X)
-            Q = data_span(X)[0]
+            Q = row_span(X)[0]
             for method in per:
                 per[method].append(_run(X, Y, truth, Q, kk, method, seed))
         summ = {meth: _summary(rows) for meth, rows in per.items()}

@@ -6,7 +6,10 @@ import pytest
 pytest.importorskip("torch")
 
 from relurecover import DeepNetwork, TwoLayerNetwork, compare, gaussian_inputs  # noqa: E402
+import dataclasses  # noqa: E402
+
 from relurecover.baselines import BaselineResult, fit_adam, relative_loss  # noqa: E402
+from relurecover.baselines import _fit_adam_iv, _FitArgs  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +56,51 @@ def test_lr_tuning_picks_best_of_grid(tiny):
     assert res.lr == min(res.tuning, key=res.tuning.get)
     assert res.steps == 2 * 50 + 100
     assert 0 < res.tuning_time <= res.time
+
+
+def test_default_tune_steps(tiny):
+    # tune_steps=None: max(100, min(steps // 10, 2000)) = 100 steps per candidate
+    _, X, Y = tiny
+    res = fit_adam(X, Y, [2], steps=100, restarts=1, lr_grid=(1e-2, 3e-2), rng=0)
+    assert res.steps == 2 * 100 + 100 and set(res.tuning) == {1e-2, 3e-2}
+
+
+def _iv(**kw):
+    args = dict(X=np.ones((10, 3)), Y=np.ones(10), widths=2, lr=None, steps=50_000,
+                batch_size=256, restarts=1, schedule="cosine", time_limit=None,
+                eval_fn=None, eval_every=500, target=None, stop_at_target=True,
+                lr_grid=[1e-3, 1e-2], tune_steps=None, dtype="float64", n_threads=1)
+    args.update(kw)
+    return _fit_adam_iv(**args)
+
+
+def test_validated_arguments():
+    a = _iv()
+    assert isinstance(a, _FitArgs)
+    assert a.widths == (2,) and a.Y.shape == (10, 1)
+    assert a.batch_size == 10  # capped at the number of rows
+    assert a.tune_steps == 2000  # min(50000 // 10, 2000)
+    assert a.lr_grid == (1e-3, 1e-2) and a.lr is None and a.deadline == np.inf
+    b = _iv(lr=1, steps=30, tune_steps=None, time_limit=2)
+    assert b.lr == 1.0 and isinstance(b.lr, float) and b.lr_grid == ()
+    assert b.tune_steps == 100 and b.deadline == 2.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.steps = 1
+    with pytest.raises(TypeError):
+        _FitArgs(*(getattr(a, f.name) for f in dataclasses.fields(a)))
+
+
+def test_result_is_frozen_and_keyword_only(tiny):
+    _, X, Y = tiny
+    res = fit_adam(X, Y, [2], lr=1e-2, steps=5, restarts=1, rng=0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.loss = 0.0
+    with pytest.raises(TypeError):
+        BaselineResult(res.network, res.loss, res.time, res.steps, res.restarts,
+                       res.best_restart, res.lr)
+    assert dataclasses.replace(res, loss=2.0).loss == 2.0
+    # the times are the stages' own: tuning within the whole fit, no double count
+    assert res.tuning_time <= res.time and not hasattr(res, "timings")
 
 
 def test_eval_fn_history_and_target(tiny):

@@ -1,5 +1,8 @@
 """The ``relurecover`` command line, through typer's CliRunner."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -196,3 +199,72 @@ def test_fit_method_on_uniform_inputs(tmp_path, method, shown):
     if method == "auto":
         assert "why this method" in res.output
     assert compare(TwoLayerNetwork.load(tmp_path / "m.npz"), truth).max_error < 1e-9
+
+
+# --------------------------------------------------------------------------- deep, no PyTorch
+
+#: what a deep command prints, alone, when PyTorch (the [torch] extra) is missing.
+TORCH_LINE = "error: learn_deep needs PyTorch: pip install 'relurecover[torch]'"
+
+_BLOCK_TORCH = '''
+import sys
+
+class _NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+for _m in [m for m in sys.modules if m == "torch" or m.startswith("torch.")]:
+    del sys.modules[_m]
+sys.meta_path.insert(0, _NoTorch())
+'''
+
+
+class _NoTorch:
+    """A meta-path finder that makes ``import torch`` fail as if it were not installed."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+
+@pytest.fixture
+def no_torch(monkeypatch):
+    """``import torch`` fails as on a base install (``sys.modules["torch"] = None``
+    would also break scipy.stats, which probes for torch)."""
+    for name in [m for m in sys.modules if m == "torch" or m.startswith("torch.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_NoTorch(), *sys.meta_path])
+
+
+@pytest.mark.parametrize("command", ["deep-demo", "fit --deep"])
+def test_deep_commands_without_torch_print_one_line(no_torch, tmp_path, command):
+    if command == "deep-demo":
+        args = ("deep-demo", "--d", 5, "--n", 1000)
+    else:
+        rng = np.random.default_rng(0)
+        np.save(tmp_path / "X.npy", rng.standard_normal((1000, 5)))
+        np.save(tmp_path / "Y.npy", rng.standard_normal((1000, 1)))
+        args = ("fit", tmp_path / "X.npy", tmp_path / "Y.npy", "--deep")
+    assert _error_line(run(*args)) == TORCH_LINE
+
+
+def test_deep_demo_without_torch_in_a_fresh_process():
+    code = _BLOCK_TORCH + (
+        "from relurecover.cli import main\n"
+        "sys.argv = ['relurecover', 'deep-demo', '--d', '5', '--n', '1000']\n"
+        "main()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.stderr.strip() == TORCH_LINE
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("args", [("deep-demo", "--tol", "0"),
+                                  ("deep-demo", "--tol", "nan")])
+def test_deep_tol_must_be_positive(args):
+    assert "--tol must be a positive number" in _error_line(run(*args))

@@ -1,5 +1,12 @@
-"""Deep networks [CKM] (docs/algorithms.md 5): filtered PCA's honesty, learn_deep, the CLI."""
+"""Deep networks [CKM] (docs/algorithms.md 5): filtered PCA's honesty, learn_deep, the CLI.
 
+Tests that run :func:`learn_deep` (or the deep CLI commands) need PyTorch and are
+skipped, with the reason, on a base install; the others run everywhere.
+"""
+
+import dataclasses
+import importlib.util
+import sys
 import warnings
 
 import numpy as np
@@ -7,12 +14,20 @@ import pytest
 from typer.testing import CliRunner
 
 from relurecover import DeepNetwork, gaussian_inputs
+from relurecover import metrics, moments
 from relurecover.cli import app
-from relurecover.deep import filtered_pca, learn_deep, plain_pca, principal_angles
-from relurecover.deep._filtered_pca import _pooled_reestimate, _slice_moments
-from relurecover.deep._learn import _levenberg_marquardt, _mlp_residual_jacobian
+from relurecover.deep import (DeepFit, MissingDependencyError, filtered_pca, learn_deep,
+                              plain_pca, principal_angles)
+from relurecover.deep._filtered_pca import _pooled_reestimate
+from relurecover.deep._learn import (TORCH_HINT, _levenberg_marquardt,
+                                     _mlp_residual_jacobian)
 
 FAST = dict(restarts=4, n_screen=2, screen_iter=60, fit_iter=80, max_iter=300)
+#: the settings of the reproducibility check, on the first 8000 rows of ``small``.
+FAST_ONE_ROUND = dict(rounds=1, lm_iter=0, **FAST)
+
+needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                                 reason="needs PyTorch: pip install 'relurecover[torch]'")
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +35,36 @@ def small():
     truth = DeepNetwork.random(10, [3, 2], rng=0)
     X = gaussian_inputs(20_000, 10, rng=1)
     return truth, X, truth.predict(X)
+
+
+@pytest.fixture(scope="module")
+def small_pca(small):
+    _, X, y = small
+    return filtered_pca(X, y)
+
+
+@pytest.fixture(scope="module")
+def fast_fit(small):
+    pytest.importorskip("torch")
+    _, X, y = small
+    return learn_deep(X[:8000], y[:8000], [3, 2], rng=5, **FAST_ONE_ROUND)
+
+
+class _NoTorch:
+    """A meta-path finder that makes ``import torch`` fail as if it were not installed."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+
+@pytest.fixture
+def no_torch(monkeypatch):
+    # sys.modules["torch"] = None would also break scipy.stats' own torch probe
+    for name in [m for m in sys.modules if m == "torch" or m.startswith("torch.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_NoTorch(), *sys.meta_path])
 
 
 # --------------------------------------------------------------------------- filtered PCA
@@ -47,7 +92,7 @@ def test_pooled_reestimate_recovers_a_perturbed_span():
     X = rng.standard_normal((n, d))
     Z = X @ T
     y = np.maximum(Z[:, 0], 0) - 0.7 * np.maximum(Z[:, 1], 0) + 0.3 * Z[:, 0] * Z[:, 1]
-    cnt, C, mu = _slice_moments(X, y, 20, chunk_size=8192)
+    cnt, C, mu = moments.slice_moments(X, y, 20, chunk_size=8192)
     assert cnt.sum() == n and C.shape == (20, d, d)
     start = np.linalg.qr(T + 0.2 * rng.standard_normal((d, 2)))[0]
     B, its = _pooled_reestimate(start, cnt, C, mu)
@@ -56,9 +101,9 @@ def test_pooled_reestimate_recovers_a_perturbed_span():
     assert its >= 1
 
 
-def test_filtered_pca_reestimate_is_optional_and_reported(small):
+def test_filtered_pca_reestimate_is_optional_and_reported(small, small_pca):
     truth, X, y = small
-    on = filtered_pca(X, y)
+    on = small_pca
     off = filtered_pca(X, y, reestimate=False)
     assert on.n_found == off.n_found == 3
     assert on.diagnostics["reestimate"]["slices"] == 20
@@ -67,6 +112,125 @@ def test_filtered_pca_reestimate_is_optional_and_reported(small):
     assert principal_angles(on.basis, plane).max() < 0.15
     with pytest.raises(ValueError, match="n_slices"):
         filtered_pca(X, y, n_slices=1)
+
+
+# --------------------------------------------------------------------------- scale
+
+
+def test_filtered_pca_is_scale_free(small, small_pca):
+    # powers of two are exact: the same bits; 1e200 and 1e-300 used to overflow /
+    # underflow the Grams (LinAlgError, or every direction "found")
+    _, X, y = small
+    base = small_pca
+    same = filtered_pca(X * 2.0**600, y * 2.0**-900)
+    np.testing.assert_array_equal(same.basis, base.basis)
+    np.testing.assert_array_equal(same.eigenvalues, base.eigenvalues)
+    assert same.diagnostics["input_scale"] == 2.0**600
+    np.testing.assert_array_equal(same.diagnostics["thresholds"],
+                                  base.diagnostics["thresholds"] * 2.0**-900)
+    assert base.diagnostics["input_scale"] == 1.0 and "divided" not in base.message
+    for sx, sy in [(1e200, 1.0), (1e-300, 1e-300), (2.5, 1e200)]:
+        sub = filtered_pca(X * sx, y * sy)
+        assert sub.n_found == base.n_found, (sx, sy, sub)
+        # divided by the estimated rms, not by sx: a change of order 1 / sqrt(n d)
+        assert principal_angles(sub.basis, base.basis).max() < 1e-2
+        assert f"X was divided by {sub.diagnostics['input_scale']:.6g}" in sub.message
+        assert abs(sub.diagnostics["input_scale"] / sx - 1) < 1e-2
+
+
+def test_filtered_pca_many_outputs_large_labels(small):
+    # ||y|| of two outputs of size 1e200 overflowed to inf
+    truth, X, y = small
+    Y = np.c_[y, 2 * y - X[:, 0]]
+    base = filtered_pca(X, Y)
+    big = filtered_pca(X, Y * 1e200)
+    assert base.n_found == big.n_found == 3
+    assert principal_angles(big.basis, base.basis).max() < 1e-6
+
+
+def test_plain_pca_is_scale_free(small):
+    _, X, y = small
+    base = plain_pca(X, y, rng=0)
+    exact = plain_pca(X * 2.0**-700, y * 2.0**500, rng=0)
+    np.testing.assert_array_equal(exact.basis, base.basis)
+    np.testing.assert_array_equal(exact.eigenvalues, base.eigenvalues * 2.0**500)
+    big = plain_pca(X * 1e200, y * 1e200, rng=0)  # was: LinAlgError
+    assert big.n_found == base.n_found >= 1
+    assert principal_angles(big.basis, base.basis).max() < 1e-2
+    # X is divided by its estimated rms: E[y] (1 - rms^2) I, of order sqrt(2 / (n d)),
+    # shifts the eigenvalues, far below the noise floor
+    shift = np.abs(big.eigenvalues / 1e200 - base.eigenvalues)
+    assert shift.max() < 0.1 * base.floors[0]
+    np.testing.assert_allclose(big.floors / 1e200, base.floors, rtol=5e-2)
+
+
+@pytest.mark.parametrize("func", [filtered_pca, plain_pca])
+@pytest.mark.parametrize("X, y, match", [
+    (np.zeros((4000, 10)), np.ones(4000), "`X` is identically zero"),
+    (np.ones((4000, 0)), np.ones(4000), "`X`"),
+    (np.ones((0, 10)), np.ones(0), "`X`"),
+    (np.ones((4000, 10)), np.ones((4000, 0)), "`y`"),
+    (np.ones((4000, 10)), np.zeros(4000), "`y` is identically zero"),
+    (np.ones((10, 10)), np.ones(10), "too few samples"),
+])
+def test_pca_refuses_degenerate_inputs(func, X, y, match):
+    with pytest.raises(ValueError, match=match):
+        func(X, y)
+
+
+def test_filtered_pca_validates_options(small):
+    _, X, y = small
+    for kwargs, match in [(dict(margin=np.nan), "margin"), (dict(dtype="float16"), "dtype"),
+                          (dict(chunk_size=0), "chunk_size"),
+                          (dict(n_directions=11), "n_directions"),
+                          (dict(quantiles=[0.5, 1.0]), "quantiles"),
+                          (dict(thresholds=[-1.0]), "thresholds"),
+                          (dict(cell_dims=-1), "cell_dims")]:
+        with pytest.raises(ValueError, match=match):
+            filtered_pca(X[:2000], y[:2000], **kwargs)
+    with pytest.raises(TypeError, match="rng"):  # removed: filtered PCA is deterministic
+        filtered_pca(X[:2000], y[:2000], rng=0)
+
+
+# --------------------------------------------------------------------------- moments
+
+
+def test_grouped_moment_kernels_match_direct_sums():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((1000, 5))
+    w = rng.standard_normal(1000)
+    g = rng.integers(0, 4, size=1000)
+    g[g == 2] = 1  # group 2 empty
+    G, counts = moments.grouped_grams(X, g, 4, chunk_size=128)
+    G32, _ = moments.grouped_grams(X, g, 4, chunk_size=128, dtype="float32")
+    S = moments.grouped_sums(X, g, 4, chunk_size=128)
+    M, Mg = moments.grouped_second_moments(X, w, g, 4, chunk_size=128)
+    np.testing.assert_array_equal(counts, np.bincount(g, minlength=4))
+    I = np.eye(5)
+    for j in range(4):
+        Xj, wj = X[g == j], w[g == j]
+        np.testing.assert_allclose(G[j], Xj.T @ Xj, atol=1e-10)
+        np.testing.assert_allclose(G32[j], Xj.T @ Xj, rtol=1e-5, atol=1e-3)
+        np.testing.assert_allclose(S[j], Xj.sum(axis=0), atol=1e-10)
+        if len(wj):
+            np.testing.assert_allclose(Mg[j], (Xj * wj[:, None]).T @ Xj / len(wj)
+                                       - wj.mean() * I, atol=1e-10)
+    assert not G[2].any() and not Mg[2].any()
+    np.testing.assert_allclose(M, (X * w[:, None]).T @ X / 1000 - w.mean() * I, atol=1e-10)
+
+
+def test_principal_angles_lives_in_metrics():
+    import relurecover.deep as deep
+
+    assert deep.principal_angles is metrics.principal_angles
+    e = np.eye(4)
+    np.testing.assert_allclose(principal_angles(e[:, :2], e[:, [1, 0]]), 0.0, atol=1e-12)
+    with pytest.raises(ValueError, match="same number of rows"):
+        principal_angles(e[:, :2], np.eye(3)[:, :2])
+    with pytest.raises(ValueError, match="2-D"):
+        principal_angles(np.ones(4), e)
+    with pytest.raises(ValueError, match="NaN"):
+        principal_angles(np.full((4, 1), np.nan), e)
 
 
 # --------------------------------------------------------------------------- learning
@@ -104,6 +268,7 @@ def test_levenberg_marquardt_converges_near_the_truth():
     assert np.abs(DeepNetwork(mats).predict(X) - Y).max() < 1e-9
 
 
+@needs_torch
 def test_learn_deep_small_network(small):
     truth, X, y = small
     fit = learn_deep(X, y, [3, 2], rng=0, **FAST)
@@ -111,6 +276,8 @@ def test_learn_deep_small_network(small):
     assert fit.widths == (3, 2)
     assert fit.subspace.n_found == 3
     assert fit.heldout_error < 1e-3
+    assert fit.success and fit.success_tol == 1e-3
+    assert fit.message.startswith("Success: held-out error")
     assert principal_angles(fit.network.weights[0].T, truth.weights[0].T).max() < 1e-2
     # the held-out error is what the network does on rows it never saw
     Xn = gaussian_inputs(5000, 10, rng=9)
@@ -122,14 +289,38 @@ def test_learn_deep_small_network(small):
     assert fit.diagnostics["kept_round"] in (0, 1)
 
 
-def test_learn_deep_is_reproducible(small):
+@needs_torch
+def test_learn_deep_is_reproducible(small, fast_fit):
     _, X, y = small
-    a = learn_deep(X[:8000], y[:8000], [3, 2], rng=5, rounds=1, lm_iter=0, **FAST)
-    b = learn_deep(X[:8000], y[:8000], [3, 2], rng=5, rounds=1, lm_iter=0, **FAST)
-    for Wa, Wb in zip(a.network.weights, b.network.weights):
+    b = learn_deep(X[:8000], y[:8000], [3, 2], rng=5, **FAST_ONE_ROUND)
+    for Wa, Wb in zip(fast_fit.network.weights, b.network.weights):
         np.testing.assert_array_equal(Wa, Wb)
+    assert b.heldout_error == fast_fit.heldout_error
 
 
+@needs_torch
+def test_learn_deep_is_scale_free(small, fast_fit):
+    # X and y by powers of two: the same network, exactly rescaled (W_1 by 1/sx,
+    # the last layer by sy); X * 1e200 (was: LinAlgError) and y * 1e-300 learn too
+    truth, X, y = small
+    sx, sy = 2.0**600, 2.0**-900
+    fit = learn_deep(X[:8000] * sx, y[:8000] * sy, [3, 2], rng=5, **FAST_ONE_ROUND)
+    W0, W1, W2 = fast_fit.network.weights
+    np.testing.assert_array_equal(fit.network.weights[0], W0 / sx)
+    np.testing.assert_array_equal(fit.network.weights[1], W1)
+    np.testing.assert_array_equal(fit.network.weights[2], W2 * sy)
+    assert fit.heldout_error == fast_fit.heldout_error
+    assert fit.diagnostics["scale_exponents"][0] == 600
+    sx, sy = 1e200, 1e-300
+    fit = learn_deep(X[:8000] * sx, y[:8000] * sy, [3, 2], rng=5, **FAST_ONE_ROUND)
+    assert fit.success, fit
+    Xn = gaussian_inputs(3000, 10, rng=9)
+    yn = truth.predict(Xn)
+    rel = ((fit.network.predict(Xn * sx) / sy - yn) ** 2).sum() / (yn**2).sum()
+    assert rel < 1e-3
+
+
+@needs_torch
 def test_learn_deep_with_a_given_subspace(small):
     truth, X, y = small
     basis = np.linalg.qr(truth.weights[0].T)[0]
@@ -138,6 +329,7 @@ def test_learn_deep_with_a_given_subspace(small):
     assert fit.heldout_error < 1e-3
 
 
+@needs_torch
 def test_learn_deep_on_pure_noise_is_honest():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((4000, 5))
@@ -148,9 +340,24 @@ def test_learn_deep_on_pure_noise_is_honest():
                          fit_iter=30, lm_iter=0, polish_iter=0, rounds=1)
     assert any("no direction above the noise floor" in str(w.message) for w in caught)
     assert fit.heldout_error > 0.5  # nothing to learn: the error says so
+    assert not fit.success
+    assert fit.message.startswith("Not a success: held-out error")
     assert "no subspace found" in fit.message
 
 
+@needs_torch
+def test_deep_fit_is_a_frozen_keyword_only_record(fast_fit):
+    assert fast_fit.success == (fast_fit.heldout_error <= fast_fit.success_tol)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast_fit.success = False
+    fields = {f.name: getattr(fast_fit, f.name) for f in dataclasses.fields(DeepFit)}
+    assert DeepFit(**fields) == fast_fit
+    with pytest.raises(TypeError):
+        DeepFit(*fields.values())
+    assert "success=True" in repr(fast_fit)
+
+
+@needs_torch
 @pytest.mark.parametrize("kwargs, match", [
     (dict(widths=[0]), "widths"),
     (dict(widths=[]), "widths"),
@@ -158,6 +365,12 @@ def test_learn_deep_on_pure_noise_is_honest():
     (dict(subspace=np.ones((3, 2))), "subspace"),
     (dict(rounds=0), "rounds"),
     (dict(lm_iter=-1), "lm_iter"),
+    (dict(polish_iter=1.5), "polish_iter"),
+    (dict(success_tol=0.0), "success_tol"),
+    (dict(success_tol=np.nan), "success_tol"),
+    (dict(n_threads=0), "n_threads"),
+    (dict(n_directions=11), "n_directions"),
+    (dict(pca_options={"rng": 0}), "pca_options"),
 ])
 def test_learn_deep_validates(small, kwargs, match):
     _, X, y = small
@@ -165,6 +378,32 @@ def test_learn_deep_validates(small, kwargs, match):
         learn_deep(X[:2000], y[:2000], **kwargs)
 
 
+@needs_torch
+@pytest.mark.parametrize("subspace, match", [
+    (np.full((10, 3), np.nan), "NaN or infinite"),
+    (np.where(np.eye(10)[:, :3] > 0, np.inf, 0.0), "NaN or infinite"),
+    (np.ones((10, 0)), "1 <= r <= d"),
+    (np.ones((10, 11)), "1 <= r <= d"),
+    (np.ones((10, 2)), "linearly dependent"),
+    (np.ones((9, 2)), r"shape \(d, r\) = \(10, r\)"),
+    (np.ones(10), r"shape \(d, r\)"),
+    ("abc", "Subspace or an array"),
+])
+def test_learn_deep_validates_subspace_before_any_work(small, monkeypatch, subspace, match):
+    # a NaN basis used to fail after 79 s naming an internal object
+    import relurecover.deep._learn as learn
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("learn_deep started working before checking `subspace`")
+
+    monkeypatch.setattr(learn, "_split", no_work)
+    monkeypatch.setattr(learn, "filtered_pca", no_work)
+    _, X, y = small
+    with pytest.raises(ValueError, match=match):
+        learn_deep(X, y, [3, 2], subspace=subspace)
+
+
+@needs_torch
 def test_learn_deep_rejects_nan_and_shapes():
     X = gaussian_inputs(500, 4, rng=0)
     with pytest.raises(ValueError, match="NaN|finite"):
@@ -173,6 +412,27 @@ def test_learn_deep_rejects_nan_and_shapes():
         learn_deep(X, np.ones(499))
     with pytest.raises(ValueError, match="zero"):
         learn_deep(X, np.zeros(500))
+    with pytest.raises(ValueError, match="`X` is identically zero"):
+        learn_deep(np.zeros((500, 4)), np.ones(500))
+    # scales whose network, mapped back, would overflow float64: refused up front
+    y = np.abs(X[:, 0])
+    with pytest.raises(ValueError, match="`X` is too small"):
+        learn_deep(X * 2.0**-1010, y)
+    with pytest.raises(ValueError, match="`y` is too large"):
+        learn_deep(X, y * 2.0**1010)
+
+
+def test_learn_deep_without_torch_fails_at_once(no_torch, small):
+    # before any work, even before the arguments are looked at
+    with pytest.raises(MissingDependencyError) as info:
+        learn_deep("not even an array", None)
+    assert str(info.value) == TORCH_HINT
+    assert TORCH_HINT == "learn_deep needs PyTorch: pip install 'relurecover[torch]'"
+    assert isinstance(info.value, ImportError)
+    # the PCA half of deep/ needs numpy and scipy only
+    _, X, y = small
+    assert filtered_pca(X[:4000], y[:4000]).n_found >= 1
+    assert plain_pca(X[:4000], y[:4000], rng=0).basis.shape[0] == 10
 
 
 # --------------------------------------------------------------------------- CLI
@@ -180,6 +440,7 @@ def test_learn_deep_rejects_nan_and_shapes():
 runner = CliRunner()
 
 
+@needs_torch
 def test_cli_deep_demo_alternating():
     res = runner.invoke(app, ["deep-demo", "--d", "12", "--n", "40000", "--alternating",
                               "--restarts", "6"])
@@ -188,6 +449,7 @@ def test_cli_deep_demo_alternating():
     assert "held-out error <= 0.001" in res.output
 
 
+@needs_torch
 def test_cli_generate_fit_deep_compare(tmp_path):
     data = tmp_path / "deep.npz"
     res = runner.invoke(app, ["generate", str(data), "--d", "8", "--widths", "3,2",
@@ -210,6 +472,7 @@ def test_cli_generate_fit_deep_compare(tmp_path):
     (["deep-demo", "--d", "50", "--n", "100"], "too few samples"),
 ])
 def test_cli_deep_errors(args, match):
+    # checked before PyTorch is needed: the same answer on a base install
     res = runner.invoke(app, args)
     assert res.exit_code == 2
     assert match in res.output
@@ -224,6 +487,7 @@ def test_cli_fit_widths_needs_deep(tmp_path):
     assert "--deep" in res.output
 
 
+@needs_torch
 def test_dead_units_are_revived_and_the_fit_improves():
     # a layer-2 unit with all-negative incoming weights never fires (its inputs are
     # relu outputs, >= 0): no gradient reaches it, so plain L-BFGS cannot use it

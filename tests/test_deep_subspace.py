@@ -11,7 +11,7 @@ from relurecover.deep import alternating_network, filtered_pca, plain_pca, princ
 def test_filtered_pca_finds_first_layer_span(seed):
     net = DeepNetwork.random(20, [3, 3], rng=seed)
     X = gaussian_inputs(40_000, 20, rng=seed + 100)
-    sub = filtered_pca(X, net.predict(X), rng=seed)
+    sub = filtered_pca(X, net.predict(X))
     assert sub.basis.shape[1] == 3
     # angles of order sqrt(d / n) / eigen-gap: 0.3 rad leaves a wide margin
     assert principal_angles(sub.basis, net.weights[0].T).max() < 0.3
@@ -22,7 +22,7 @@ def test_plain_pca_is_blind_where_filtered_pca_sees():
     X = gaussian_inputs(100_000, 20, rng=1)
     y = net.predict(X)
     plane = net.weights[0].T
-    filt = filtered_pca(X, y, rng=0)
+    filt = filtered_pca(X, y)
     assert filt.basis.shape[1] >= 2
     assert principal_angles(filt.basis[:, :2], plane).max() < 0.3
     plain = plain_pca(X, y, rng=0)

@@ -6,13 +6,8 @@ import scipy.integrate
 
 from relurecover import TwoLayerNetwork, compare, gaussian_inputs, recover_two_layer
 from relurecover.instances import safran_shamir
-from relurecover.twolayer._few_outputs import (
-    C2,
-    C4,
-    _low_degree_residual,
-    hermite4_contraction,
-    second_moment,
-)
+from relurecover.moments import C2, C4, hermite4_contraction, second_moment
+from relurecover.twolayer._few_outputs import _low_degree_residual
 
 EXACT = 1e-9
 

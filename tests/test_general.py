@@ -44,6 +44,7 @@ def test_general_infers_k_from_rank_of_Y():
 
 
 def test_digits_span_projection():
+    pytest.importorskip("sklearn", reason="scikit-learn's bundled digits data set")
     X = sklearn_inputs("digits")[:700]
     truth = planted_on(X, 3, 4, rng=5)
     res = recover_two_layer(X, truth.predict(X), n_hidden=3, method="general", rng=2)
@@ -217,13 +218,17 @@ def test_instances_reproducible_and_as_documented():
     net = ill_conditioned(8, 4, 6, cond_U=1e5, cond_V=10, rng=2)
     assert np.isclose(np.linalg.cond(net.U), 1e5) and np.isclose(np.linalg.cond(net.V), 10)
     assert np.array_equal(safran_shamir(5, 3, rng=0).V, safran_shamir(5, 3, rng=0).V)
-    assert sklearn_inputs("wine").shape == (178, 13)
     with pytest.raises(ValueError, match="unknown input family"):
         input_family("cauchy", 10, 2)
     with pytest.raises(ValueError, match="unknown data set"):
         sklearn_inputs("iris")
     with pytest.raises(ValueError, match="k <= d"):
         near_parallel(3, 4, 2)
+
+
+def test_sklearn_inputs_shape():
+    pytest.importorskip("sklearn", reason="scikit-learn's bundled wine data set")
+    assert sklearn_inputs("wine").shape == (178, 13)
 
 
 def test_near_parallel_units_split_by_the_lp():
@@ -238,6 +243,7 @@ def test_near_parallel_units_split_by_the_lp():
 
 @pytest.mark.parametrize("name,k,m", [("wine", 3, 4), ("breast_cancer", 3, 4)])
 def test_sklearn_raw_features(name, k, m):
+    pytest.importorskip("sklearn", reason="scikit-learn's bundled data sets")
     X = sklearn_inputs(name)
     truth = planted_on(X, k, m, rng=2)
     res = recover_two_layer(X, truth.predict(X), n_hidden=k, rng=0)

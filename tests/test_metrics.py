@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from relurecover import TwoLayerNetwork, compare
-from relurecover.metrics import align, normalize_units
+import dataclasses
+
+from relurecover.metrics import Alignment, Comparison, align, normalize_units
 
 
 @pytest.fixture
@@ -82,10 +84,51 @@ def test_normalize_units():
 
 
 def test_align_returns_unit_rows(truth):
-    Uf, Vf, Ut, Vt, perm = align(truth.U, 3.0 * truth.V, truth.U, truth.V)
-    np.testing.assert_allclose(np.linalg.norm(Vf, axis=1), 1.0)
-    np.testing.assert_allclose(Vf, Vt, atol=1e-15)
-    np.testing.assert_allclose(Uf, 3.0 * Ut, rtol=1e-14)
+    a = align(truth.U, 3.0 * truth.V, truth.U, truth.V)
+    assert isinstance(a, Alignment)
+    np.testing.assert_allclose(np.linalg.norm(a.V_found, axis=1), 1.0)
+    np.testing.assert_allclose(a.V_found, a.V_true, atol=1e-15)
+    np.testing.assert_allclose(a.U_found, 3.0 * a.U_true, rtol=1e-14)
+    np.testing.assert_array_equal(a.permutation, np.arange(4))
+
+
+def test_align_fields_are_the_matched_matrices(truth):
+    # found = truth with units permuted and rescaled, one output fewer: only V
+    # enters the cost, and each field is the normalised matrix of its network
+    perm = np.array([2, 0, 3, 1])
+    U, V = truth.U[:4, perm] / 2.0, 2.0 * truth.V[perm]
+    a = align(U, V, truth.U, truth.V)
+    np.testing.assert_array_equal(a.permutation, perm)
+    Un, Vn = normalize_units(truth.U, truth.V)
+    np.testing.assert_array_equal(a.U_true, Un)
+    np.testing.assert_array_equal(a.V_true, Vn)
+    assert a.U_found.shape == (4, 4) and a.V_found.shape == (4, 8)
+    np.testing.assert_allclose(a.V_found, Vn[perm], atol=1e-15)
+    np.testing.assert_allclose(a.U_found, Un[:4, perm], rtol=1e-14)
+    # degree=None leaves the matrices as they are
+    b = align(U, V, truth.U, truth.V, degree=None)
+    np.testing.assert_array_equal(b.V_found, V)
+    np.testing.assert_array_equal(b.U_true, truth.U)
+
+
+def test_align_extra_found_unit_is_unmatched(truth):
+    U = np.hstack([truth.U, truth.U[:, :1]])
+    V = np.vstack([truth.V, -truth.V[:1]])
+    a = align(U, V, truth.U, truth.V)
+    assert a.permutation.tolist() == [0, 1, 2, 3, -1]
+
+
+def test_results_are_frozen_and_keyword_only(truth):
+    a = align(truth.U, truth.V, truth.U, truth.V)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.permutation = None
+    with pytest.raises(TypeError):
+        Alignment(a.U_found, a.V_found, a.U_true, a.V_true, a.permutation)
+    c = compare(truth, truth)
+    with pytest.raises(TypeError):
+        Comparison(*(getattr(c, f.name) for f in dataclasses.fields(c)))
+    d = dataclasses.replace(c, bits=1.0)  # keyword construction works
+    assert d.bits == 1.0 and d.max_error == c.max_error
 
 
 def test_error_property_and_repr(truth):

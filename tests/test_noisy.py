@@ -64,7 +64,8 @@ def test_standard_errors_are_plausible(seed):
     np.testing.assert_allclose(np.linalg.norm(V, axis=1), 1.0, rtol=1e-12)
     # calibration: the errors in units of standard errors have rms ~ 1
     # (rms of K D + M K = 45 squared z-scores: 1 +- 0.15; [0.5, 2] is generous)
-    Uf, Vf, Ut, Vt, perm = align(res.network.U, V, truth.U, truth.V)
+    al = align(res.network.U, V, truth.U, truth.V)
+    Uf, Vf, Ut, Vt, perm = al.U_found, al.V_found, al.U_true, al.V_true, al.permutation
     zV = (Vf - Vt[perm]) / se.V
     zU = (Uf - Ut[:, perm]) / se.U
     rms = np.sqrt(np.mean(np.concatenate([zV.ravel(), zU.ravel()]) ** 2))
@@ -155,7 +156,8 @@ def test_repr_shows_noise_level():
 
 
 def test_recovery_defaults():
-    res = Recovery(None, False, np.inf, "not recovered", 0, 3)
+    res = Recovery(network=None, exact=False, certificate=np.inf, message="not recovered",
+                   n_found=0, n_hidden=3)
     assert res.noise_level is None and res.standard_errors is None
 
 

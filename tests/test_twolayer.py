@@ -157,7 +157,7 @@ def test_three_dimensional_Y(data):
 
 def test_too_few_samples(data):
     X, Y = data
-    with pytest.raises(ValueError, match=r"too few samples: n = 5 < d = 6"):
+    with pytest.raises(ValueError, match=r"too few samples: `X` has n = 5 rows < d = 6"):
         recover_two_layer(X[:5], Y[:5])
 
 

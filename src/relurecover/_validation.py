@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_2d_float", "check_random_state", "check_positive_int"]
+__all__ = ["as_2d_float", "check_random_state", "check_positive_int", "check_chunk_size"]
 
 
 def as_2d_float(a, name: str, *, allow_1d_column: bool = False) -> np.ndarray:
@@ -14,6 +14,20 @@ def as_2d_float(a, name: str, *, allow_1d_column: bool = False) -> np.ndarray:
 
     Memory maps and other array-likes are accepted; a float64 C-ordered array is
     returned without copying when possible.
+
+    Parameters
+    ----------
+    a : array-like
+        The data.
+    name : str
+        The argument's name, for the messages.
+    allow_1d_column : bool, default=False
+        Read a 1-D array as one column.
+
+    Returns
+    -------
+    ndarray of shape (n, p)
+        Finite float64 values, at least one row and one column.
     """
     if a is None:
         raise ValueError(f"`{name}` is required, got None.")
@@ -40,6 +54,10 @@ def as_2d_float(a, name: str, *, allow_1d_column: bool = False) -> np.ndarray:
             f"`{name}` must be a 2-D array of shape (n_samples, ...), got "
             f"{arr.ndim}-D array of shape {arr.shape}.{hint}"
         )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(
+            f"`{name}` must have at least one row and one column, got shape {arr.shape}."
+        )
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     # a sum is NaN/inf when any entry is (one fast pass); confirm entrywise
     if arr.size and not np.isfinite(arr.sum()) and not np.isfinite(arr).all():
@@ -50,18 +68,83 @@ def as_2d_float(a, name: str, *, allow_1d_column: bool = False) -> np.ndarray:
     return arr
 
 
-def check_random_state(rng) -> np.random.Generator:
-    """Turn ``rng`` (None, int, SeedSequence or Generator) into a ``Generator``."""
+def check_random_state(rng, name: str = "rng") -> np.random.Generator:
+    """Turn ``rng`` (None, a non-negative int, a SeedSequence or a Generator) into a
+    ``Generator``, or raise an error that names the argument.
+
+    Parameters
+    ----------
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        The seed or generator.
+    name : str, default="rng"
+        The argument's name, for the message.
+
+    Returns
+    -------
+    numpy.random.Generator
+        A generator (the same object when a Generator was given).
+    """
     if isinstance(rng, np.random.RandomState):
         raise ValueError(
-            "`rng` must be None, an int, or a numpy.random.Generator; legacy "
+            f"`{name}` must be None, an int, or a numpy.random.Generator; legacy "
             "RandomState is not supported (use numpy.random.default_rng(seed))."
         )
-    return np.random.default_rng(rng)
+    if rng is None or isinstance(rng, (np.random.Generator, np.random.SeedSequence,
+                                       np.random.BitGenerator)):
+        return np.random.default_rng(rng)
+    if isinstance(rng, bool) or not isinstance(rng, numbers.Integral):
+        raise TypeError(
+            f"`{name}` must be None, a non-negative int, or a numpy.random.Generator; "
+            f"got {rng!r} of type {type(rng).__name__}."
+        )
+    if rng < 0:
+        raise ValueError(f"`{name}` must be a non-negative integer seed, got {rng!r}.")
+    return np.random.default_rng(int(rng))
+
+
+def check_chunk_size(chunk_size, name: str = "chunk_size") -> int:
+    """Return ``chunk_size`` as an int >= 1, or raise an error naming it.
+
+    Parameters
+    ----------
+    chunk_size : int
+        Rows per chunk when streaming over the data.
+    name : str, default="chunk_size"
+        The argument's name, for the message.
+
+    Returns
+    -------
+    int
+        The validated value.
+    """
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral):
+        raise TypeError(
+            f"`{name}` must be a positive integer number of rows, got {chunk_size!r}."
+        )
+    if chunk_size < 1:
+        raise ValueError(
+            f"`{name}` must be a positive integer number of rows, got {chunk_size!r}."
+        )
+    return int(chunk_size)
 
 
 def check_positive_int(value, name: str, *, allow_none: bool = False):
-    """Return ``value`` as an int >= 1 or raise a ``ValueError`` naming it."""
+    """Return ``value`` as an int >= 1 or raise a ``ValueError`` naming it.
+
+    Parameters
+    ----------
+    value : int or None
+        The value to check.
+    name : str
+        The argument's name, for the message.
+    allow_none : bool, default=False
+        Whether None is accepted (and returned).
+
+    Returns
+    -------
+    int or None
+        The validated value.
+    """
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:

@@ -24,6 +24,8 @@ __all__ = [
 ]
 
 _QUAD_POINTS = 200
+#: upper end of the quadrature in ``g``: ``P(g > 12) < 2e-33``.
+_G_MAX = 12.0
 
 
 @dataclass(frozen=True)
@@ -58,10 +60,25 @@ class Activation:
 
     @property
     def is_relu(self) -> bool:
+        """Whether this is the registry's ReLU (paths that need ReLU check this)."""
         return self.name == "relu"
 
     def hermite_coefficients(self, scale: float = 1.0, degree: int = 4) -> np.ndarray:
-        """``c_j = E[f(scale * g) He_j(g)]`` for ``j = 0..degree`` (Gauss-Hermite, cached)."""
+        """``c_j = E[f(scale * g) He_j(g)]`` for ``j = 0..degree`` (Gauss-Legendre, cached).
+
+        Parameters
+        ----------
+        scale : float, default=1.0
+            ``s = ||v||`` of a unit, so that ``f(v . x) = f(s g)`` with ``g ~ N(0, 1)``
+            for ``x ~ N(0, I)``; must be positive.
+        degree : int, default=4
+            Highest Hermite degree.
+
+        Returns
+        -------
+        ndarray of shape (degree + 1,)
+            See :func:`hermite_coefficients`.
+        """
         return hermite_coefficients(self, float(scale), int(degree))
 
 
@@ -150,6 +167,13 @@ def get_activation(activation="relu") -> Activation:
         One of ``"relu"``, ``"relu2"`` (squared ReLU), ``"clipped"`` (``min(relu(t), 1)``),
         ``"log1p"`` (``log(1 + relu(t))``), ``"step-linear"`` (``relu(t) + 1{t > 0}``),
         or a vectorised rectified function.
+
+    Returns
+    -------
+    Activation
+        The registry's entry for a name, ``activation`` itself for an
+        ``Activation``, and for a callable its description (homogeneity degree,
+        plateau, inverse) worked out numerically.
 
     Raises
     ------
@@ -248,30 +272,71 @@ def _analyse_custom(f: Callable) -> Activation:
     return Activation("custom", f)  # not invertible: recovery will say so
 
 
-@lru_cache(maxsize=256)
-def _gauss_hermite(n_points: int):
-    x, w = np.polynomial.hermite_e.hermegauss(n_points)
-    return x, w / np.sqrt(2.0 * np.pi)
-
-
 @lru_cache(maxsize=4096)
 def hermite_coefficients(activation: Activation, scale: float, degree: int) -> np.ndarray:
-    """``c_j = E[f(scale g) He_j(g)]``, ``j = 0..degree``, by Gauss-Hermite quadrature.
+    """``c_j = E[f(scale g) He_j(g)]``, ``j = 0..degree``, by Gauss-Legendre quadrature.
 
-    The integrand has a kink at 0, so the two half-lines are integrated separately
-    (Gauss-Hermite on the full line converges slowly across a kink): ``f`` is 0 on
-    ``g <= 0``, and on ``g > 0`` a Gauss-Legendre rule on ``[0, 12]`` is exact to
-    double precision for the smooth, Gaussian-damped integrand.
+    ``g ~ N(0, 1)`` and ``He_j`` are the probabilists' Hermite polynomials. ``f`` is
+    0 on ``g <= 0``, so only ``(0, 12]`` is integrated (the Gaussian weight beyond
+    12 is below ``2e-33``), by a 200-point Gauss-Legendre rule: a rule on the
+    whole line (Gauss-Hermite) would converge slowly across the kink of ``f`` at
+    0. A saturating ``f`` (finite ``invertible_max``, as ``min(relu(t), 1)``) has a
+    second kink where it reaches its plateau; the interval is split there, so
+    the coefficients are exact to double precision for every ``f`` that is
+    smooth on ``t > 0`` apart from that plateau.
+
+    Parameters
+    ----------
+    activation : Activation
+        The rectified activation ``f``.
+    scale : float
+        ``s > 0``: the norm of a unit, ``f(v . x) = f(s g)`` for ``x ~ N(0, I)``.
+    degree : int
+        Highest Hermite degree (``>= 0``).
+
+    Returns
+    -------
+    ndarray of shape (degree + 1,)
+        ``c_0, ..., c_degree``. For the ReLU ``c = s (1/sqrt(2 pi), 1/2,
+        1/sqrt(2 pi), 0, -1/sqrt(2 pi))``.
+
+    Raises
+    ------
+    ValueError
+        When ``scale`` is not positive and finite, or ``degree`` is negative.
 
     Examples
     --------
     >>> c = hermite_coefficients(get_activation("relu"), 1.0, 3)
     >>> np.allclose(c, [1 / np.sqrt(2 * np.pi), 0.5, 1 / np.sqrt(2 * np.pi), 0.0])
     True
+
+    For ``min(relu(t), 1)`` at ``s = 1``, ``c_1 = Phi(1) - 1/2`` in closed form:
+
+    >>> from scipy.stats import norm
+    >>> c = hermite_coefficients(get_activation("clipped"), 1.0, 1)
+    >>> bool(abs(c[1] - (norm.cdf(1.0) - 0.5)) < 1e-14)
+    True
     """
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"`scale` must be a positive number (a unit's norm), got {scale!r}.")
+    if degree < 0:
+        raise ValueError(f"`degree` must be >= 0, got {degree!r}.")
+    top = _G_MAX
+    if (activation.degree is None and activation.inverse is not None
+            and np.isfinite(activation.invertible_max)):
+        # the plateau starts at f^{-1}(sup f): a kink of the integrand
+        kink = float(np.asarray(activation.inverse(np.array([activation.invertible_max])),
+                                dtype=float)[0]) / scale
+        if np.isfinite(kink) and 0.0 < kink < _G_MAX:
+            top = kink
+    pieces = [(0.0, top)] + ([(top, _G_MAX)] if top < _G_MAX else [])
     t, w = np.polynomial.legendre.leggauss(_QUAD_POINTS)
-    g = 6.0 * (t + 1.0)  # [0, 12]
-    w = 6.0 * w * np.exp(-0.5 * g * g) / np.sqrt(2.0 * np.pi)
-    fg = np.asarray(activation.func(scale * g), dtype=float)
-    he = np.polynomial.hermite_e.hermevander(g, degree)  # (points, degree + 1)
-    return (w * fg) @ he
+    out = np.zeros(degree + 1)
+    for a, b in pieces:
+        half = 0.5 * (b - a)
+        g = a + half * (t + 1.0)
+        wg = half * w * np.exp(-0.5 * g * g) / np.sqrt(2.0 * np.pi)
+        fg = np.asarray(activation.func(scale * g), dtype=float)
+        out += (wg * fg) @ np.polynomial.hermite_e.hermevander(g, degree)
+    return out

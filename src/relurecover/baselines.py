@@ -8,6 +8,12 @@ small grid, and several random restarts of which the best (by training loss)
 is kept. It is what a practitioner would do, tuned fairly, and nothing more;
 full-batch second-order methods (L-BFGS) are *not* this baseline.
 
+It is not an algorithm of the papers behind relurecover (docs/algorithms.md
+describes those): it is the comparison point of the benchmarks (``bench/``; see
+docs/algorithms.md, section 5.4, on the deep networks [CKM] prove hard for
+gradient methods). The weights are compared with the truth after the alignment of
+docs/algorithms.md, section 0.2 (:func:`relurecover.metrics.compare`).
+
 Numpy goes in and out; the computation runs in float64 by default, on the
 CPU. Every random choice (initial weights, minibatches) comes from one
 ``torch.Generator`` seeded from ``rng``, so a seed reproduces the bits (for a
@@ -36,9 +42,24 @@ __all__ = ["BaselineResult", "fit_adam", "relative_loss"]
 DEFAULT_LR_GRID = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 _SCHEDULES = ("cosine", "constant")
 _DTYPES = ("float64", "float32")
+#: rows per chunk of a full pass over the data (``X`` may be a memory map).
+_CHUNK_ROWS = 16384
+#: floor of ``||Y||_F^2`` in the relative loss (all-zero labels give the raw loss).
+_TINY = 1e-300
+#: rows of ``X`` from which its root-mean-square scale is estimated.
+_SCALE_ROWS = 100_000
+#: rows on which each learning rate of the grid is scored after its tuning run.
+_TUNE_ROWS = 50_000
+#: default tuning run, ``max(_TUNE_STEPS_MIN, min(steps // _TUNE_DIVISOR,
+#: _TUNE_STEPS_MAX))`` steps: a tenth of a restart, within 100 .. 2000 steps.
+_TUNE_STEPS_MIN = 100
+_TUNE_STEPS_MAX = 2000
+_TUNE_DIVISOR = 10
+#: seeds of the ``torch.Generator`` are drawn from ``[0, _SEED_BOUND)`` (int64).
+_SEED_BOUND = 2**63 - 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BaselineResult:
     """What :func:`fit_adam` trained.
 
@@ -107,8 +128,24 @@ class BaselineResult:
         )
 
 
-def relative_loss(network, X, Y, *, chunk_size: int = 16384) -> float:
+def relative_loss(network, X, Y, *, chunk_size: int = _CHUNK_ROWS) -> float:
     """Relative square loss ``||Y - F(X)||_F^2 / ||Y||_F^2`` of a numpy network.
+
+    Parameters
+    ----------
+    network : TwoLayerNetwork or DeepNetwork
+        Anything with ``predict(X)`` returning an array of the shape of ``Y``.
+    X : array-like of shape (n_samples, d)
+        Inputs.
+    Y : array-like of shape (n_samples, m)
+        Labels.
+    chunk_size : int, default=16384
+        Rows per chunk (``X`` may be a memory map).
+
+    Returns
+    -------
+    float
+        The relative loss (0 for a perfect fit; ``||Y||`` is floored at ``1e-300``).
 
     Examples
     --------
@@ -123,7 +160,7 @@ def relative_loss(network, X, Y, *, chunk_size: int = 16384) -> float:
         Yc = np.asarray(Y[s:s + chunk_size], dtype=float)
         num += float(np.sum((network.predict(X[s:s + chunk_size]) - Yc) ** 2))
         den += float(np.sum(Yc**2))
-    return num / max(den, 1e-300)
+    return num / max(den, _TINY)
 
 
 class _Clock:
@@ -158,16 +195,76 @@ def _torch_threads(n_threads):
         torch.set_num_threads(old)
 
 
-def _fit_adam_iv(X, Y, widths, lr, steps, batch_size, restarts, schedule, time_limit,
-                 eval_fn, eval_every, target, lr_grid, tune_steps, dtype, n_threads):
-    """Validate and normalise the arguments of :func:`fit_adam`."""
-    X = as_2d_float(X, "X")
-    Y = as_2d_float(Y, "Y", allow_1d_column=True)
-    if Y.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"`X` and `Y` must have the same number of rows (samples); got "
-            f"{X.shape[0]} and {Y.shape[0]}."
-        )
+
+@dataclass(frozen=True, kw_only=True)
+class _FitArgs:
+    """The arguments of :func:`fit_adam`, validated and normalised.
+
+    Attributes
+    ----------
+    X, Y : ndarray of shape (n_samples, d) and (n_samples, m)
+        Inputs and labels (``Y`` a column when given 1-D).
+    widths : tuple of int
+        Hidden-layer widths, at least one.
+    lr : float or None
+        Peak learning rate; None tunes it on :attr:`lr_grid`.
+    lr_grid : tuple of float
+        Learning rates to tune on (empty when ``lr`` is given).
+    steps, tune_steps : int
+        Adam steps per restart and per tuning run.
+    batch_size : int
+        Rows per minibatch (at most ``n_samples``).
+    restarts : int
+        Random initialisations.
+    schedule, dtype : str
+        One of ``_SCHEDULES`` and of ``_DTYPES``.
+    time_limit : float or None
+        Seconds for the whole fit.
+    eval_fn : callable or None
+        ``eval_fn(network) -> float``.
+    eval_every : int
+        Steps between calls of ``eval_fn``.
+    target : float or None
+        Bound on ``eval_fn``'s value (only with ``eval_fn``).
+    stop_at_target : bool
+        Stop the fit when the target is reached.
+    n_threads : int or None
+        PyTorch threads during the fit (None keeps the setting).
+    """
+
+    X: np.ndarray
+    Y: np.ndarray
+    widths: tuple
+    lr: float | None
+    lr_grid: tuple
+    steps: int
+    tune_steps: int
+    batch_size: int
+    restarts: int
+    schedule: str
+    dtype: str
+    time_limit: float | None
+    eval_fn: Callable | None
+    eval_every: int
+    target: float | None
+    stop_at_target: bool
+    n_threads: int | None
+
+    @property
+    def deadline(self) -> float:
+        """The time limit, infinite when there is none."""
+        return math.inf if self.time_limit is None else self.time_limit
+
+
+def _positive(v, name) -> float:
+    """``v`` as a float when it is a finite positive real number; ValueError otherwise."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0 < v < math.inf):
+        raise ValueError(f"`{name}` must be a positive number, got {v!r}.")
+    return float(v)
+
+
+def _check_widths(widths) -> tuple:
+    """Hidden-layer widths as a non-empty tuple of positive ints (an int is ``[k]``)."""
     if isinstance(widths, numbers.Integral) and not isinstance(widths, bool):
         widths = [widths]
     try:
@@ -178,19 +275,31 @@ def _fit_adam_iv(X, Y, widths, lr, steps, batch_size, restarts, schedule, time_l
         ) from None
     if not widths:
         raise ValueError("`widths` must name at least one hidden layer, e.g. [k].")
-    widths = [check_positive_int(w, "widths[i]") for w in widths]
+    return tuple(check_positive_int(w, "widths[i]") for w in widths)
 
-    def positive(v, name):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (
-            0 < v < math.inf
-        ):
-            raise ValueError(f"`{name}` must be a positive number, got {v!r}.")
-        return float(v)
 
+def _fit_adam_iv(*, X, Y, widths, lr, steps, batch_size, restarts, schedule, time_limit,
+                 eval_fn, eval_every, target, stop_at_target, lr_grid, tune_steps, dtype,
+                 n_threads) -> _FitArgs:
+    """Validate and normalise the arguments of :func:`fit_adam` (same names and meaning).
+
+    Returns
+    -------
+    _FitArgs
+        The arguments, checked; raises ValueError naming the first bad one.
+    """
+    X = as_2d_float(X, "X")
+    Y = as_2d_float(Y, "Y", allow_1d_column=True)
+    if Y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"`X` and `Y` must have the same number of rows (samples); got "
+            f"{X.shape[0]} and {Y.shape[0]}."
+        )
+    widths = _check_widths(widths)
     if lr is not None:
-        lr = positive(lr, "lr")
+        lr, lr_grid = _positive(lr, "lr"), ()
     else:
-        lr_grid = tuple(positive(v, "lr_grid[i]") for v in lr_grid)
+        lr_grid = tuple(_positive(v, "lr_grid[i]") for v in lr_grid)
         if not lr_grid:
             raise ValueError("`lr_grid` must hold at least one learning rate.")
     steps = check_positive_int(steps, "steps")
@@ -199,7 +308,7 @@ def _fit_adam_iv(X, Y, widths, lr, steps, batch_size, restarts, schedule, time_l
     if schedule not in _SCHEDULES:
         raise ValueError(f"`schedule` must be one of {_SCHEDULES}, got {schedule!r}.")
     if time_limit is not None:
-        time_limit = positive(time_limit, "time_limit")
+        time_limit = _positive(time_limit, "time_limit")
     if eval_fn is not None and not callable(eval_fn):
         raise ValueError("`eval_fn` must be callable as eval_fn(network) -> float.")
     eval_every = check_positive_int(eval_every, "eval_every")
@@ -210,44 +319,58 @@ def _fit_adam_iv(X, Y, widths, lr, steps, batch_size, restarts, schedule, time_l
             raise ValueError(f"`target` must be a number, got {target!r}.")
         target = float(target)
     if tune_steps is None:
-        tune_steps = max(100, min(steps // 10, 2000))
+        tune_steps = max(_TUNE_STEPS_MIN, min(steps // _TUNE_DIVISOR, _TUNE_STEPS_MAX))
     tune_steps = check_positive_int(tune_steps, "tune_steps")
     if dtype not in _DTYPES:
         raise ValueError(f"`dtype` must be one of {_DTYPES}, got {dtype!r}.")
     if n_threads is not None:
         n_threads = check_positive_int(n_threads, "n_threads")
-    return (X, Y, widths, lr, steps, batch_size, restarts, time_limit, eval_every,
-            target, lr_grid, tune_steps, n_threads)
+    return _FitArgs(
+        X=X, Y=Y, widths=widths, lr=lr, lr_grid=lr_grid, steps=steps,
+        tune_steps=tune_steps, batch_size=batch_size, restarts=restarts,
+        schedule=schedule, dtype=dtype, time_limit=time_limit, eval_fn=eval_fn,
+        eval_every=eval_every, target=target, stop_at_target=stop_at_target,
+        n_threads=n_threads,
+    )
 
 
 class _Trainer:
-    """Shared state of one :func:`fit_adam` call (data, scales, clock, history)."""
+    """Shared state of one :func:`fit_adam` call (data, scales, clock, history).
 
-    def __init__(self, X, Y, widths, *, batch_size, schedule, dtype, generator, clock,
-                 eval_fn, eval_every, target, stop_at_target, deadline, two_layer):
+    Parameters
+    ----------
+    args : _FitArgs
+        The validated arguments.
+    generator : torch.Generator
+        Source of every initialisation and minibatch.
+    clock : _Clock
+        The fit's clock (paused during ``eval_fn``).
+    """
+
+    def __init__(self, args: _FitArgs, *, generator, clock):
         import torch
 
+        X, Y = args.X, args.Y
         self.torch = torch
-        self.dtype = getattr(torch, dtype)
+        self.dtype = getattr(torch, args.dtype)
         # scale inputs and labels to unit root mean square; ReLU is positively
         # homogeneous, so the scales fold back into the first and last layers
-        self.sx = float(np.sqrt(np.mean(X[: min(len(X), 100_000)] ** 2))) or 1.0
+        self.sx = float(np.sqrt(np.mean(X[: min(len(X), _SCALE_ROWS)] ** 2))) or 1.0
         self.sy = float(np.sqrt(np.mean(Y**2))) or 1.0
         self.X = torch.from_numpy(X)  # shares memory; batches are cast on the fly
         self.Y = torch.from_numpy(Y)
-        self.X_np, self.Y_np = X, Y
         self.n = X.shape[0]
-        self.sizes = [X.shape[1], *widths, Y.shape[1]]
-        self.batch_size = batch_size
-        self.schedule = schedule
+        self.sizes = [X.shape[1], *args.widths, Y.shape[1]]
+        self.batch_size = args.batch_size
+        self.schedule = args.schedule
         self.gen = generator
         self.clock = clock
-        self.eval_fn = eval_fn
-        self.eval_every = eval_every
-        self.target = target
-        self.stop_at_target = stop_at_target
-        self.deadline = deadline
-        self.two_layer = two_layer
+        self.eval_fn = args.eval_fn
+        self.eval_every = args.eval_every
+        self.target = args.target
+        self.stop_at_target = args.stop_at_target
+        self.deadline = args.deadline
+        self.two_layer = len(args.widths) == 1
         self.steps = 0
         self.history: list = []
         self.time_to_target = None
@@ -265,6 +388,7 @@ class _Trainer:
 
     @staticmethod
     def forward(Ws, Xb):
+        """The bias-free ReLU network of weights ``Ws`` on the rows of ``Xb``."""
         H = Xb
         for W in Ws[:-1]:
             H = (H @ W.T).clamp_min(0.0)
@@ -285,13 +409,13 @@ class _Trainer:
         n = self.n if rows is None else min(rows, self.n)
         num = den = 0.0
         with torch.no_grad():
-            for s in range(0, n, 16384):
-                e = min(s + 16384, n)
+            for s in range(0, n, _CHUNK_ROWS):
+                e = min(s + _CHUNK_ROWS, n)
                 Xb = self.X[s:e].to(self.dtype) / self.sx
                 Yb = self.Y[s:e].to(self.dtype) / self.sy
                 num += float(((self.forward(Ws, Xb) - Yb) ** 2).sum())
                 den += float((Yb**2).sum())
-        return num / max(den, 1e-300)
+        return num / max(den, _TINY)
 
     def evaluate(self, Ws) -> bool:
         """Call ``eval_fn`` (clock paused); True when the fit should stop."""
@@ -347,6 +471,143 @@ class _Trainer:
         return Ws, False
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Restarts:
+    """What the restarts of :func:`_run_restarts` left.
+
+    Attributes
+    ----------
+    weights : list of torch.Tensor
+        The best restart's weights (in the scaled units of :class:`_Trainer`).
+    loss : float
+        Its relative training loss (inf when not finite).
+    best : int
+        Its index.
+    losses : list of float
+        The final relative training loss of each restart run.
+    """
+
+    weights: list
+    loss: float
+    best: int
+    losses: list
+
+
+def _tune_lr(trainer: _Trainer, args: _FitArgs) -> dict:
+    """Learning-rate tuning: a short run per value of ``args.lr_grid``.
+
+    Every candidate starts from the same state of the generator (the same
+    initialisation and minibatches) and runs ``args.tune_steps`` steps without
+    ``eval_fn``; it is scored by the relative training loss on the first
+    ``_TUNE_ROWS`` rows (inf when not finite). Stops early at the deadline.
+
+    Parameters
+    ----------
+    trainer : _Trainer
+        The fit's state.
+    args : _FitArgs
+        The validated arguments.
+
+    Returns
+    -------
+    dict of float to float
+        Learning rate -> loss, for the candidates run (at least one).
+    """
+    gen, tuning = trainer.gen, {}
+    state = gen.get_state()
+    for cand in args.lr_grid:
+        gen.set_state(state)  # same init and batches for every candidate
+        Ws, _ = trainer.run(cand, args.tune_steps, evaluate=False)
+        value = trainer.loss(Ws, rows=_TUNE_ROWS)
+        tuning[cand] = value if math.isfinite(value) else math.inf
+        if trainer.clock() > trainer.deadline:
+            break
+    return tuning
+
+
+def _run_restarts(trainer: _Trainer, args: _FitArgs, lr: float) -> _Restarts:
+    """The restarts: ``args.restarts`` Adam runs from fresh initialisations.
+
+    With a time limit each restart's budget is an equal share of the time left.
+    Stops after a restart that hit the deadline or the target.
+
+    Parameters
+    ----------
+    trainer : _Trainer
+        The fit's state.
+    args : _FitArgs
+        The validated arguments.
+    lr : float
+        The peak learning rate.
+
+    Returns
+    -------
+    _Restarts
+        The best restart (by relative training loss) and every restart's loss.
+    """
+    best_W, best_loss, best_r = None, math.inf, 0
+    losses = []
+    for r in range(args.restarts):
+        budget = None
+        if args.time_limit is not None:
+            budget = max(trainer.deadline - trainer.clock(), 0.0) / (args.restarts - r)
+        Ws, stop = trainer.run(lr, args.steps, budget=budget)
+        value = trainer.loss(Ws)
+        value = value if math.isfinite(value) else math.inf
+        losses.append(value)
+        if best_W is None or value < best_loss:
+            best_W, best_loss, best_r = Ws, value, r
+        if stop:
+            break
+    return _Restarts(weights=best_W, loss=best_loss, best=best_r, losses=losses)
+
+
+def _assemble_result(trainer: _Trainer, args: _FitArgs, *, lr: float, tuning: dict,
+                     tuning_time: float, restarts: _Restarts, total: float
+                     ) -> BaselineResult:
+    """Result assembly: the :class:`BaselineResult` of a finished fit, with its message.
+
+    Parameters
+    ----------
+    trainer : _Trainer
+        The fit's state (steps, history, time to target).
+    args : _FitArgs
+        The validated arguments.
+    lr : float
+        The learning rate of the restarts.
+    tuning : dict of float to float
+        Learning-rate tuning losses (empty when ``lr`` was given).
+    tuning_time : float
+        Seconds spent tuning.
+    restarts : _Restarts
+        What the restarts left.
+    total : float
+        Seconds of the whole fit (tuning included).
+
+    Returns
+    -------
+    BaselineResult
+        The best restart's network in the original scales, and the record.
+    """
+    reached = trainer.time_to_target is not None
+    parts = [f"best of {len(restarts.losses)} restart(s): relative training loss "
+             f"{restarts.loss:.2e}"]
+    if args.target is not None:
+        parts.append(
+            f"target {args.target:g} reached after {trainer.time_to_target:.3g} s"
+            if reached else f"target {args.target:g} not reached"
+        )
+    if args.time_limit is not None and total >= args.time_limit:
+        parts.append(f"stopped at the time limit of {args.time_limit:g} s")
+    return BaselineResult(
+        network=trainer.network(restarts.weights), loss=restarts.loss, time=total,
+        steps=trainer.steps, restarts=len(restarts.losses), best_restart=restarts.best,
+        lr=lr, history=trainer.history, time_to_target=trainer.time_to_target,
+        reached_target=reached, restart_losses=restarts.losses, tuning=tuning,
+        tuning_time=tuning_time, message="; ".join(parts) + ".",
+    )
+
+
 def fit_adam(
     X,
     Y,
@@ -376,6 +637,9 @@ def fit_adam(
     ``Y`` are scaled to unit root mean square (the scales are folded back into
     the returned weights). Each of ``restarts`` random initialisations is trained
     for ``steps`` steps, and the restart with the smallest training loss is kept.
+    Not an algorithm of docs/algorithms.md: the benchmarks' baseline, Adam on the
+    square loss in PyTorch (steps: :func:`_tune_lr`, :func:`_run_restarts`,
+    :func:`_assemble_result`).
 
     Parameters
     ----------
@@ -442,65 +706,23 @@ def fit_adam(
     >>> res.loss < 0.5
     True
     """
-    (X, Y, widths, lr, steps, batch_size, restarts, time_limit, eval_every, target,
-     lr_grid, tune_steps, n_threads) = _fit_adam_iv(
-        X, Y, widths, lr, steps, batch_size, restarts, schedule, time_limit, eval_fn,
-        eval_every, target, lr_grid, tune_steps, dtype, n_threads)
+    args = _fit_adam_iv(
+        X=X, Y=Y, widths=widths, lr=lr, steps=steps, batch_size=batch_size,
+        restarts=restarts, schedule=schedule, time_limit=time_limit, eval_fn=eval_fn,
+        eval_every=eval_every, target=target, stop_at_target=stop_at_target,
+        lr_grid=lr_grid, tune_steps=tune_steps, dtype=dtype, n_threads=n_threads,
+    )
     import torch
 
-    seed = int(check_random_state(rng).integers(2**63 - 1))
+    seed = int(check_random_state(rng).integers(_SEED_BOUND))
     gen = torch.Generator().manual_seed(seed)
     clock = _Clock()
-    deadline = math.inf if time_limit is None else time_limit
-    trainer = _Trainer(
-        X, Y, widths, batch_size=batch_size, schedule=schedule, dtype=dtype,
-        generator=gen, clock=clock, eval_fn=eval_fn, eval_every=eval_every,
-        target=target, stop_at_target=stop_at_target, deadline=deadline,
-        two_layer=len(widths) == 1,
-    )
-    with _torch_threads(n_threads):
-        tuning: dict = {}
-        if lr is None:
-            state = gen.get_state()
-            for cand in lr_grid:
-                gen.set_state(state)  # same init and batches for every candidate
-                Ws, _ = trainer.run(cand, tune_steps, evaluate=False)
-                value = trainer.loss(Ws, rows=50_000)
-                tuning[cand] = value if math.isfinite(value) else math.inf
-                if clock() > deadline:
-                    break
-            lr = min(tuning, key=tuning.get)
+    trainer = _Trainer(args, generator=gen, clock=clock)
+    with _torch_threads(args.n_threads):
+        tuning = {} if args.lr is not None else _tune_lr(trainer, args)
+        lr = args.lr if args.lr is not None else min(tuning, key=tuning.get)
         tuning_time = clock()
-
-        best_W, best_loss, best_r = None, math.inf, 0
-        losses = []
-        for r in range(restarts):
-            budget = None
-            if time_limit is not None:
-                budget = max(deadline - clock(), 0.0) / (restarts - r)
-            Ws, stop = trainer.run(lr, steps, budget=budget)
-            value = trainer.loss(Ws)
-            value = value if math.isfinite(value) else math.inf
-            losses.append(value)
-            if best_W is None or value < best_loss:
-                best_W, best_loss, best_r = Ws, value, r
-            if stop:
-                break
+        outcome = _run_restarts(trainer, args, lr)
         total = clock()
-
-    reached = trainer.time_to_target is not None
-    parts = [f"best of {len(losses)} restart(s): relative training loss {best_loss:.2e}"]
-    if target is not None:
-        parts.append(
-            f"target {target:g} reached after {trainer.time_to_target:.3g} s"
-            if reached else f"target {target:g} not reached"
-        )
-    if time_limit is not None and total >= time_limit:
-        parts.append(f"stopped at the time limit of {time_limit:g} s")
-    return BaselineResult(
-        network=trainer.network(best_W), loss=best_loss, time=total,
-        steps=trainer.steps, restarts=len(losses), best_restart=best_r, lr=lr,
-        history=trainer.history, time_to_target=trainer.time_to_target,
-        reached_target=reached, restart_losses=losses, tuning=tuning,
-        tuning_time=tuning_time, message="; ".join(parts) + ".",
-    )
+    return _assemble_result(trainer, args, lr=lr, tuning=tuning, tuning_time=tuning_time,
+                            restarts=outcome, total=total)

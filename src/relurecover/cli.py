@@ -7,7 +7,9 @@ learns a deep one) and ``compare`` (aligned errors between two saved networks). 
 function registered with ``@app.command()``; add a new one the same way. A
 ``ValueError`` or ``OSError`` raised by any command (bad file, bad shape, NaN)
 becomes a one-line ``error: ...`` on stderr and exit code 2; exit code 1 means the
-command ran but the answer is not exact.
+command ran but the answer is not exact. ``deep-demo`` and ``fit --deep`` need
+PyTorch: without it they print ``error: learn_deep needs PyTorch: pip install
+'relurecover[torch]'`` (exit code 2) before any work.
 """
 
 from __future__ import annotations
@@ -233,8 +235,8 @@ def _comparison_table(found: TwoLayerNetwork, truth: TwoLayerNetwork) -> Table:
 
 def _units_table(found: TwoLayerNetwork, truth: TwoLayerNetwork, rows: int = 10) -> Table:
     """True against recovered units, after alignment: ``V`` rows unit norm."""
-    Uf, Vf, Ut, Vt, perm = align(found.U, found.V, truth.U, truth.V,
-                                 truth.activation.degree)
+    al = align(found.U, found.V, truth.U, truth.V, truth.activation.degree)
+    Uf, Vf, Ut, Vt, perm = al.U_found, al.V_found, al.U_true, al.V_true, al.permutation
     t = Table(title=escape("Units, aligned (‖V[i]‖ = 1, scale pushed into U)"),
               title_justify="left")
     for col in ("found", "true", "‖U[:, i]‖ true", "‖U[:, i]‖ found",
@@ -273,11 +275,27 @@ def _subspace_table(subs, plane) -> Table:
     return t
 
 
-def _deep_fit_table(fit, truth=None, tol: float = 1e-3) -> Table:
+def _require_torch(tol: float) -> None:
+    """The deep commands need PyTorch: without it, one line and exit code 2.
+
+    Also checks ``--tol`` (the held-out error counted as success), before any work.
+    """
+    from .deep._learn import MissingDependencyError, import_torch
+
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"--tol must be a positive number (a held-out relative square "
+                         f"error), got {tol}.")
+    try:
+        import_torch()
+    except MissingDependencyError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _deep_fit_table(fit, truth=None) -> Table:
     t = Table(title="Learned network (docs/algorithms.md 5.3-5.4)", show_header=False,
               title_justify="left")
-    ok = fit.heldout_error <= tol
-    t.add_row("verdict", f"[green]held-out error <= {tol:g}[/green]" if ok
+    tol = fit.success_tol
+    t.add_row("verdict", f"[green]held-out error <= {tol:g}[/green]" if fit.success
               else f"[red]held-out error > {tol:g}[/red]")
     t.add_row("network", escape(repr(fit.network)))
     t.add_row("held-out error", _fmt(fit.heldout_error) + "  (‖y − F(x)‖² / ‖y‖², rows "
@@ -349,15 +367,16 @@ def deep_demo(
     if n < 20 * d:
         raise ValueError(f"--n = {n} is too few samples for d = {d}: use n >= 20 d "
                          "(filtered PCA's noise floor is of order sqrt(d / n)).")
+    _require_torch(tol)
     X = gaussian_inputs(n, d, rng=rng)
     y = truth.predict(X)
     typer.echo(f"planted {truth!r}, n = {n} Gaussian samples, seed {seed}")
     out = _console()
     out.print(_subspace_table([plain_pca(X, y, rng=rng), filtered_pca(X, y)],
                               truth.weights[0].T))
-    fit = learn_deep(X, y, truth.widths, rng=rng, restarts=restarts)
-    out.print(_deep_fit_table(fit, truth, tol))
-    raise typer.Exit(code=0 if fit.heldout_error <= tol else 1)
+    fit = learn_deep(X, y, truth.widths, rng=rng, restarts=restarts, success_tol=tol)
+    out.print(_deep_fit_table(fit, truth))
+    raise typer.Exit(code=0 if fit.success else 1)
 
 
 @app.command()
@@ -415,15 +434,18 @@ def fit(
 ):
     """Recover a network from samples; exit code 0 when exact (--deep: held-out error
     <= --tol), 1 when not."""
+    if deep:
+        _require_torch(tol)
+        hidden_widths = _parse_widths(widths)
     X, Y = load_xy(x, y)
     t0 = time.perf_counter()
     if deep:
         from .deep import learn_deep
 
-        res = learn_deep(X, Y, _parse_widths(widths), rng=seed, restarts=restarts)
+        res = learn_deep(X, Y, hidden_widths, rng=seed, restarts=restarts, success_tol=tol)
         typer.echo(f"fitted X {X.shape}, Y {Y.shape} in {time.perf_counter() - t0:.2f} s")
-        _console().print(_deep_fit_table(res, None, tol))
-        ok = res.heldout_error <= tol
+        _console().print(_deep_fit_table(res, None))
+        ok = res.success
     else:
         if widths is not None:
             raise ValueError("--widths needs --deep (a two-layer fit takes --hidden).")

@@ -48,6 +48,20 @@ def safran_shamir(d: int, k: int, *, rng=None) -> TwoLayerNetwork:
     The family of Safran and Shamir (ICML 2018), where gradient descent on the
     square loss has spurious local minima for k >= 6.
 
+    Parameters
+    ----------
+    d : int
+        Input dimension.
+    k : int
+        Hidden units, ``k <= d``.
+    rng : None, int or numpy.random.Generator, default=None
+        Seed or generator.
+
+    Returns
+    -------
+    TwoLayerNetwork
+        ``V`` of shape ``(k, d)`` with orthonormal rows, ``U`` of shape ``(1, k)``.
+
     Examples
     --------
     >>> net = safran_shamir(5, 3, rng=0)
@@ -70,6 +84,24 @@ def near_parallel(d: int, k: int, m: int, *, angle: float = 0.1, rng=None) -> Tw
     orthogonal direction, so ``V`` has condition number about ``2 / angle``:
     the moment method's tensor decomposition struggles (docs/algorithms.md 1.2), the
     rounding step must separate close sign patterns (1.5).
+
+    Parameters
+    ----------
+    d : int
+        Input dimension.
+    k : int
+        Hidden units, ``k <= d`` (an odd ``k`` leaves the last unit unpaired).
+    m : int
+        Outputs.
+    angle : float, default=0.1
+        Angle between the two units of a pair, in ``(0, pi/2)`` radians.
+    rng : None, int or numpy.random.Generator, default=None
+        Seed or generator.
+
+    Returns
+    -------
+    TwoLayerNetwork
+        Unit-norm rows of ``V``, standard Gaussian ``U`` of shape ``(m, k)``.
 
     Examples
     --------
@@ -100,6 +132,26 @@ def ill_conditioned(d: int, k: int, m: int, *, cond_U: float = 1e3, cond_V: floa
     ``U = A diag(s_U) B^T`` with ``s_U`` from 1 to ``1 / cond_U`` (likewise ``V``),
     so ``cond(U) = cond_U`` and ``cond(V) = cond_V``. An ill-conditioned ``U``
     puts rounding noise into the exact zeros of ``z = Y a`` (docs/algorithms.md 1.6).
+
+    Parameters
+    ----------
+    d : int
+        Input dimension.
+    k : int
+        Hidden units, ``k <= min(d, m)``.
+    m : int
+        Outputs.
+    cond_U : float, default=1e3
+        Condition number of ``U`` (``>= 1``).
+    cond_V : float, default=1.0
+        Condition number of ``V`` (``>= 1``; 1 gives orthonormal rows).
+    rng : None, int or numpy.random.Generator, default=None
+        Seed or generator.
+
+    Returns
+    -------
+    TwoLayerNetwork
+        ``U`` of shape ``(m, k)`` and ``V`` of shape ``(k, d)``.
 
     Examples
     --------
@@ -137,6 +189,23 @@ def input_family(name: str, n: int, d: int, *, rng=None, density: float = 0.3) -
     - ``"heavy-tailed"``: symmetric Pareto coordinates with tail index 2
       (finite mean, infinite variance).
 
+    Parameters
+    ----------
+    name : str
+        One of :data:`INPUT_FAMILIES`.
+    n : int
+        Samples (rows).
+    d : int
+        Dimension (columns).
+    rng : None, int or numpy.random.Generator, default=None
+        Seed or generator.
+    density : float, default=0.3
+        Fraction of non-zero entries of ``"sparse-nonnegative"``, in ``(0, 1]``.
+
+    Returns
+    -------
+    ndarray of shape (n, d)
+
     Examples
     --------
     >>> X = input_family("uniform", 1000, 3, rng=0)
@@ -169,6 +238,23 @@ def sklearn_inputs(name: str, *, standardize: bool = False) -> np.ndarray:
     ``"breast_cancer"`` (569 x 30). With ``standardize`` each column is scaled to
     unit standard deviation (not centred, so rank and sign patterns are kept;
     constant-zero columns stay zero).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`SKLEARN_DATASETS`.
+    standardize : bool, default=False
+        Scale each column to unit standard deviation.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features)
+        The features as float64, one sample a row.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or when scikit-learn is not installed.
     """
     if name not in SKLEARN_DATASETS:
         raise ValueError(f"unknown data set {name!r}; choose one of {SKLEARN_DATASETS}.")
@@ -206,8 +292,33 @@ def planted_on(X, k: int, m: int, *, rng=None, active_range=(0.2, 0.8),
     ``active_range`` and (ii) its active rows span the whole row span of ``X``.
     ``U`` is Gaussian, shape ``(m, k)``.
 
-    Raises ``ValueError`` when ``max_tries`` draws of one unit all fail (the data
-    leave too few rows per unit: pass more rows or a wider ``active_range``).
+    Parameters
+    ----------
+    X : array-like of shape (n, d)
+        The inputs the network will be evaluated on.
+    k : int
+        Hidden units, at most the dimension of the row span of ``X``.
+    m : int
+        Outputs.
+    rng : None, int or numpy.random.Generator, default=None
+        Seed or generator.
+    active_range : tuple of float, default=(0.2, 0.8)
+        Bounds ``(lo, hi)`` on the fraction of rows on which each unit is active.
+    max_tries : int, default=1000
+        Draws per unit before giving up.
+
+    Returns
+    -------
+    TwoLayerNetwork
+        ``V`` of shape ``(k, d)`` (rows in the row span of ``X``), ``U`` of shape
+        ``(m, k)``.
+
+    Raises
+    ------
+    ValueError
+        When ``max_tries`` draws of one unit all fail (the data leave too few
+        rows per unit: pass more rows or a wider ``active_range``), or ``k``
+        exceeds the dimension spanned by the rows of ``X``.
     """
     X = as_2d_float(X, "X")
     n, d = X.shape
@@ -255,6 +366,28 @@ def planted_instance(family: str, n: int, d: int, k: int, m: int, *, rng=None):
     columns of the data set). Centred families get a Gaussian network
     (``TwoLayerNetwork.random``); non-centred ones and the data sets get
     :func:`planted_on`, so that every unit is identifiable.
+
+    Parameters
+    ----------
+    family : str
+        A name of :data:`INPUT_FAMILIES` or :data:`SKLEARN_DATASETS`.
+    n : int
+        Samples (ignored for a data set).
+    d : int
+        Dimension (ignored for a data set).
+    k : int
+        Hidden units.
+    m : int
+        Outputs.
+    rng : None, int or numpy.random.Generator, default=None
+        Seed or generator.
+
+    Returns
+    -------
+    network : TwoLayerNetwork
+        The planted network.
+    X : ndarray of shape (n, d)
+        The inputs.
 
     Examples
     --------

@@ -1,4 +1,4 @@
-"""Errors between networks after alignment (docs/algorithms.md, "Conventions").
+"""Errors between networks after alignment (docs/algorithms.md, section 0.2).
 
 For a ReLU network ``(U P D^-1, D P^T V)`` with a permutation ``P`` and a positive
 diagonal ``D`` is the same function, so weights are compared only after
@@ -13,12 +13,49 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["Comparison", "compare", "normalize_units", "align"]
+__all__ = ["Alignment", "Comparison", "compare", "normalize_units", "align",
+           "principal_angles"]
+
+#: floor of the norms and largest entries that errors are relative to (an all-zero
+#: truth then gives the absolute error instead of a division by zero).
+_TINY = 1e-300
+#: bits of a float64 significand: the most precision an error can show.
+_FLOAT64_BITS = 53.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class Alignment:
+    """Two networks with normalised units, and the matching of their units.
+
+    What :func:`align` returns (docs/algorithms.md, section 0.2, steps 1 and 2).
+
+    Attributes
+    ----------
+    U_found : ndarray of shape (m, k_found)
+        Output weights of the found network, the norms of ``V_found``'s rows pushed in.
+    V_found : ndarray of shape (k_found, d)
+        Hidden weights of the found network, rows of unit norm.
+    U_true : ndarray of shape (m', k_true)
+        Output weights of the truth, normalised likewise.
+    V_true : ndarray of shape (k_true, d)
+        Hidden weights of the truth, rows of unit norm.
+    permutation : ndarray of shape (k_found,)
+        ``permutation[i]`` is the true unit matched to found unit ``i``, -1 when
+        ``k_found > k_true`` leaves it unmatched.
+    """
+
+    U_found: np.ndarray
+    V_found: np.ndarray
+    U_true: np.ndarray
+    V_true: np.ndarray
+    permutation: np.ndarray
+
+
+@dataclass(frozen=True, kw_only=True)
 class Comparison:
     """Aligned errors between a found network and the truth.
+
+    What :func:`compare` returns (docs/algorithms.md, section 0.2, step 3).
 
     Attributes
     ----------
@@ -29,7 +66,8 @@ class Comparison:
         Largest entry error of ``V`` and ``U``, each relative to the largest entry
         of the truth.
     bits : float
-        Bits of precision, ``-log2(max_error)`` (53 at most in float64).
+        Bits of precision, ``-log2(max_error)`` (at most 53, the bits of a float64
+        significand).
     permutation : ndarray of shape (k_found,)
         ``permutation[i]`` is the true unit matched to found unit ``i`` (-1 if none).
     n_matched, n_true, n_found : int
@@ -61,7 +99,25 @@ class Comparison:
 def normalize_units(U, V, degree: float = 1.0):
     """Scale rows of ``V`` to unit norm and push ``norm**degree`` into ``U``'s columns.
 
-    Valid for positively homogeneous activations of that degree (ReLU: 1).
+    Step 1 of the alignment of docs/algorithms.md, section 0.2. Valid for
+    positively homogeneous activations of that degree (ReLU: 1): ``f(c t) =
+    c**degree f(t)`` for ``c > 0``, so the network is unchanged.
+
+    Parameters
+    ----------
+    U : array-like of shape (m, k)
+        Output weights.
+    V : array-like of shape (k, d)
+        Hidden weights; zero rows are left as they are.
+    degree : float, default=1.0
+        Degree of positive homogeneity of the activation.
+
+    Returns
+    -------
+    U : ndarray of shape (m, k)
+        ``U diag(||v_i||**degree)``.
+    V : ndarray of shape (k, d)
+        ``V`` with unit-norm rows.
     """
     U = np.asarray(U, dtype=float)
     V = np.asarray(V, dtype=float)
@@ -70,20 +126,48 @@ def normalize_units(U, V, degree: float = 1.0):
     return U * safe**degree, V / safe[:, None]
 
 
-def align(U_found, V_found, U_true, V_true, degree: float | None = 1.0):
-    """Match found units to true ones; return ``(U_f, V_f, U_t, V_t, perm)`` aligned.
+def align(U_found, V_found, U_true, V_true, degree: float | None = 1.0) -> Alignment:
+    """Normalise both networks and match found units to true ones.
 
-    With ``degree=None`` (an activation that is not positively homogeneous) units
-    are compared as they are, without rescaling.
+    Step 2 of the alignment of docs/algorithms.md, section 0.2. Both networks are
+    normalised (:func:`normalize_units`), then units are matched by the Hungarian
+    algorithm on the cost ``||v_f - v_t|| / max|V_t|`` plus, when the output
+    dimensions agree, ``||u_f - u_t|| / max|U_t|``.
+
+    Parameters
+    ----------
+    U_found, V_found : array-like of shape (m, k_found) and (k_found, d)
+        The network found.
+    U_true, V_true : array-like of shape (m', k_true) and (k_true, d)
+        The truth (``m' != m`` is allowed; then only ``V`` enters the cost).
+    degree : float or None, default=1.0
+        Degree of positive homogeneity of the activation. None (an activation
+        that is not positively homogeneous) compares units as they are, without
+        rescaling.
+
+    Returns
+    -------
+    Alignment
+        ``.U_found``, ``.V_found``, ``.U_true``, ``.V_true``: the four matrices
+        after normalisation (same shapes as given); ``.permutation[i]``: the true
+        unit matched to found unit ``i``, -1 when ``k_found > k_true`` leaves it
+        unmatched.
+
+    Examples
+    --------
+    >>> V = np.array([[1.0, 0.0], [0.0, 2.0]])
+    >>> a = align(np.ones((1, 2)), V[::-1], np.ones((1, 2)), V)
+    >>> a.permutation.tolist(), a.U_found.tolist()
+    ([1, 0], [[2.0, 1.0]])
     """
     if degree is not None:
         U_found, V_found = normalize_units(U_found, V_found, degree)
         U_true, V_true = normalize_units(U_true, V_true, degree)
     # cost: distance between unit directions plus output columns, both normalised
-    scale_u = max(np.abs(U_true).max(initial=0.0), 1e-300)
+    scale_u = max(np.abs(U_true).max(initial=0.0), _TINY)
     cost = (
         np.linalg.norm(V_found[:, None, :] - V_true[None, :, :], axis=2)
-        / max(np.abs(V_true).max(initial=0.0), 1e-300)
+        / max(np.abs(V_true).max(initial=0.0), _TINY)
     )
     if U_found.shape[0] == U_true.shape[0]:
         cost = cost + np.linalg.norm(
@@ -92,11 +176,30 @@ def align(U_found, V_found, U_true, V_true, degree: float | None = 1.0):
     rows, cols = linear_sum_assignment(cost)
     perm = np.full(V_found.shape[0], -1)
     perm[rows] = cols
-    return U_found, V_found, U_true, V_true, perm
+    return Alignment(U_found=U_found, V_found=V_found, U_true=U_true, V_true=V_true,
+                     permutation=perm)
 
 
 def compare(found, truth) -> Comparison:
     """Aligned errors of ``found`` against ``truth`` (two ``TwoLayerNetwork``).
+
+    Step 3 of the alignment of docs/algorithms.md, section 0.2. Units are
+    normalised with the truth's degree of homogeneity and matched as in
+    :func:`align`; missing units count as full error, and so do extra found units
+    that match nothing.
+
+    Parameters
+    ----------
+    found : TwoLayerNetwork
+        The recovered network.
+    truth : TwoLayerNetwork
+        The planted network (its activation decides the normalisation).
+
+    Returns
+    -------
+    Comparison
+        Relative Frobenius errors of ``V`` and ``U``, the largest entry error,
+        bits of precision and the matching.
 
     Examples
     --------
@@ -107,21 +210,22 @@ def compare(found, truth) -> Comparison:
     True
     """
     degree = truth.activation.degree
-    Uf, Vf, Ut, Vt, perm = align(found.U, found.V, truth.U, truth.V, degree)
+    a = align(found.U, found.V, truth.U, truth.V, degree)
+    Uf, Vf, Ut, Vt, perm = a.U_found, a.V_found, a.U_true, a.V_true, a.permutation
     k_true, k_found = Vt.shape[0], Vf.shape[0]
     matched = perm >= 0
     dV = np.zeros_like(Vt)
     dV[perm[matched]] = Vf[matched] - Vt[perm[matched]]
     missing = np.setdiff1d(np.arange(k_true), perm[matched])
     dV[missing] = Vt[missing]
-    v_err = np.linalg.norm(dV) / max(np.linalg.norm(Vt), 1e-300)
-    vmax = np.abs(dV).max() / max(np.abs(Vt).max(), 1e-300)
+    v_err = np.linalg.norm(dV) / max(np.linalg.norm(Vt), _TINY)
+    vmax = np.abs(dV).max() / max(np.abs(Vt).max(), _TINY)
     if Uf.shape[0] == Ut.shape[0]:
         dU = np.zeros_like(Ut)
         dU[:, perm[matched]] = Uf[:, matched] - Ut[:, perm[matched]]
         dU[:, missing] = Ut[:, missing]
-        u_err = np.linalg.norm(dU) / max(np.linalg.norm(Ut), 1e-300)
-        umax = np.abs(dU).max() / max(np.abs(Ut).max(), 1e-300)
+        u_err = np.linalg.norm(dU) / max(np.linalg.norm(Ut), _TINY)
+        umax = np.abs(dU).max() / max(np.abs(Ut).max(), _TINY)
     else:
         u_err = umax = np.inf
     # extra found units that match nothing are an error too
@@ -130,8 +234,58 @@ def compare(found, truth) -> Comparison:
         vmax = max(vmax, 1.0)
         v_err = float(np.hypot(v_err, np.linalg.norm(extra) / np.linalg.norm(Vt)))
     max_err = float(max(vmax, umax))
-    bits = float(min(53.0, -np.log2(max_err))) if max_err > 0 else 53.0
+    bits = float(min(_FLOAT64_BITS, -np.log2(max_err))) if max_err > 0 else _FLOAT64_BITS
     return Comparison(
         v_error=float(v_err), u_error=float(u_err), max_error=max_err, bits=bits,
         permutation=perm, n_matched=int(matched.sum()), n_true=k_true, n_found=k_found,
     )
+
+
+def principal_angles(A, B) -> np.ndarray:
+    """Principal angles (radians, descending) between ``span(A)`` and ``span(B)``.
+
+    When the spans have different dimensions the missing directions count as
+    angles of ``pi / 2``, so the largest angle is small only when the two
+    subspaces are close *and* of the same dimension. Used to score a first layer
+    (or a subspace found by :func:`relurecover.deep.filtered_pca`) against the
+    truth: rows of ``W_1`` are passed as ``W_1.T``.
+
+    Parameters
+    ----------
+    A : array-like of shape (d, p)
+        Columns spanning the first subspace (need not be orthonormal).
+    B : array-like of shape (d, q)
+        Columns spanning the second subspace.
+
+    Returns
+    -------
+    ndarray of shape (max(p, q),)
+        The angles in ``[0, pi / 2]``, largest first (for rank-deficient inputs,
+        ``|rank A - rank B|`` angles of ``pi / 2`` come first).
+
+    Examples
+    --------
+    >>> e = np.eye(3)
+    >>> principal_angles(e[:, :2], e[:, [1, 0]]).round(12).tolist()
+    [0.0, 0.0]
+    >>> float(principal_angles(e[:, :1], e[:, :2])[0].round(6))
+    1.570796
+    """
+    from scipy.linalg import subspace_angles
+
+    A = np.asarray(A, dtype=float)
+    B = np.asarray(B, dtype=float)
+    for name, M in (("A", A), ("B", B)):
+        if M.ndim != 2:
+            raise ValueError(f"`{name}` must be a 2-D array of shape (d, p) whose columns "
+                             f"span the subspace, got shape {M.shape}.")
+        if not np.all(np.isfinite(M)):
+            raise ValueError(f"`{name}` contains NaN or infinite values.")
+    if A.shape[0] != B.shape[0]:
+        raise ValueError(f"`A` and `B` must have the same number of rows (the dimension "
+                         f"d), got {A.shape[0]} and {B.shape[0]}; pass W_1.T, not W_1.")
+    if A.shape[1] == 0 or B.shape[1] == 0:
+        return np.full(max(A.shape[1], B.shape[1]), np.pi / 2)
+    ang = np.sort(subspace_angles(A, B))[::-1]
+    missing = abs(np.linalg.matrix_rank(A) - np.linalg.matrix_rank(B))
+    return np.concatenate([np.full(missing, np.pi / 2), ang])

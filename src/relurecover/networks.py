@@ -22,6 +22,20 @@ __all__ = ["TwoLayerNetwork", "DeepNetwork", "gaussian_inputs"]
 def gaussian_inputs(n: int, d: int, *, rng=None) -> np.ndarray:
     """Draw ``n`` samples of ``x ~ N(0, I_d)`` as an array of shape ``(n, d)``.
 
+    Parameters
+    ----------
+    n : int
+        Number of samples (rows).
+    d : int
+        Input dimension (columns).
+    rng : None, int or numpy.random.Generator, default=None
+        Seed or generator.
+
+    Returns
+    -------
+    ndarray of shape (n, d)
+        Independent standard normal entries, one sample a row.
+
     Examples
     --------
     >>> gaussian_inputs(3, 2, rng=0).shape
@@ -86,7 +100,26 @@ class TwoLayerNetwork:
 
     @classmethod
     def random(cls, d: int, k: int, m: int, *, activation="relu", rng=None):
-        """A planted instance with i.i.d. standard Gaussian weights."""
+        """A planted instance with i.i.d. standard Gaussian weights.
+
+        Parameters
+        ----------
+        d : int
+            Input dimension.
+        k : int
+            Hidden units.
+        m : int
+            Outputs.
+        activation : str, Activation or callable, default="relu"
+            A rectified activation.
+        rng : None, int or numpy.random.Generator, default=None
+            Seed or generator for ``V`` (drawn first) and ``U``.
+
+        Returns
+        -------
+        TwoLayerNetwork
+            ``V`` of shape ``(k, d)`` and ``U`` of shape ``(m, k)``, entries ``N(0, 1)``.
+        """
         d = check_positive_int(d, "d")
         k = check_positive_int(k, "k")
         m = check_positive_int(m, "m")
@@ -97,29 +130,65 @@ class TwoLayerNetwork:
 
     @property
     def n_inputs(self) -> int:
+        """Input dimension ``d``."""
         return self.V.shape[1]
 
     @property
     def n_hidden(self) -> int:
+        """Hidden units ``k``."""
         return self.V.shape[0]
 
     @property
     def n_outputs(self) -> int:
+        """Outputs ``m``."""
         return self.U.shape[0]
 
     def hidden(self, X) -> np.ndarray:
-        """Hidden activations ``f(X V^T)``, shape ``(n, k)``."""
+        """Hidden activations ``f(X V^T)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+            Inputs, one sample a row.
+
+        Returns
+        -------
+        ndarray of shape (n, k)
+            Column ``i`` is ``f(X v_i)``, the activation vector of unit ``i``.
+        """
         X = _check_X(X, self.n_inputs)
         return self.activation(X @ self.V.T)
 
     def predict(self, X) -> np.ndarray:
-        """Outputs ``f(X V^T) U^T``, shape ``(n, m)``."""
+        """Outputs ``f(X V^T) U^T``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+            Inputs, one sample a row.
+
+        Returns
+        -------
+        ndarray of shape (n, m)
+            One output vector a row.
+        """
         return self.hidden(X) @ self.U.T
 
     __call__ = predict
 
     def save(self, path) -> None:
-        """Write ``U``, ``V`` and the activation's name to an ``.npz`` file."""
+        """Write ``U``, ``V`` and the activation's name to an ``.npz`` file.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination (``np.savez`` appends ``.npz`` when it is missing).
+
+        Raises
+        ------
+        ValueError
+            For a custom activation, which cannot be stored by name.
+        """
         if self.activation.name == "custom":
             raise ValueError(
                 "a network with a custom activation cannot be saved by name; save "
@@ -130,7 +199,18 @@ class TwoLayerNetwork:
 
     @classmethod
     def load(cls, path):
-        """Read a network written by :meth:`save` (or any ``.npz`` with ``U``, ``V``)."""
+        """Read a network written by :meth:`save` (or any ``.npz`` with ``U``, ``V``).
+
+        Parameters
+        ----------
+        path : str or path-like
+            An ``.npz`` archive with arrays ``U`` and ``V`` (and optionally the
+            activation's name; ReLU when absent).
+
+        Returns
+        -------
+        TwoLayerNetwork
+        """
         with _open_npz(path) as f:
             if "U" not in f or "V" not in f:
                 raise ValueError(
@@ -179,7 +259,28 @@ class DeepNetwork:
 
     @classmethod
     def random(cls, d: int, widths: Sequence[int], m: int = 1, *, rng=None):
-        """Planted instance: i.i.d. Gaussian layers scaled by ``1/sqrt(fan_in)``."""
+        """Planted instance: i.i.d. Gaussian layers scaled by ``1/sqrt(fan_in)``.
+
+        The first layer is standard Gaussian (its scale is free for a ReLU
+        network); every later layer is scaled by ``1/sqrt(fan_in)`` so the
+        outputs stay of order one.
+
+        Parameters
+        ----------
+        d : int
+            Input dimension.
+        widths : sequence of int
+            Hidden widths ``(k_1, ..., k_L)``.
+        m : int, default=1
+            Outputs.
+        rng : None, int or numpy.random.Generator, default=None
+            Seed or generator.
+
+        Returns
+        -------
+        DeepNetwork
+            Layers of shapes ``(k_1, d), (k_2, k_1), ..., (m, k_L)``.
+        """
         d = check_positive_int(d, "d")
         m = check_positive_int(m, "m")
         widths = [check_positive_int(w, "widths[i]") for w in widths]
@@ -193,18 +294,32 @@ class DeepNetwork:
 
     @property
     def n_inputs(self) -> int:
+        """Input dimension ``d``."""
         return self.weights[0].shape[1]
 
     @property
     def widths(self) -> list[int]:
+        """Hidden widths ``[k_1, ..., k_L]``."""
         return [W.shape[0] for W in self.weights[:-1]]
 
     @property
     def n_outputs(self) -> int:
+        """Outputs ``m``."""
         return self.weights[-1].shape[0]
 
     def predict(self, X) -> np.ndarray:
-        """Outputs of shape ``(n, m)``."""
+        """Outputs ``F(x)`` for every row of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+            Inputs, one sample a row.
+
+        Returns
+        -------
+        ndarray of shape (n, m)
+            One output vector a row.
+        """
         H = _check_X(X, self.n_inputs)
         for W in self.weights[:-1]:
             H = np.maximum(H @ W.T, 0.0)
@@ -213,13 +328,29 @@ class DeepNetwork:
     __call__ = predict
 
     def save(self, path) -> None:
-        """Write the layers to an ``.npz`` file (``W0``, ``W1``, ...)."""
+        """Write the layers to an ``.npz`` file (``W0``, ``W1``, ...).
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination (``np.savez`` appends ``.npz`` when it is missing).
+        """
         np.savez(path, kind=np.array("deep"),
                  **{f"W{i}": W for i, W in enumerate(self.weights)})
 
     @classmethod
     def load(cls, path):
-        """Read a network written by :meth:`save`."""
+        """Read a network written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            An ``.npz`` archive with arrays ``W0``, ``W1``, ... (first layer first).
+
+        Returns
+        -------
+        DeepNetwork
+        """
         with _open_npz(path) as f:
             keys = sorted((k for k in f.files if k[:1] == "W" and k[1:].isdigit()),
                           key=lambda k: int(k[1:]))
@@ -236,7 +367,18 @@ class DeepNetwork:
 
 
 def load_network(path):
-    """Load a :class:`TwoLayerNetwork` or :class:`DeepNetwork` from an ``.npz`` file."""
+    """Load a :class:`TwoLayerNetwork` or :class:`DeepNetwork` from an ``.npz`` file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        An archive written by ``TwoLayerNetwork.save`` or ``DeepNetwork.save``; its
+        ``kind`` entry (or, without one, the presence of ``U``) says which.
+
+    Returns
+    -------
+    TwoLayerNetwork or DeepNetwork
+    """
     with _open_npz(path) as f:
         kind = str(f["kind"]) if "kind" in f else ("two-layer" if "U" in f else "deep")
     return TwoLayerNetwork.load(path) if kind == "two-layer" else DeepNetwork.load(path)

@@ -77,10 +77,29 @@ def deflated_jennrich(
     basis ``r_l`` (``s_m . r_l = delta_ml``), ``T_c N r_l`` is proportional to the full
     ``p_l`` because the found units drop out (``p_i^T N = 0``).
 
+    Parameters
+    ----------
+    Ta, Tb, Tc : ndarray of shape (p, p)
+        Three symmetric contractions ``sum_i gamma_i p_i p_i^T`` of the same tensor
+        (different random contractions of its output mode).
+    P_found : ndarray of shape (p, j)
+        Directions of the units already found, one a column (exact, any norm).
+        With ``j = 0`` this is plain :func:`jennrich` on ``Ta`` and ``Tb``.
+
     Returns
     -------
     ndarray of shape (p, p - j)
-        Unit columns, candidate directions of the missing units.
+        Unit columns, candidate directions of the missing units (up to sign).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> P = np.linalg.qr(rng.standard_normal((4, 4)))[0] + 0.3  # not orthogonal
+    >>> T = [P @ np.diag(rng.standard_normal(4)) @ P.T for _ in range(3)]
+    >>> found = deflated_jennrich(*T, P[:, :2])
+    >>> Pn = P / np.linalg.norm(P, axis=0)
+    >>> bool(np.allclose(np.sort(np.abs(found.T @ Pn[:, 2:]).max(axis=0)), 1.0))
+    True
     """
     p = Ta.shape[0]
     if P_found.shape[1] == 0:

@@ -19,6 +19,22 @@ def alternating_network(d: int, n_directions: int = 4, *, rng=None) -> DeepNetwo
     ``q`` its plain second moment ``E[y (x x^T - I)]`` vanishes (docs/algorithms.md 5.1),
     so plain PCA is blind while filtered PCA finds the plane ``span(u, v)``.
 
+    Parameters
+    ----------
+    d : int
+        Input dimension (at least 2).
+    n_directions : int, default=4
+        ``q``, the directions of the plane (``2 q`` hidden units). Even ``q`` makes
+        the plain second moment vanish.
+    rng : None, int or numpy.random.Generator, default=None
+        Seeds the plane ``span(u, v)``.
+
+    Returns
+    -------
+    DeepNetwork
+        One hidden layer: ``W_1`` of shape ``(2 q, d)`` (rows ``+-a_j``), output
+        weights ``(-1)^j`` of shape ``(1, 2 q)``.
+
     Examples
     --------
     >>> net = alternating_network(10, rng=0)

@@ -16,6 +16,7 @@ Requires PyTorch (``pip install 'relurecover[torch]'``).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import numbers
 import time
@@ -25,55 +26,132 @@ from typing import Sequence
 
 import numpy as np
 
-from .._validation import as_2d_float, check_positive_int, check_random_state
+from .._validation import check_positive_int, check_random_state
 from ..exceptions import AssumptionWarning, ConvergenceWarning
 from ..networks import DeepNetwork
-from ._filtered_pca import Subspace, filtered_pca
+from ._filtered_pca import _check_n_directions, filtered_pca
+from ._scaling import check_samples, scale_exponent
+from ._subspace import Subspace
 
-__all__ = ["DeepFit", "learn_deep"]
+__all__ = ["DeepFit", "learn_deep", "MissingDependencyError", "import_torch"]
+
+#: what :func:`learn_deep` raises, before any work, when PyTorch is not installed.
+TORCH_HINT = "learn_deep needs PyTorch: pip install 'relurecover[torch]'"
+#: the default ``success_tol``: a held-out relative square error at most this is a
+#: success (the CLI's ``--tol`` default too).
+DEFAULT_SUCCESS_TOL = 1e-3
+#: at most this many rows are held out, whatever the fraction ``heldout``.
+MAX_HELDOUT_ROWS = 50_000
+#: the default ``refine_rows``: ``max(REFINE_ROWS_MIN, REFINE_ROWS_PER_PARAM * n_parameters)``.
+REFINE_ROWS_MIN = 20_000
+REFINE_ROWS_PER_PARAM = 20
+#: rows per block where a pass over the training rows is chunked (memory: one
+#: block of activations at a time).
+ROW_BLOCK = 65536
+#: L-BFGS: iterations per ``step`` call and history length; a step that does fewer
+#: iterations stalled (at a kink) and restarts the history, until ``LBFGS_STALLS``
+#: restarts in a row each leave more than ``LBFGS_STALL_GAIN`` of the loss before.
+LBFGS_STEP_ITERS = 25
+LBFGS_HISTORY = 50
+LBFGS_STALLS = 2
+LBFGS_STALL_GAIN = 0.5
+#: torch's own stopping tests, set far below float64 resolution of the loss so that
+#: only ``max_iter``, ``tol`` and the stall rule stop L-BFGS.
+LBFGS_TOL_GRAD = 1e-14
+LBFGS_TOL_CHANGE = 1e-18
+#: dead units (docs/algorithms.md 5.3): a redrawn unit must fire on a fraction in
+#: ``REVIVE_ACTIVE`` of ``REVIVE_PROBE_ROWS`` rows (at most ``REVIVE_TRIES`` draws);
+#: its outgoing weights start at ``REVIVE_OUT_SCALE`` times a Gaussian.
+REVIVE_ACTIVE = (0.05, 0.95)
+REVIVE_PROBE_ROWS = 2000
+REVIVE_TRIES = 20
+REVIVE_OUT_SCALE = 1e-2
+#: round 2 spans the right singular vectors of the refined ``W_1`` whose singular
+#: value is at least this fraction of the largest.
+SPAN_SV_RTOL = 1e-2
+#: ``X`` with root mean square below ``2**-MAX_SCALE_EXPONENT`` (``y`` above
+#: ``2**MAX_SCALE_EXPONENT``) is refused: the network mapped back to its units would
+#: overflow float64 (whose largest power of two is ``2**1023``).
+MAX_SCALE_EXPONENT = 1000
 
 
-@dataclass(frozen=True)
+class MissingDependencyError(ImportError):
+    """An optional dependency (an extra of ``pip install 'relurecover[...]'``) is missing."""
+
+
+def import_torch():
+    """Return the ``torch`` module, or raise :class:`MissingDependencyError` at once.
+
+    Returns
+    -------
+    module
+        ``torch``.
+
+    Raises
+    ------
+    MissingDependencyError
+        With the one-line hint ``TORCH_HINT`` when PyTorch cannot be imported.
+    """
+    try:
+        import torch
+    except ImportError as exc:  # not installed, or blocked (sys.modules["torch"] = None)
+        raise MissingDependencyError(TORCH_HINT) from exc
+    return torch
+
+
+@dataclass(frozen=True, kw_only=True)
 class DeepFit:
-    """What :func:`learn_deep` learned.
+    """What :func:`learn_deep` learned, and the verdict.
+
+    Every error is a relative square error ``||y - F(x)||^2 / ||y||^2`` (summed
+    over the rows and outputs it is computed on).
 
     Attributes
     ----------
     network : DeepNetwork
-        The network in the original coordinates (``W_1`` of shape ``(w_1, d)``).
+        The network in the original coordinates and units (``W_1`` of shape
+        ``(w_1, d)``).
     heldout_error : float
-        Relative square error ``||y - F(x)||^2 / ||y||^2`` on the held-out rows
-        (never used for fitting; used only to choose among restarts in step 2).
+        The relative square error on the held-out rows (never used for fitting;
+        used only to choose among restarts and rounds).
     train_error : float
         The same on the training rows after refinement.
+    success : bool
+        ``heldout_error <= success_tol``.
+    success_tol : float
+        The tolerance of the verdict.
+    message : str
+        The verdict and the steps in words.
     subspace : Subspace
         The subspace found by :func:`filtered_pca` (or the one given).
     widths : tuple of int
         Hidden widths of :attr:`network`.
     restart_errors : tuple of float
         Held-out relative error of each subspace fit (step 2), before lifting.
-    message : str
-        The verdict in words.
     timings : dict of str to float
-        Seconds per stage (``subspace``, ``fit``, ``refine``, ``polish``, ``total``).
+        Seconds per stage (``subspace``, ``fit``, ``refine``, ``lm``, ``polish``,
+        ``total``).
     diagnostics : dict
-        Rows used per stage, L-BFGS iterations, the chosen restart and architecture.
+        Rows used per stage, iterations, the chosen restart and architecture, the
+        power-of-two exponents the data were rescaled by.
     """
 
     network: DeepNetwork
     heldout_error: float
     train_error: float
+    success: bool
+    success_tol: float
+    message: str
     subspace: Subspace
     widths: tuple
     restart_errors: tuple
-    message: str
     timings: dict = field(default_factory=dict)
     diagnostics: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return (
-            f"DeepFit(heldout_error={self.heldout_error:.3g}, train_error="
-            f"{self.train_error:.3g}, subspace dim={self.subspace.n_found}, "
+            f"DeepFit(success={self.success}, heldout_error={self.heldout_error:.3g}, "
+            f"train_error={self.train_error:.3g}, subspace dim={self.subspace.n_found}, "
             f"network={self.network!r}, time={self.timings.get('total', 0.0):.3g}s)\n"
             f"  message: {self.message}"
         )
@@ -133,14 +211,14 @@ def _revive_dead_units(Ws, X, Y, *, fit_iter, tol, gen, torch, dead=0.005,
         with torch.no_grad():
             for li, j in targets:
                 fan_in = Ws[li].shape[1]
-                for _try in range(20):
+                for _try in range(REVIVE_TRIES):
                     Ws[li][j] = torch.randn(fan_in, generator=gen, dtype=torch.float64) \
                         * math.sqrt(2.0 / fan_in)
-                    frac = _activity(Ws, X[:2000], torch)[li][j]
-                    if 0.05 <= frac <= 0.95:
+                    frac = _activity(Ws, X[:REVIVE_PROBE_ROWS], torch)[li][j]
+                    if REVIVE_ACTIVE[0] <= frac <= REVIVE_ACTIVE[1]:
                         break
-                Ws[li + 1][:, j] = 1e-2 * torch.randn(Ws[li + 1].shape[0], generator=gen,
-                                                      dtype=torch.float64)
+                Ws[li + 1][:, j] = REVIVE_OUT_SCALE * torch.randn(
+                    Ws[li + 1].shape[0], generator=gen, dtype=torch.float64)
         _lbfgs(Ws, X, Y, max_iter=fit_iter, tol=tol, deadline=math.inf, torch=torch)
         if _relative_error(Ws, X, Y, torch) < before:
             kept += 1
@@ -163,9 +241,11 @@ def _lbfgs(Ws, X, Y, *, max_iter, tol, deadline, torch, chunk=None):
     n = X.shape[0]
 
     def make():
-        return torch.optim.LBFGS(Ws, lr=1.0, max_iter=25, history_size=50,
-                                 line_search_fn="strong_wolfe", tolerance_grad=1e-14,
-                                 tolerance_change=1e-18)
+        return torch.optim.LBFGS(Ws, lr=1.0, max_iter=LBFGS_STEP_ITERS,
+                                 history_size=LBFGS_HISTORY,
+                                 line_search_fn="strong_wolfe",
+                                 tolerance_grad=LBFGS_TOL_GRAD,
+                                 tolerance_change=LBFGS_TOL_CHANGE)
 
     opt = make()
 
@@ -194,9 +274,9 @@ def _lbfgs(Ws, X, Y, *, max_iter, tol, deadline, torch, chunk=None):
         it += max(done, 1)
         if loss <= tol or time.perf_counter() > deadline:
             break
-        if done < 25:  # stalled: restart with a fresh history
-            stalls = stalls + 1 if loss > 0.5 * last_restart_loss else 0
-            if stalls >= 2:
+        if done < LBFGS_STEP_ITERS:  # stalled: restart with a fresh history
+            stalls = stalls + 1 if loss > LBFGS_STALL_GAIN * last_restart_loss else 0
+            if stalls >= LBFGS_STALLS:
                 break
             last_restart_loss = loss
             opt = make()
@@ -241,47 +321,29 @@ def _levenberg_marquardt(mats, X, Y, *, max_iter, tol, deadline):
     Near the truth the activation patterns of almost all samples are right and
     the loss is a smooth sum of squares in the weights, where Gauss-Newton steps
     converge quadratically; L-BFGS, which stalls at the kinks, cannot get there.
-    Returns the new matrices, the relative loss on these rows and the iterations.
+    The solver is the package's one, :func:`relurecover.optimize.levenberg_marquardt`
+    (Nielsen's damping), on the explicit Jacobian of :func:`_mlp_residual_jacobian`.
+    Returns the new matrices, the relative loss ``||r||^2 / ||Y||^2`` on these rows
+    and the accepted steps; it stops once that loss is at most ``tol``.
     """
+    from ..optimize import Evaluation, levenberg_marquardt
+
     sizes = [W.shape for W in mats]
     splits = np.cumsum([a * b for a, b in sizes])[:-1]
 
     def unpack(theta):
         return [t.reshape(sh) for t, sh in zip(np.split(theta, splits), sizes)]
 
-    theta = np.concatenate([W.ravel() for W in mats])
+    def evaluate(theta):
+        r, J = _mlp_residual_jacobian(unpack(theta), X, Y)
+        return Evaluation(cost=0.5 * float(r @ r), gradient=J.T @ r,
+                          gauss_newton=lambda: J.T @ J)
+
     den = max(float((Y**2).sum()), 1e-300)
-    r, J = _mlp_residual_jacobian(mats, X, Y)
-    loss = float(r @ r)
-    lam = 1e-3
-    it = 0
-    for it in range(1, max_iter + 1):
-        if loss / den <= tol or time.perf_counter() > deadline:
-            break
-        JTJ = J.T @ J
-        g = J.T @ r
-        dg = np.diag(JTJ).copy()
-        dg[dg <= 0] = 1.0
-        improved = False
-        for _ in range(12):
-            A = JTJ + lam * np.diag(dg)
-            try:
-                step = -np.linalg.solve(A, g)
-            except np.linalg.LinAlgError:
-                lam *= 10.0
-                continue
-            trial = unpack(theta + step)
-            r_new, J_new = _mlp_residual_jacobian(trial, X, Y)
-            new = float(r_new @ r_new)
-            if new < loss:
-                theta, r, J, loss = theta + step, r_new, J_new, new
-                lam = max(lam / 5.0, 1e-12)
-                improved = True
-                break
-            lam *= 8.0
-        if not improved:
-            break
-    return unpack(theta), loss / den, it
+    res = levenberg_marquardt(evaluate, np.concatenate([W.ravel() for W in mats]),
+                              max_iter=max_iter, cost_target=0.5 * tol * den,
+                              deadline=deadline)
+    return unpack(res.x), 2.0 * res.cost / den, res.n_iter
 
 
 @contextlib.contextmanager
@@ -295,7 +357,7 @@ def _torch_threads(torch, n):
         torch.set_num_threads(old)
 
 
-def _relative_error(Ws, X, Y, torch, chunk=65536) -> float:
+def _relative_error(Ws, X, Y, torch, chunk=ROW_BLOCK) -> float:
     num = den = 0.0
     with torch.no_grad():
         for s in range(0, X.shape[0], chunk):
@@ -347,7 +409,7 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
     P_t = torch.from_numpy(np.ascontiguousarray(P.T))
     n_params = sum(W.numel() for W in fits[0][3])
     if refine_rows is None:
-        refine_rows = max(20_000, 20 * n_params)
+        refine_rows = max(REFINE_ROWS_MIN, REFINE_ROWS_PER_PARAM * n_params)
     refine_rows = min(refine_rows, n_tr)
     screened = []
     it_refine = 0
@@ -391,7 +453,7 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
     if polish_iter and refine_rows < n_tr and time.perf_counter() < deadline:
         with _torch_threads(torch, n_threads):
             _, it_polish, _ = _lbfgs(Ws, X_t, Y_t, max_iter=polish_iter, tol=tol,
-                                     deadline=deadline, torch=torch, chunk=65536)
+                                     deadline=deadline, torch=torch, chunk=ROW_BLOCK)
     timings["polish"] = time.perf_counter() - t0
     return {"Ws": Ws, "arch": arch, "heldout": _relative_error(Ws, X_ho_t, Y_ho_t, torch),
             "restart_errors": restart_errors, "best_fit_error": fits[0][0],
@@ -407,97 +469,303 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
 # --------------------------------------------------------------------------- validation
 
 
-def _learn_deep_iv(X, y, widths, subspace, restarts, n_screen, screen_iter, heldout, fit_rows, refine_rows,
-                   fit_iter, max_iter, polish_iter, tol, time_limit):
-    X = as_2d_float(X, "X")
-    Y = as_2d_float(y, "y", allow_1d_column=True)
+@dataclass(frozen=True)
+class _Config:
+    """The validated options of :func:`learn_deep`."""
+
+    basis: np.ndarray | None  # the given subspace's basis; None: run filtered PCA
+    n_directions: int | None
+    pca_options: dict
+    n_ho: int
+    rounds: int
+    success_tol: float
+    exponents: tuple  # (ex, ey): X and Y are rescaled by 2**-ex and 2**-ey
+    fit: dict  # keyword arguments of _fit_round (but deadline, gen, torch)
+
+
+def _check_count(value, name):
+    """An integer >= 0 (0 skips the step), or a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"`{name}` must be an integer >= 0 (0 skips the step), "
+                         f"got {value!r}.")
+    return int(value)
+
+
+def _check_widths(widths):
+    if widths is None:
+        return None
+    if isinstance(widths, numbers.Integral):
+        widths = [widths]
+    try:
+        widths = tuple(check_positive_int(w, "widths[i]") for w in widths)
+    except TypeError:
+        raise ValueError(f"`widths` must be a sequence of positive integers, got "
+                         f"{widths!r}.") from None
+    if not widths:
+        raise ValueError("`widths` must hold at least one hidden width, e.g. [4, 4].")
+    return widths
+
+
+def _check_subspace(subspace, d):
+    """The basis of a given subspace: finite, shape (d, r), 1 <= r <= d, full rank."""
+    if subspace is None:
+        return None
+    try:
+        basis = (subspace.basis if isinstance(subspace, Subspace)
+                 else np.asarray(subspace, dtype=float))
+    except (TypeError, ValueError):
+        raise ValueError(f"`subspace` must be a Subspace or an array of shape (d, r) = "
+                         f"({d}, r), got {type(subspace).__name__}.") from None
+    if basis.ndim != 2 or basis.shape[0] != d:
+        raise ValueError(f"`subspace` must be a Subspace or an array of shape (d, r) = "
+                         f"({d}, r), got shape {basis.shape}.")
+    r = basis.shape[1]
+    if not 1 <= r <= d:
+        raise ValueError(f"`subspace` must have 1 <= r <= d = {d} columns, got r = {r}; "
+                         "pass subspace=None to let filtered_pca find it.")
+    if not np.all(np.isfinite(basis)):
+        raise ValueError("`subspace` contains NaN or infinite values; pass a finite "
+                         "basis of shape (d, r).")
+    if np.linalg.matrix_rank(basis) < r:
+        raise ValueError(f"`subspace`'s {r} columns are linearly dependent; pass r "
+                         "independent columns.")
+    return basis
+
+
+def _check_exponents(X, Y):
+    """The powers of two that rescale ``X`` and ``Y``; refused where the network,
+    mapped back (``W_1 2**-ex``, ``W_{L+1} 2**ey``), would overflow float64."""
+    ex, ey = scale_exponent(X), scale_exponent(Y)
+    if ex < -MAX_SCALE_EXPONENT:
+        raise ValueError(f"`X` is too small: its root mean square is about 2**{ex}, and the "
+                         "learned first layer (which scales like 1 / X) would overflow "
+                         "float64; multiply X by a constant (e.g. 1 / X.std()).")
+    if ey > MAX_SCALE_EXPONENT:
+        raise ValueError(f"`y` is too large: its root mean square is about 2**{ey}, and the "
+                         "learned last layer would overflow float64; divide y by a "
+                         "constant (e.g. y.std()).")
+    return ex, ey
+
+
+def _check_pca_options(pca_options):
+    opts = dict(pca_options or {})
+    known = set(inspect.signature(filtered_pca).parameters) - {"X", "y"}
+    unknown = sorted(set(opts) - known)
+    if unknown:
+        raise ValueError(f"`pca_options` has unknown key(s) {unknown}; filtered_pca "
+                         f"takes {sorted(known)}.")
+    return opts
+
+
+def _learn_deep_iv(X, y, *, widths, subspace, n_directions, restarts, heldout, fit_rows,
+                   refine_rows, fit_iter, n_screen, screen_iter, max_iter, polish_iter,
+                   lm_iter, lm_max_params, rounds, tol, success_tol, time_limit,
+                   n_threads, pca_options):
+    """Check every argument of :func:`learn_deep` before any work."""
+    X, Y = check_samples(X, y, zero_y="there is nothing to learn.")
     n, d = X.shape
-    if Y.shape[0] != n:
-        raise ValueError(
-            f"`X` and `y` must have the same number of rows (samples); got {n} and "
-            f"{Y.shape[0]}."
-        )
-    if not np.any(Y):
-        raise ValueError("`y` is identically zero: there is nothing to learn.")
-    if widths is not None:
-        if isinstance(widths, numbers.Integral):
-            widths = [widths]
-        try:
-            widths = tuple(check_positive_int(w, "widths[i]") for w in widths)
-        except TypeError:
-            raise ValueError(f"`widths` must be a sequence of positive integers, got "
-                             f"{widths!r}.") from None
-        if not widths:
-            raise ValueError("`widths` must hold at least one hidden width.")
-    if subspace is not None:
-        basis = subspace.basis if isinstance(subspace, Subspace) else np.asarray(
-            subspace, dtype=float)
-        if basis.ndim != 2 or basis.shape[0] != d:
-            raise ValueError(
-                f"`subspace` must be a Subspace or an array of shape (d, r) = ({d}, r), "
-                f"got shape {basis.shape}."
-            )
-    restarts = check_positive_int(restarts, "restarts")
-    n_screen = check_positive_int(n_screen, "n_screen")
-    screen_iter = check_positive_int(screen_iter, "screen_iter")
+    basis = _check_subspace(subspace, d)
     if not (isinstance(heldout, numbers.Real) and 0 < heldout < 0.5):
         raise ValueError(f"`heldout` must be a fraction in (0, 0.5), got {heldout!r}.")
-    n_ho = max(1, min(int(round(heldout * n)), 50_000))
+    n_ho = max(1, min(int(round(heldout * n)), MAX_HELDOUT_ROWS))
     if n - n_ho < 2 * d:
         raise ValueError(
             f"too few samples: n = {n} leaves {n - n_ho} training rows for d = {d}; "
             "provide n >= 20 d (filtered PCA needs far more for weak directions)."
         )
-    fit_rows = check_positive_int(fit_rows, "fit_rows")
-    refine_rows = check_positive_int(refine_rows, "refine_rows", allow_none=True)
-    fit_iter = check_positive_int(fit_iter, "fit_iter")
-    max_iter = check_positive_int(max_iter, "max_iter")
-    if isinstance(polish_iter, bool) or not isinstance(polish_iter, numbers.Integral) \
-            or polish_iter < 0:
-        raise ValueError(f"`polish_iter` must be an integer >= 0, got {polish_iter!r}.")
     if not (isinstance(tol, numbers.Real) and 0 < tol < 1):
         raise ValueError(f"`tol` must be a number in (0, 1), got {tol!r}.")
+    if isinstance(success_tol, bool) or not (isinstance(success_tol, numbers.Real)
+                                             and 0 < success_tol < math.inf):
+        raise ValueError(f"`success_tol` must be a positive number (a held-out relative "
+                         f"square error), got {success_tol!r}.")
     if time_limit is not None and not (isinstance(time_limit, numbers.Real)
                                        and time_limit > 0):
         raise ValueError(
             f"`time_limit` must be a positive number of seconds, got {time_limit!r}.")
-    return (X, Y, widths, restarts, n_screen, screen_iter, n_ho, fit_rows, refine_rows, fit_iter, max_iter,
-            int(polish_iter))
+    fit = dict(widths=_check_widths(widths), restarts=check_positive_int(restarts, "restarts"),
+               fit_rows=check_positive_int(fit_rows, "fit_rows"),
+               fit_iter=check_positive_int(fit_iter, "fit_iter"),
+               n_screen=check_positive_int(n_screen, "n_screen"),
+               screen_iter=check_positive_int(screen_iter, "screen_iter"),
+               refine_rows=check_positive_int(refine_rows, "refine_rows", allow_none=True),
+               max_iter=check_positive_int(max_iter, "max_iter"),
+               lm_iter=_check_count(lm_iter, "lm_iter"),
+               lm_max_params=check_positive_int(lm_max_params, "lm_max_params"),
+               polish_iter=_check_count(polish_iter, "polish_iter"), tol=float(tol),
+               n_threads=check_positive_int(n_threads, "n_threads", allow_none=True))
+    return X, Y, _Config(basis=basis, n_directions=_check_n_directions(n_directions, d),
+                         pca_options=_check_pca_options(pca_options), n_ho=n_ho,
+                         rounds=check_positive_int(rounds, "rounds"),
+                         success_tol=float(success_tol), exponents=_check_exponents(X, Y),
+                         fit=fit)
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def _split(X, Y, cfg: _Config, rng, torch):
+    """Held-out split, in units where ``X`` and ``Y`` have root mean square near 1.
+
+    ``X`` is multiplied by ``2**-ex`` and ``Y`` by ``2**-ey`` (exact), then ``Y`` by
+    ``1 / sy`` (its training root mean square). Returns the data and the scales
+    ``(ex, ey, sy)`` that map the learned network back.
+    """
+    ex, ey = cfg.exponents
+    perm = rng.permutation(X.shape[0])
+    ho, tr = np.sort(perm[:cfg.n_ho]), np.sort(perm[cfg.n_ho:])
+    X_tr, Y_tr, X_ho, Y_ho = X[tr], Y[tr], X[ho], Y[ho]
+    for A, e in ((X_tr, ex), (X_ho, ex), (Y_tr, ey), (Y_ho, ey)):
+        if e:
+            np.ldexp(A, -e, out=A)
+    sy = float(np.sqrt(np.mean(Y_tr**2))) or 1.0
+    data = dict(X_tr=X_tr, Y_tr=Y_tr / sy, X_ho=X_ho, Y_ho=Y_ho / sy,
+                X_t=torch.from_numpy(X_tr), Y_t=torch.from_numpy(Y_tr / sy),
+                X_ho_t=torch.from_numpy(X_ho), Y_ho_t=torch.from_numpy(Y_ho / sy),
+                Y_tr_raw=Y_tr)
+    return data, (ex, ey, sy)
+
+
+def _subspace_step(data, subspace, cfg: _Config, timings):
+    """Step 1 (docs/algorithms.md 5.1-5.2): the subspace, found or given.
+
+    Returns the :class:`Subspace`, the basis ``P`` to fit in and notes for the
+    message (when nothing is found, ``P`` is the identity, with a warning).
+    """
+    t0 = time.perf_counter()
+    if cfg.basis is None:
+        opts = dict(cfg.pca_options)
+        opts.setdefault("n_directions", cfg.n_directions)
+        sub = filtered_pca(data["X_tr"], data["Y_tr_raw"], **opts)
+    elif isinstance(subspace, Subspace):
+        sub = subspace
+    else:
+        basis = np.linalg.qr(cfg.basis)[0]
+        r = basis.shape[1]
+        sub = Subspace(basis=basis, eigenvalues=np.full(r, np.nan),
+                       floors=np.full(r, np.nan), filters=tuple("given" for _ in range(r)),
+                       rounds=np.zeros(r, dtype=int), method="given",
+                       message="subspace given by the caller.")
+    timings["subspace"] = time.perf_counter() - t0
+    if sub.n_found:
+        return sub, sub.basis, []
+    warnings.warn(
+        "filtered PCA found no direction above the noise floor; fitting from random "
+        "starts in full dimension instead (no guarantee). Provide more samples.",
+        AssumptionWarning, stacklevel=3)
+    d = data["X_tr"].shape[1]
+    return sub, np.eye(d), ["no subspace found: fitted in full dimension from random starts"]
+
+
+def _rounds(P, r, data, cfg: _Config, timings, **kw):
+    """Rounds of steps 2-4; the best round by held-out error, and every round's report.
+
+    A later round restarts the subspace fits in the span of the refined first
+    layer, far closer to the truth than filtered PCA's, where the held-out errors
+    of the fits tell good basins from bad ones.
+    """
+    rounds_out, best = [], None
+    for rnd in range(cfg.rounds):
+        if rnd and (best["heldout"] <= cfg.fit["tol"]
+                    or time.perf_counter() > kw["deadline"]):
+            break
+        if rnd:
+            # the span of the refined first layer: at least the r directions found,
+            # more when the refinement grew one that filtered PCA missed
+            _, sv, Vt = np.linalg.svd(best["Ws"][0].detach().numpy(), full_matrices=False)
+            P = Vt[:max(r, int((sv > SPAN_SV_RTOL * sv[0]).sum()))].T
+        out = _fit_round(P, data, **cfg.fit, **kw)
+        rounds_out.append({k: v for k, v in out.items() if k not in ("Ws", "timings")})
+        for key, sec in out["timings"].items():
+            timings[key] = timings.get(key, 0.0) + sec
+        if best is None or out["heldout"] < best["heldout"]:
+            best = dict(out, round=rnd)
+    return best, rounds_out
+
+
+def _check_deadline(deadline, time_limit, notes):
+    """A note and a ConvergenceWarning when ``time_limit`` cut the refinement short."""
+    if time.perf_counter() > deadline:
+        notes.append(f"time_limit = {time_limit}s reached during refinement")
+        warnings.warn(f"learn_deep stopped at time_limit = {time_limit}s before the "
+                      "refinement converged; increase `time_limit`.",
+                      ConvergenceWarning, stacklevel=3)
+
+
+def _verdict(heldout_error, success_tol, sub, rounds_out, best, notes):
+    """The message of :class:`DeepFit`: the verdict first, then the steps."""
+    ok = heldout_error <= success_tol
+    first = rounds_out[0]
+    message = (f"Success: held-out error {heldout_error:.3g} <= success_tol = "
+               f"{success_tol:g}. " if ok else
+               f"Not a success: held-out error {heldout_error:.3g} > success_tol = "
+               f"{success_tol:g} (more samples, restarts or other widths may help). ")
+    message += (f"Subspace of dimension {sub.n_found} ({sub.method}); "
+                f"{len(first['restart_errors'])} subspace fits (best held-out error "
+                f"{first['best_fit_error']:.3g}), {first['n_screened']} screened in full "
+                f"dimension; after refinement: held-out error {first['heldout']:.3g}")
+    if len(rounds_out) > 1:
+        message += (f"; round 2 in the span of the refined first layer: held-out "
+                    f"error {rounds_out[1]['heldout']:.3g} (subspace fits down to "
+                    f"{rounds_out[1]['best_fit_error']:.3g})")
+    message += f". Kept round {best['round'] + 1}: held-out error {heldout_error:.3g}."
+    if notes:
+        message += " Note: " + "; ".join(notes) + "."
+    return ok, message
+
+
+def _result(best, rounds_out, sub, data, scales, notes, cfg: _Config, timings, torch):
+    """The :class:`DeepFit`: the network mapped back to the original units."""
+    Ws = best["Ws"]
+    train_error = _relative_error(Ws, data["X_t"], data["Y_t"], torch)
+    heldout_error = float(_relative_error(Ws, data["X_ho_t"], data["Y_ho_t"], torch))
+    ex, ey, sy = scales
+    mats = [W.detach().numpy().copy() for W in Ws]
+    # positively homogeneous: F(x 2^-ex) / sy 2^-ey is the network with W_1 2^-ex
+    # and W_{L+1} sy 2^ey applied to x (powers of two: exact)
+    mats[0] = np.ldexp(mats[0], -ex)
+    mats[-1] = np.ldexp(mats[-1] * sy, ey)
+    if not all(np.all(np.isfinite(M)) for M in mats):
+        raise ValueError("the learned network overflows float64 in the units of X and y; "
+                         "multiply X (or y) by a constant closer to 1.")
+    ok, message = _verdict(heldout_error, cfg.success_tol, sub, rounds_out, best, notes)
+    keys = ("fit_rows", "refine_rows", "refine_iterations", "polish_iterations",
+            "lm_iterations", "lm_used", "subspace_fit_error", "chosen_restart",
+            "screened_errors", "candidates", "n_parameters")
+    return DeepFit(
+        network=DeepNetwork(mats), heldout_error=heldout_error,
+        train_error=float(train_error), success=bool(ok), success_tol=cfg.success_tol,
+        message=message, subspace=sub, widths=tuple(best["arch"]),
+        restart_errors=tuple(float(e) for e in rounds_out[0]["restart_errors"]),
+        timings=timings,
+        diagnostics={"n_train": data["X_tr"].shape[0], "n_heldout": cfg.n_ho,
+                     "kept_round": best["round"], "rounds": rounds_out,
+                     "scale_exponents": (ex, ey), **{k: best[k] for k in keys}},
+    )
 
 
 # --------------------------------------------------------------------------- public
 
 
 def learn_deep(
-    X,
-    y,
-    widths: Sequence[int] | int | None = None,
-    *,
-    rng=None,
-    subspace=None,
-    n_directions: int | None = None,
-    restarts: int = 24,
-    heldout: float = 0.1,
-    fit_rows: int = 5_000,
-    refine_rows: int | None = None,
-    fit_iter: int = 150,
-    n_screen: int = 4,
-    screen_iter: int = 200,
-    max_iter: int = 2000,
-    polish_iter: int = 40,
-    lm_iter: int = 30,
-    lm_max_params: int = 3000,
-    rounds: int = 2,
-    tol: float = 1e-14,
-    time_limit: float | None = None,
-    n_threads: int | None = 1,
+    X, y, widths: Sequence[int] | int | None = None, *, rng=None, subspace=None,
+    n_directions: int | None = None, restarts: int = 24, heldout: float = 0.1,
+    fit_rows: int = 5_000, refine_rows: int | None = None, fit_iter: int = 150,
+    n_screen: int = 4, screen_iter: int = 200, max_iter: int = 2000,
+    polish_iter: int = 40, lm_iter: int = 30, lm_max_params: int = 3000, rounds: int = 2,
+    tol: float = 1e-14, success_tol: float = DEFAULT_SUCCESS_TOL,
+    time_limit: float | None = None, n_threads: int | None = 1,
     pca_options: dict | None = None,
 ) -> DeepFit:
     """Learn ``F(x) = W_{L+1} relu(W_L ... relu(W_1 x))`` from Gaussian samples [CKM].
 
     Filtered PCA finds the span of ``W_1``; a network with hidden ``widths`` is fitted
     on the projected inputs from ``restarts`` random starts (kept: smallest held-out
-    error), lifted to full dimension and refined by L-BFGS (docs/algorithms.md 5).
+    error), lifted to full dimension and refined by L-BFGS and Levenberg-Marquardt
+    (docs/algorithms.md 5). Errors are relative square errors
+    ``||y - F(x)||^2 / ||y||^2``. ``X`` and ``y`` are rescaled by powers of two
+    (exact) and the network is mapped back. Needs PyTorch (``MissingDependencyError``,
+    an ImportError, at once otherwise).
 
     Parameters
     ----------
@@ -507,33 +775,30 @@ def learn_deep(
         Labels.
     widths : sequence of int, or int, default=None
         Hidden widths ``(w_1, ..., w_L)``. None tries ``(2r,)`` and ``(2r, 2r)``
-        (``r`` the subspace dimension, at least 2) and keeps the better on the
-        held-out rows.
+        (``r`` the subspace dimension, at least 2), keeping the better held out.
     rng : None, int or numpy.random.Generator, default=None
-        Seeds the held-out split and the restarts (the same seed gives the same bits
-        for a fixed number of threads).
-    subspace : Subspace or ndarray of shape (d, r), default=None
-        A basis to use instead of running :func:`filtered_pca`.
+        Seeds the held-out split and the restarts (same seed, same bits for a fixed
+        number of threads).
+    subspace : Subspace or array-like of shape (d, r), default=None
+        A basis (finite, ``1 <= r <= d`` independent columns) to use instead of
+        running :func:`filtered_pca`.
     n_directions : int, default=None
         Passed to :func:`filtered_pca` (None: search until nothing is above the floor).
     restarts : int, default=24
         Random starts of the subspace fit.
     heldout : float, default=0.1
-        Fraction of rows held out (at most 50,000 rows) for model selection and
-        :attr:`DeepFit.heldout_error`.
+        Fraction of rows held out (at most 50,000) for model selection and the verdict.
     fit_rows : int, default=5000
         Training rows used by the subspace fits.
     refine_rows : int, default=None
-        Rows of the full-dimensional L-BFGS refinement; None takes
-        ``max(20000, 20 * n_parameters)`` (at most all training rows). It is then
-        polished on all training rows.
+        Rows of the full-dimensional refinement; None takes ``max(20000, 20 *
+        n_parameters)``. It is then polished on all training rows.
     fit_iter : int, default=150
-        L-BFGS iterations per subspace fit (its accuracy is capped by the
-        subspace's anyway).
+        L-BFGS iterations per subspace fit.
     n_screen : int, default=4
-        The best subspace fits (by held-out error) lifted and refined for
-        ``screen_iter`` iterations each; the best of them after that is refined to
-        the end. Fits of equal error can lie in different basins.
+        The best subspace fits lifted and refined for ``screen_iter`` iterations
+        each; the best of them then goes on (fits of equal error can lie in
+        different basins).
     screen_iter : int, default=200
         L-BFGS iterations of each screened fit.
     max_iter : int, default=2000
@@ -541,161 +806,60 @@ def learn_deep(
     polish_iter : int, default=40
         L-BFGS iterations on all training rows at the end (0: skip).
     lm_iter : int, default=30
-        Levenberg-Marquardt iterations after the refinement (0: skip), on
-        ``max(5000, 5 * n_parameters)`` training rows: near the truth they converge
-        quadratically where L-BFGS stalls at the kinks of the ReLUs.
-    rounds : int, default=2
-        Rounds of steps 2-4. Later rounds (run only while the held-out error is
-        above ``tol``) restart the subspace fits in the span of the refined first
-        layer, which is far closer to the truth than filtered PCA's: there the fits'
-        held-out errors tell the right basin from a wrong one (a second-layer unit
-        left unused, say). The round with the smallest held-out error is kept.
+        Levenberg-Marquardt iterations after the refinement (0: skip): near the
+        truth they converge quadratically where L-BFGS stalls at the kinks.
     lm_max_params : int, default=3000
-        Skip Levenberg-Marquardt for networks with more parameters (its normal
-        equations cost ``rows * n_parameters**2`` per iteration).
+        Skip Levenberg-Marquardt for networks with more parameters.
+    rounds : int, default=2
+        Rounds of steps 2-4; later rounds (while the held-out error is above
+        ``tol``) restart the subspace fits in the span of the refined first layer.
+        The round with the smallest held-out error is kept.
     tol : float, default=1e-14
-        Stop when the relative training loss is below this.
+        Stop when the relative training error is below this.
+    success_tol : float, default=1e-3
+        The verdict: :attr:`DeepFit.success` is ``heldout_error <= success_tol``.
     time_limit : float, default=None
         Seconds after which the refinement stops where it is.
     n_threads : int, default=1
-        Torch threads for the full-dimensional refinement (None: torch's setting).
-        The small subspace fits always run on one thread.
+        Torch threads of the full-dimensional refinement (None: torch's setting).
     pca_options : dict, default=None
         Keyword arguments for :func:`filtered_pca`.
 
     Returns
     -------
     DeepFit
-        ``.network`` (a :class:`DeepNetwork` in the original coordinates),
-        ``.heldout_error``, ``.subspace``, ``.timings`` and ``.diagnostics``.
+        ``.network`` (a :class:`DeepNetwork` in the original coordinates), the
+        verdict ``.success`` and ``.message``, ``.heldout_error``, ``.subspace``,
+        ``.timings`` and ``.diagnostics``.
 
     Examples
     --------
+    >>> import pytest; _ = pytest.importorskip("torch")  # skipped on a base install
     >>> from relurecover import DeepNetwork, gaussian_inputs
     >>> truth = DeepNetwork.random(12, [3, 2], rng=0)
     >>> X = gaussian_inputs(30_000, 12, rng=1)
     >>> fit = learn_deep(X, truth.predict(X), [3, 2], rng=2)
-    >>> fit.subspace.n_found, bool(fit.heldout_error < 1e-6)
-    (3, True)
+    >>> fit.subspace.n_found, fit.success, bool(fit.heldout_error < 1e-6)
+    (3, True, True)
     """
-    import torch
-
+    torch = import_torch()
     t_start = time.perf_counter()
-    if isinstance(lm_iter, bool) or not isinstance(lm_iter, numbers.Integral) or lm_iter < 0:
-        raise ValueError(f"`lm_iter` must be an integer >= 0, got {lm_iter!r}.")
-    lm_max_params = check_positive_int(lm_max_params, "lm_max_params")
-    rounds = check_positive_int(rounds, "rounds")
-    (X, Y, widths, restarts, n_screen, screen_iter, n_ho, fit_rows, refine_rows, fit_iter,
-     max_iter, polish_iter) = _learn_deep_iv(X, y, widths, subspace, restarts, n_screen,
-                                             screen_iter, heldout, fit_rows,
-                                   refine_rows, fit_iter, max_iter, polish_iter, tol,
-                                   time_limit)
+    X, Y, cfg = _learn_deep_iv(
+        X, y, widths=widths, subspace=subspace, n_directions=n_directions,
+        restarts=restarts, heldout=heldout, fit_rows=fit_rows, refine_rows=refine_rows,
+        fit_iter=fit_iter, n_screen=n_screen, screen_iter=screen_iter, max_iter=max_iter,
+        polish_iter=polish_iter, lm_iter=lm_iter, lm_max_params=lm_max_params,
+        rounds=rounds, tol=tol, success_tol=success_tol, time_limit=time_limit,
+        n_threads=n_threads, pca_options=pca_options)
     rng = check_random_state(rng)
     deadline = t_start + time_limit if time_limit is not None else math.inf
-    n, d = X.shape
-    m = Y.shape[1]
-    perm = rng.permutation(n)
-    ho, tr = np.sort(perm[:n_ho]), np.sort(perm[n_ho:])
-    X_tr, Y_tr = X[tr], Y[tr]
-    X_ho, Y_ho = X[ho], Y[ho]
-    n_tr = X_tr.shape[0]
+    data, scales = _split(X, Y, cfg, rng, torch)
     timings = {}
-
-    # step 1: the subspace (5.1-5.2)
-    t0 = time.perf_counter()
-    if subspace is None:
-        opts = dict(pca_options or {})
-        opts.setdefault("n_directions", n_directions)
-        sub = filtered_pca(X_tr, Y_tr, **opts)
-    elif isinstance(subspace, Subspace):
-        sub = subspace
-    else:
-        basis = np.linalg.qr(np.asarray(subspace, dtype=float))[0]
-        sub = Subspace(basis=basis, eigenvalues=np.full(basis.shape[1], np.nan),
-                       floors=np.full(basis.shape[1], np.nan),
-                       filters=tuple("given" for _ in range(basis.shape[1])),
-                       rounds=np.zeros(basis.shape[1], dtype=int), method="given",
-                       message="subspace given by the caller.")
-    timings["subspace"] = time.perf_counter() - t0
-    P = sub.basis
-    r = P.shape[1]
-    notes = []
-    if r == 0:
-        warnings.warn(
-            "filtered PCA found no direction above the noise floor; fitting from random "
-            "starts in full dimension instead (no guarantee). Provide more samples.",
-            AssumptionWarning, stacklevel=2)
-        notes.append("no subspace found: fitted in full dimension from random starts")
-        P = np.eye(d)
-        r = d
-
-    sy = float(np.sqrt(np.mean(Y_tr**2))) or 1.0
+    sub, P, notes = _subspace_step(data, subspace, cfg, timings)
     gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
-    data = dict(X_tr=X_tr, Y_tr=Y_tr / sy, X_ho=X_ho, Y_ho=Y_ho / sy,
-                X_t=torch.from_numpy(X_tr), Y_t=torch.from_numpy(Y_tr / sy),
-                X_ho_t=torch.from_numpy(X_ho), Y_ho_t=torch.from_numpy(Y_ho / sy))
-    opts = dict(widths=widths, restarts=restarts, fit_rows=fit_rows, fit_iter=fit_iter,
-                n_screen=n_screen, screen_iter=screen_iter, refine_rows=refine_rows,
-                max_iter=max_iter, lm_iter=lm_iter, lm_max_params=lm_max_params,
-                polish_iter=polish_iter, tol=tol, deadline=deadline, n_threads=n_threads,
-                gen=gen, torch=torch)
-    # rounds of steps 2-4; a second round restarts the subspace fits in the span of
-    # the refined first layer, far closer to the truth than filtered PCA's, where the
-    # held-out errors of the fits tell good basins from bad ones
-    rounds_out = []
-    best = None
-    for rnd in range(max(1, rounds)):
-        if rnd and (best["heldout"] <= tol or time.perf_counter() > deadline):
-            break
-        if rnd:
-            # the span of the refined first layer: at least the r directions found,
-            # more when the refinement grew one that filtered PCA missed
-            _, sv, Vt = np.linalg.svd(best["Ws"][0].detach().numpy(), full_matrices=False)
-            P = Vt[:max(r, int((sv > 1e-2 * sv[0]).sum()))].T
-        out = _fit_round(P, data, **opts)
-        rounds_out.append({k: v for k, v in out.items() if k not in ("Ws", "timings")})
-        for key, sec in out["timings"].items():
-            timings[key] = timings.get(key, 0.0) + sec
-        if best is None or out["heldout"] < best["heldout"]:
-            best = dict(out, round=rnd)
-    Ws = best["Ws"]
-    arch = best["arch"]
-    restart_errors = rounds_out[0]["restart_errors"]
-    X_t, Y_t, X_ho_t, Y_ho_t = data["X_t"], data["Y_t"], data["X_ho_t"], data["Y_ho_t"]
-    train_error = _relative_error(Ws, X_t, Y_t, torch)
-    heldout_error = _relative_error(Ws, X_ho_t, Y_ho_t, torch)
-    mats = [W.detach().numpy().copy() for W in Ws]
-    mats[-1] = mats[-1] * sy
-    network = DeepNetwork(mats)
+    best, rounds_out = _rounds(P, P.shape[1], data, cfg, timings, deadline=deadline,
+                               gen=gen, torch=torch)
+    _check_deadline(deadline, time_limit, notes)
+    fit = _result(best, rounds_out, sub, data, scales, notes, cfg, timings, torch)
     timings["total"] = time.perf_counter() - t_start
-
-    if time.perf_counter() > deadline:
-        notes.append(f"time_limit = {time_limit}s reached during refinement")
-        warnings.warn(f"learn_deep stopped at time_limit = {time_limit}s before the "
-                      "refinement converged; increase `time_limit`.",
-                      ConvergenceWarning, stacklevel=2)
-    first = rounds_out[0]
-    message = (f"subspace of dimension {r} ({sub.method}); {len(restart_errors)} subspace "
-               f"fits (best held-out error {first['best_fit_error']:.3g}), "
-               f"{first['n_screened']} screened in full dimension; after refinement: "
-               f"held-out error {first['heldout']:.3g}")
-    if len(rounds_out) > 1:
-        message += (f"; round 2 in the span of the refined first layer: held-out "
-                    f"error {rounds_out[1]['heldout']:.3g} (subspace fits down to "
-                    f"{rounds_out[1]['best_fit_error']:.3g})")
-    message += f". Kept round {best['round'] + 1}: held-out error {heldout_error:.3g}."
-    if notes:
-        message += " Note: " + "; ".join(notes) + "."
-    return DeepFit(
-        network=network, heldout_error=float(heldout_error),
-        train_error=float(train_error), subspace=sub, widths=tuple(arch),
-        restart_errors=tuple(float(e) for e in restart_errors), message=message,
-        timings=timings,
-        diagnostics={"n_train": n_tr, "n_heldout": n_ho, "kept_round": best["round"],
-                     "rounds": rounds_out,
-                     **{k: best[k] for k in ("fit_rows", "refine_rows", "refine_iterations",
-                                             "polish_iterations", "lm_iterations",
-                                             "lm_used", "subspace_fit_error",
-                                             "chosen_restart", "screened_errors",
-                                             "candidates", "n_parameters")}},
-    )
+    return fit

@@ -53,89 +53,25 @@ import time
 import numpy as np
 import scipy.linalg
 
-from ..moments import iter_chunks
+from ..moments import C2, hermite4_contraction, hermite4_moment, second_moment
 from ..networks import TwoLayerNetwork
 from ..tensor import jennrich
-from ._gaussian import hidden_and_output
-from ._result import Recovery
+from ._output import fit_output_layer
+from ._result import Recovery, unit_verdict
 
-__all__ = [
-    "recover_few_outputs",
-    "second_moment",
-    "hermite4_contraction",
-    "C2",
-    "C4",
-]
+# The moment estimators of steps 1-2 (``second_moment``, ``hermite4_contraction``,
+# ``hermite4_moment``) and the constants ``C2``, ``C4`` live in ``relurecover.moments``.
+__all__ = ["recover_few_outputs"]
 
-#: ``E[relu(g) He2(g)]`` for ``g ~ N(0, 1)``.
-C2 = 1.0 / np.sqrt(2.0 * np.pi)
-#: ``E[relu(g) He4(g)]`` for ``g ~ N(0, 1)``, ``He4 = g^4 - 6 g^2 + 3``.
-C4 = -1.0 / np.sqrt(2.0 * np.pi)
-
-#: noise floor = this many times the estimated spectral edge of the sampling noise.
-FLOOR_FACTOR = 1.5
-#: finish iterations per start (step 4).
+#: finish iterations per start (step 4), and iterations without halving the
+#: residual after which a start is given up.
 MAX_FINISH_ITER = 40
+FINISH_STALL = 6
 
 
 # --------------------------------------------------------------------------
 # step 1: subspace
 # --------------------------------------------------------------------------
-def second_moment(X, y, *, chunk_size: int = 16384):
-    """``M2 = E[y (x x^T - I)]`` and its sampling-noise floor (step 1).
-
-    ``y`` first loses its mean and its linear part ``b . x`` (``b = E[y x]``):
-    neither changes the expectation (``E[x x^T - I] = 0``, odd moments vanish)
-    but both add noise.
-
-    Returns
-    -------
-    M2 : ndarray of shape (d, d)
-    floor : float
-        ``FLOOR_FACTOR`` times ``2 sqrt(d) sigma``, the spectral edge of a
-        symmetric noise matrix whose entries have the estimated mean variance
-        ``sigma^2`` of the entries of ``M2``: eigenvalues below it are noise.
-    """
-    n, d = X.shape
-    mean = float(np.mean(y))
-    b = np.zeros(d)
-    for sl in iter_chunks(n, chunk_size):
-        b += np.asarray(X[sl], dtype=float).T @ (y[sl] - mean)
-    b /= n
-    M = np.zeros((d, d))
-    S = np.zeros((d, d))
-    tot, tot2 = 0.0, 0.0
-    q2 = np.zeros(d)
-    q4 = np.zeros(d)
-    for sl in iter_chunks(n, chunk_size):
-        Xc = np.asarray(X[sl], dtype=float)
-        r = y[sl] - mean - Xc @ b
-        M += (Xc * r[:, None]).T @ Xc
-        tot += r.sum()
-        r2 = r * r
-        X2 = Xc * Xc
-        S += (X2 * r2[:, None]).T @ X2  # sum r^2 x_a^2 x_b^2
-        tot2 += r2.sum()
-        q2 += r2 @ X2
-        q4 += r2 @ (X2 * X2)
-    M = (M - tot * np.eye(d)) / n
-    # diagonal entries: sum r^2 (x_a^2 - 1)^2 = sum r^2 x_a^4 - 2 r^2 x_a^2 + r^2
-    S[np.diag_indices(d)] = q4 - 2 * q2 + tot2
-    var = S / n**2 - (M**2) / n  # variance of the mean of each entry
-    sigma = np.sqrt(max(float(np.mean(np.maximum(var, 0.0))), 0.0))
-    return M, FLOOR_FACTOR * 2.0 * np.sqrt(d) * sigma
-
-
-def _hermite4_full(X, r, a, *, chunk_size):
-    """``E[r He4(x)(a, a, ., .)]`` in full dimension (step 1's fallback), shape (d, d)."""
-    n, d = X.shape
-    out = np.zeros((d, d))
-    for sl in iter_chunks(n, chunk_size):
-        out += hermite4_contraction(np.asarray(X[sl], dtype=float), r[sl], a, a) * (
-            sl.stop - sl.start)
-    return out / n
-
-
 def _subspace(X, y, k, M2, floor, *, rng, chunk_size):
     """Orthonormal ``Q`` (d, k) of ``span(V)``, and ``k`` when not given (step 1).
 
@@ -167,7 +103,7 @@ def _subspace(X, y, k, M2, floor, *, rng, chunk_size):
     Pperp = np.eye(d) - found @ found.T
     G = np.zeros((d, d))
     for _ in range(3):
-        T = _hermite4_full(X, r, rng.standard_normal(d) / np.sqrt(d), chunk_size=chunk_size)
+        T = hermite4_moment(X, r, rng.standard_normal(d) / np.sqrt(d), chunk_size=chunk_size)
         T = Pperp @ T @ Pperp
         G += T @ T / max(np.linalg.norm(T, 2) ** 2, 1e-300)
     w, U = np.linalg.eigh(G)
@@ -182,42 +118,6 @@ def _subspace(X, y, k, M2, floor, *, rng, chunk_size):
 # --------------------------------------------------------------------------
 # step 2: 4th Hermite moment and Jennrich
 # --------------------------------------------------------------------------
-def hermite4_contraction(Z, r, a, b):
-    """``mean_j r_j H4(z_j)(a, b, ., .)`` for the multivariate Hermite tensor (step 2).
-
-    ``H4(z)_{pqst} = z_p z_q z_s z_t - (6 terms delta z z) + (3 terms delta delta)``;
-    contracted with ``a`` and ``b`` in the first two slots it is, per sample,
-
-    ``(a.z)(b.z) z z^T - (a.b) z z^T - (b.z)(a z^T + z a^T) - (a.z)(b z^T + z b^T)
-    - (a.z)(b.z) I + (a.b) I + a b^T + b a^T``,
-
-    so the whole sum costs ``O(n p^2)``. For ``y = relu(v . z)``, ``|v| = 1``:
-    ``E[y H4(z)(a, b)] = C4 (a.v)(b.v) v v^T``.
-
-    Parameters
-    ----------
-    Z : ndarray of shape (n, p)
-    r : ndarray of shape (n,)
-    a, b : ndarray of shape (p,)
-
-    Returns
-    -------
-    ndarray of shape (p, p), symmetric.
-    """
-    n, p = Z.shape
-    za = Z @ a
-    zb = Z @ b
-    ab = float(a @ b)
-    w1 = r * (za * zb - ab)
-    M = (Z * w1[:, None]).T @ Z
-    va = Z.T @ (r * za)
-    vb = Z.T @ (r * zb)
-    M -= np.outer(a, vb) + np.outer(vb, a) + np.outer(b, va) + np.outer(va, b)
-    M -= w1.sum() * np.eye(p)
-    M += r.sum() * (np.outer(a, b) + np.outer(b, a))
-    return M / n
-
-
 def _low_degree_residual(Z, y):
     """``y`` minus its least-squares fit on Hermite degree <= 2 in ``z`` (step 2)."""
     n, p = Z.shape
@@ -272,7 +172,7 @@ def _pattern_solve(Xs, ys, E):
     for i in range(k):
         D[:, i * d:(i + 1) * d] = Xs * act[:, i:i + 1]
     D[:, k * d:] = Xs
-    # normal equations + one refinement step (as in hidden_and_output): the
+    # normal equations + one refinement step (as in _output.fit_output_layer): the
     # Gaussian design is well conditioned, and this is several times faster
     # than an SVD least squares (d = 50, k = 10: 15 s -> 5 s per recovery)
     try:
@@ -305,7 +205,24 @@ def _choose_rows(marg, n_rows, tau, rng):
     return rng.choice(pool, n_rows, replace=False) if pool.size > n_rows else pool
 
 
-def _finish(X, y, E, n_rows, *, rng, exact_tol=1e-10):
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Finish:
+    """What one run of the finish (step 4) ended with.
+
+    ``E`` the directions (k, d), ``W``/``lvec`` the last fixed-pattern solve (its
+    unit weights and free linear term), ``converged`` whether it reached the
+    exact tolerance, ``iterations`` and ``residual`` (relative, on its rows).
+    """
+
+    E: np.ndarray
+    W: np.ndarray | None
+    lvec: np.ndarray | None
+    converged: bool
+    iterations: int
+    residual: float
+
+
+def _finish(X, y, E, n_rows, *, rng, exact_tol=1e-10) -> _Finish:
     """Iterate step 4 from directions ``E`` (k, d, unit rows).
 
     Each iteration picks ``n_rows`` rows whose patterns are sure by the smallest
@@ -317,8 +234,6 @@ def _finish(X, y, E, n_rows, *, rng, exact_tol=1e-10):
     normalised by ``||x||`` were tried first: they prefer rows with a small
     component off ``span(V)`` and got worse as n grew; so did taking the rows of
     largest margin, see :func:`_choose_rows`.)
-
-    Returns ``(E, W, l, converged, iterations, residual)``.
     """
     res = np.inf
     W = lvec = None
@@ -330,22 +245,24 @@ def _finish(X, y, E, n_rows, *, rng, exact_tol=1e-10):
         rows = _choose_rows(marg, n_rows, tau, rng)
         W, lvec, res, full = _pattern_solve(X[rows], y[rows], E)
         nw = np.linalg.norm(W, axis=1)
-        if np.any(nw <= 1e-12 * max(nw.max(), 1e-300)):
-            return E, W, lvec, False, it, res  # a unit vanished
+        if np.any(nw <= 1e-12 * max(nw.max(), 1e-300)):  # a unit vanished
+            return _Finish(E=E, W=W, lvec=lvec, converged=False, iterations=it,
+                           residual=res)
         E_new = W / nw[:, None]
         E_new *= np.where(np.einsum("ij,ij->i", E_new, E) < 0, -1.0, 1.0)[:, None]
         change = float(np.max(np.linalg.norm(E_new - E, axis=1)))
         E = E_new
         if full and res <= exact_tol and change <= 1e-9:
-            return E, W, lvec, True, it, res
+            return _Finish(E=E, W=W, lvec=lvec, converged=True, iterations=it,
+                           residual=res)
         tau = 4.0 * change * np.sqrt(X.shape[1]) if full else None
         if res < 0.5 * best:
             best, stall = res, 0
         else:
             stall += 1
-            if stall >= 6:
+            if stall >= FINISH_STALL:
                 break
-    return E, W, lvec, False, it, res
+    return _Finish(E=E, W=W, lvec=lvec, converged=False, iterations=it, residual=res)
 
 
 def _network_from_patterns(E, W, lvec):
@@ -441,6 +358,9 @@ def recover_few_outputs(
     if k is not None or res.exact or res.n_hidden == 0:
         return res
     k0 = res.n_hidden
+    # every attempt's stages count: the failed ones under "k = j: <stage>"
+    spent = {f"k = {k0}: {name}": t for name, t in res.timings.items()
+             if name not in timings}
     for k_try in range(k0 + 1, min(k0 + 2, X.shape[1]) + 1):
         left = None if time_limit is None else time_limit - (time.perf_counter() - t_all)
         if left is not None and left <= 0:
@@ -453,8 +373,12 @@ def recover_few_outputs(
             diag = dict(res2.diagnostics, n_hidden_inferred=k_try,
                         n_hidden_from_floor=k0)
             return dataclasses.replace(res2, message=res2.message + note,
-                                       diagnostics=diag)
-    return res
+                                       diagnostics=diag,
+                                       timings={**spent, **res2.timings})
+        spent.update({f"k = {k_try}: {name}": t for name, t in res2.timings.items()
+                      if name not in timings})
+    own = {name: t for name, t in res.timings.items() if name in timings}
+    return dataclasses.replace(res, timings={**own, **spent})
 
 
 def _recover(X, Y, k, *, activation, rng, tol, max_starts, time_limit, chunk_size,
@@ -482,7 +406,9 @@ def _recover(X, Y, k, *, activation, rng, tol, max_starts, time_limit, chunk_siz
         msg = ("not recovered: found 0 of 0 units (no eigenvalue of E[y (x x^T - I)] is "
                "above the noise floor, so k cannot be inferred; pass n_hidden). "
                + " ".join(notes))
-        return Recovery(None, False, np.inf, msg, 0, 0, "few-outputs", timings, diag)
+        return Recovery(network=None, exact=False, certificate=np.inf, message=msg,
+                        n_found=0, n_hidden=0, method="few-outputs", timings=timings,
+                        diagnostics=diag)
     if k > d:
         raise ValueError(f"k = {k} > d = {d}: the units must be linearly independent.")
 
@@ -491,9 +417,8 @@ def _recover(X, Y, k, *, activation, rng, tol, max_starts, time_limit, chunk_siz
     Z = Xf @ Q
     r = _low_degree_residual(Z, y)
     m1 = Z.T @ (y - y.mean()) / n
-    M2Q = Q.T @ M2 @ Q
     P = _moment_directions(Z, r, rng)
-    alpha, signs = _weights_and_signs(M2Q, m1, P)
+    alpha, signs = _weights_and_signs(Q.T @ M2 @ Q, m1, P)
     E0 = (Q @ (P * signs)).T
     E0 /= np.linalg.norm(E0, axis=1, keepdims=True)
     diag.update(moment_weights=alpha, moment_signs=signs)
@@ -501,82 +426,111 @@ def _recover(X, Y, k, *, activation, rng, tol, max_starts, time_limit, chunk_siz
 
     # --- steps 4-5 --------------------------------------------------------------
     t0 = time.perf_counter()
+    found, best, stop_reason = _search(Xf, y, E0, Q, Z, r, k, rng=rng,
+                                       max_starts=max_starts, deadline=deadline,
+                                       time_limit=time_limit, diag=diag)
+    timings["finish"] = time.perf_counter() - t0
+    return _certify(Xf, Y, k, found, best, stop_reason, notes, k_given is None,
+                    activation=activation, tol=tol, chunk_size=chunk_size, diag=diag,
+                    timings=timings)
+
+
+def _start(i, E0, Q, Z, r, k, rng):
+    """The ``i``-th start of step 5 and its kind: the moment start first, then
+    fresh random contractions of the 4th moment (two turns in four: the best
+    kind, 12 of 20 converged on Safran-Shamir, k = 10, n = 5000, against 11
+    perturbed and 5 random), the moment start perturbed, and random directions
+    in the subspace (independent Gaussian: random orthonormal frames converged
+    far less often on Safran-Shamir, 0 of 20 against 6 of 20 at k = 10)."""
+    if i == 0:
+        return E0, "moment"
+    if i % 4 in (1, 2):
+        return (Q @ _moment_directions(Z, r, rng)).T, "jennrich"
+    if i % 4 == 3:
+        return E0 + 0.3 * rng.standard_normal(E0.shape) @ (Q @ Q.T) / np.sqrt(k), "perturbed"
+    return (Q @ rng.standard_normal((k, k))).T, "random"
+
+
+def _search(Xf, y, E0, Q, Z, r, k, *, rng, max_starts, deadline, time_limit, diag):
+    """Steps 4-5: the finish from the moment start, then from fallback starts.
+
+    Returns ``(found, best, stop_reason)``: the converged :class:`_Finish` (or
+    None) and the one of smallest residual.
+    """
+    n, d = Xf.shape
     if max_starts is None:
         max_starts = max(30, 10 * k)
-    p_unknowns = (k + 1) * d
-    n_rows = min(n, max(6 * p_unknowns, 1000))
-    found = None
+    n_rows = min(n, max(6 * (k + 1) * d, 1000))  # 6 rows per unknown of step 4
+    found = best = None
     starts = 0
-    best_res = np.inf
-    best = None
     stop_reason = ""
     kinds = []
     while starts < max_starts:
         if time.perf_counter() > deadline:
             stop_reason = f"the time limit of {time_limit} s was reached"
             break
-        if starts == 0:
-            E, kind = E0, "moment"
-        elif starts % 4 in (1, 2):  # fresh random contractions of the 4th moment
-            # (the best kind of start: 12 of 20 converged on Safran-Shamir, k = 10,
-            # n = 5000, against 11 perturbed and 5 random)
-            E, kind = (Q @ _moment_directions(Z, r, rng)).T, "jennrich"
-        elif starts % 4 == 3:  # the moment start, perturbed
-            E = E0 + 0.3 * rng.standard_normal(E0.shape) @ (Q @ Q.T) / np.sqrt(k)
-            kind = "perturbed"
-        else:  # random directions in the subspace (independent Gaussian: random
-            # orthonormal frames were tried and converged far less often on
-            # Safran-Shamir, 0 of 20 against 6 of 20 at k = 10)
-            E, kind = (Q @ rng.standard_normal((k, k))).T, "random"
+        E, kind = _start(starts, E0, Q, Z, r, k, rng)
         E = E / np.linalg.norm(E, axis=1, keepdims=True)
         starts += 1
         kinds.append(kind)
         if _duplicate(E):
             continue
-        E, W, lvec, conv, its, res = _finish(Xf, y, E, n_rows, rng=rng)
-        if res < best_res:
-            best_res, best = res, (E, W, lvec)
-        if conv and not _duplicate(E):
-            found = (E, W, lvec)
-            diag["finish_iterations"] = its
+        fin = _finish(Xf, y, E, n_rows, rng=rng)
+        if best is None or fin.residual < best.residual:
+            best = fin
+        if fin.converged and not _duplicate(fin.E):
+            found = fin
+            diag["finish_iterations"] = fin.iterations
             break
     else:
         stop_reason = f"the budget of max_starts={max_starts} starts was spent"
-    diag.update(starts_used=starts, start_kinds=kinds, finish_residual=best_res)
-    timings["finish"] = time.perf_counter() - t0
+    diag.update(starts_used=starts, start_kinds=kinds,
+                finish_residual=np.inf if best is None else best.residual)
+    return found, best, stop_reason
 
-    # --- step 6 -------------------------------------------------------------
+
+def _certify(Xf, Y, k, found, best, stop_reason, notes, k_inferred, *, activation, tol,
+             chunk_size, diag, timings) -> Recovery:
+    """Step 6: the network from the patterns, ``U`` and the certificate on all rows."""
     t0 = time.perf_counter()
+    n = Xf.shape[0]
+
+    def result(**kw):
+        timings["output layer"] = time.perf_counter() - t0
+        return Recovery(n_hidden=k, method="few-outputs", timings=timings,
+                        diagnostics=diag, **kw)
+
     cand = found if found is not None else best
     if cand is None:
-        timings["output layer"] = time.perf_counter() - t0
         msg = (f"not recovered: found 0 of {k} units ({stop_reason or 'no start ran'}). "
                + " ".join(notes))
-        return Recovery(None, False, np.inf, msg.strip(), 0, k, "few-outputs", timings, diag)
-    V, c = _network_from_patterns(*cand)
+        return result(network=None, exact=False, certificate=np.inf, message=msg.strip(),
+                      n_found=0)
+    V, c = _network_from_patterns(cand.E, cand.W, cand.lvec)
     diag["flip_coefficients"] = c
-    U, cert, rank_H = hidden_and_output(Xf, Y, V, activation, chunk_size=chunk_size)
-    timings["output layer"] = time.perf_counter() - t0
-    diag["rank_hidden"] = rank_H
-    net = TwoLayerNetwork(U, V, activation=activation)
-    n_found = k if found is not None else 0
-    exact = bool(found is not None and rank_H == k and cert <= tol)
+    out = fit_output_layer(Xf, Y, V, activation, chunk_size=chunk_size)
+    diag["rank_hidden"] = out.rank_hidden
+    net = TwoLayerNetwork(out.U, V, activation=activation)
+    exact = bool(found is not None and out.rank_hidden == k and out.certificate <= tol)
+    n_found = k if exact else 0
     if exact:
-        msg = (f"exact: all {k} units found (fixed-pattern solve at residual "
-               f"{best_res:.1e}); relative residual on all {n} rows {cert:.1e} <= "
-               f"tol={tol:g}.")
+        msg = unit_verdict(exact=True, k=k, n_found=k, certificate=out.certificate, tol=tol,
+                           detail=f"fixed-pattern solve at residual {cand.residual:.1e}, "
+                                  f"certificate on all {n} rows")
+    elif found is None:
+        msg = unit_verdict(exact=False, k=k, n_found=0, certificate=out.certificate,
+                           tol=tol, stop_reason=(stop_reason or "no start converged") + (
+                               f"; the best start's fixed-pattern solve left relative "
+                               f"residual {best.residual:.1e}, so its units are "
+                               "estimates, not certified"))
     else:
-        if found is None:
-            why = (stop_reason or "no start converged") + (
-                f"; the best start's fixed-pattern solve left relative residual "
-                f"{best_res:.1e}, so its units are estimates, not certified")
-        else:
-            n_found = 0
-            why = (f"the finish converged on its rows but the network does not reproduce "
-                   f"the labels (relative residual {cert:.1e} > tol={tol:g}, rank of "
-                   f"relu(X V^T) {rank_H} of {k}): more units than {k}, noise, or "
-                   "labels of another model")
-        msg = f"not exact: found {n_found} of {k} units ({why})."
-    if k_given is None or notes:
+        msg = unit_verdict(exact=False, k=k, n_found=0, certificate=out.certificate,
+                           tol=tol, stop_reason=(
+                               f"the finish converged on its rows but the network does "
+                               f"not reproduce the labels (rank of relu(X V^T) "
+                               f"{out.rank_hidden} of {k}): more units than {k}, noise, "
+                               "or labels of another model"))
+    if k_inferred or notes:
         msg += " " + " ".join(notes)
-    return Recovery(net, exact, cert, msg, n_found, k, "few-outputs", timings, diag)
+    return result(network=net, exact=exact, certificate=out.certificate, message=msg,
+                  n_found=n_found)

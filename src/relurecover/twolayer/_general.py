@@ -27,45 +27,25 @@ import time
 
 import numpy as np
 
-from ..moments import iter_chunks
+from .._linalg import column_space, inverse_sqrt, row_span
 from ..networks import TwoLayerNetwork
-from ._gaussian import column_space, hidden_and_output
-from ._result import Recovery
+from ._output import fit_output_layer
+from ._result import Recovery, unit_verdict
 from ._rounding import UnitSearch
 
-__all__ = ["recover_general", "data_span", "general_starts"]
+__all__ = ["recover_general", "general_starts"]
 
-#: relative singular-value threshold for the rank of ``X``.
-SPAN_RTOL = 1e-10
 #: the kinds of starts, in the order they take turns.
 START_KINDS = ("moment", "random", "rows", "row-differences")
-
-
-def data_span(X: np.ndarray, *, chunk_size: int = 16384, rtol: float = SPAN_RTOL):
-    """Orthonormal basis of the row span of ``X`` (step 1).
-
-    A streaming QR (the ``R`` factors of the chunks stacked and factored again)
-    has the singular values of ``X`` to float64 accuracy; ``X`` is read once.
-
-    Returns
-    -------
-    Q : ndarray of shape (d, r)
-        Orthonormal basis of the span (right singular vectors of ``X``).
-    s : ndarray of shape (d,)
-        Singular values of ``X``.
-    r : int
-        ``#{s_i > rtol * s_0}``.
-    """
-    n, d = X.shape
-    Rs = []
-    for sl in iter_chunks(n, chunk_size):
-        Rs.append(np.linalg.qr(np.asarray(X[sl], dtype=float), mode="r"))
-        if len(Rs) > 8:
-            Rs = [np.linalg.qr(np.vstack(Rs), mode="r")]
-    R = np.linalg.qr(np.vstack(Rs), mode="r") if len(Rs) > 1 else Rs[0]
-    _, s, Vt = np.linalg.svd(R, full_matrices=False)
-    r = int(np.count_nonzero(s > rtol * s[0])) if s.size and s[0] > 0 else 0
-    return Vt[:r].T, s, r
+#: rows where ``Y`` is this small relative to a typical (median) non-zero row are
+#: "all units inactive" (zero up to rounding of the labels).
+ZERO_ROW_RTOL = 1e-13
+#: eigenvalue floor of the whitening, relative to the largest.
+WHITEN_FLOOR = 1e-14
+#: the rounding on non-Gaussian inputs: ``||z_S||`` below NULL_TOL vanishes, and
+#: the solve uses every row with ``z > ACTIVE_TOL max(z)`` (docs/algorithms.md 3).
+NULL_TOL = 1e-7
+ACTIVE_TOL = 1e-6
 
 
 def _whitener(F: np.ndarray) -> np.ndarray:
@@ -74,10 +54,7 @@ def _whitener(F: np.ndarray) -> np.ndarray:
     Uncentred, so scores stay linear (``F W`` with ``W = M^{-1/2} w``): the
     rounding's steering fits ``z`` by a linear function of the rows (1.4).
     """
-    M = F.T @ F / F.shape[0]
-    w, E = np.linalg.eigh(M)
-    w = np.maximum(w, w[-1] * 1e-14)
-    return (E / np.sqrt(w)) @ E.T
+    return inverse_sqrt(F.T @ F / F.shape[0], floor=WHITEN_FLOOR)[0]
 
 
 def general_starts(kind: str, b: int, *, G: np.ndarray, Qm: np.ndarray, rng) -> np.ndarray:
@@ -106,13 +83,6 @@ def general_starts(kind: str, b: int, *, G: np.ndarray, Qm: np.ndarray, rng) -> 
         j = rng.choice(n, b)
         return (G[i] - G[j]).T
     raise ValueError(f"unknown kind of start {kind!r}; choose one of {START_KINDS}.")
-
-
-def _span_note(r: int, d: int) -> str:
-    return (
-        f"V is identifiable only on the {r}-dimensional span of the inputs (their rows "
-        f"span {r} < d = {d} dimensions); the returned V is its projection onto that span."
-    )
 
 
 def recover_general(
@@ -158,81 +128,118 @@ def recover_general(
     n, d = X.shape
     m = Y.shape[1]
     infer_k = k is None
-
-    # --- step 1: the row span of X --------------------------------------------
+    deadline = np.inf if time_limit is None else t_all + time_limit
+    Xp, Qx, notes = _input_span(X, chunk_size=chunk_size, diag=diag, timings=timings)
     t0 = time.perf_counter()
-    Qx, sx, r_x = data_span(X, chunk_size=chunk_size)
-    diag["data_rank"] = r_x
-    diag["singular_values_X"] = sx
+    keep, B, rank = _informative_rows(Y, diag)
+    if k is None:
+        k = diag["n_hidden_from_rank_Y"] = min(rank, Xp.shape[1])
+    if max_starts is None:
+        max_starts = max(400, 50 * k)
+    timings["column space"] = time.perf_counter() - t0
+
+    def result(**kw):
+        kw["message"] = " ".join([kw["message"], *notes])
+        return Recovery(method="general", timings=timings, diagnostics=diag, n_hidden=k,
+                        **kw)
+
+    problems = []
+    if k > Xp.shape[1]:
+        problems.append(
+            f"n_hidden = {k} > {Xp.shape[1]}, the dimension spanned by the inputs: at "
+            f"most {Xp.shape[1]} units are identifiable from these X")
+    if rank < k:
+        return result(network=None, exact=False, certificate=np.inf, n_found=0, message=(
+            f"not recovered: Y has numerical rank {rank} < n_hidden = {k}, and the "
+            "general method needs rank(U) = k (at least k independent outputs). "
+            "Use method='few-outputs' for fewer independent outputs than units."))
+    if rank > k:
+        problems.append(
+            f"Y has numerical rank {rank} > n_hidden = {k}: no network with {k} units "
+            "produces these labels exactly (noisy labels, or a wider network); the "
+            f"search looked for the units of a {rank}-unit network")
+    Xk = Xp if keep is None else Xp[keep]
+    search, stop_reason = _search_units(Xk, B[:, :rank], activation=activation, rng=rng,
+                                        max_starts=max_starts, deadline=deadline,
+                                        time_limit=time_limit, diag=diag,
+                                        timings=timings)
+    noisy_hint = (f" Y has full numerical rank {m}: if the labels are noisy no network "
+                  "fits them exactly (for Gaussian inputs method='gaussian' refines a "
+                  "noisy estimate).") if infer_k and rank == m else ""
+    return _assemble(X, Y, k, rank, search, Qx, stop_reason, problems, noisy_hint,
+                     activation=activation, tol=tol, chunk_size=chunk_size, diag=diag,
+                     timings=timings, result=result)
+
+
+def _input_span(X, *, chunk_size, diag, timings):
+    """Step 1: the row span of ``X``; inputs on ``r < d`` dimensions are worked on
+    in the coordinates ``X Q`` of their span (V is identifiable only there).
+
+    Returns ``(Xp, Q or None, notes)``.
+    """
+    t0 = time.perf_counter()
+    d = X.shape[1]
+    Qx, sx, r_x = row_span(X, chunk_size=chunk_size)
+    diag.update(data_rank=r_x, singular_values_X=sx)
     notes = []
     if r_x < d:
-        notes.append(_span_note(r_x, d))
+        notes.append(
+            f"V is identifiable only on the {r_x}-dimensional span of the inputs (their "
+            f"rows span {r_x} < d = {d} dimensions); the returned V is its projection "
+            "onto that span.")
         diag["data_span_note"] = notes[0]
         Xp = X @ Qx
     else:
         Xp, Qx = X, None
     timings["data span"] = time.perf_counter() - t0
+    return Xp, Qx, notes
 
-    # --- step 2: the column space of Y ------------------------------------------
-    # Rows where Y vanishes (every unit inactive) are zero rows of B: they cannot
-    # tell units apart, and taken into S they leave the null space of B_S too
-    # wide (non-centred inputs have many of them), so the rounding skips them;
-    # the certificate on all of X still checks them.
-    t0 = time.perf_counter()
-    norms = np.linalg.norm(Y, axis=1)
-    keep = norms > 1e-13 * norms.max()
+
+def _informative_rows(Y, diag):
+    """Step 2: the column space of ``Y`` on the rows the rounding works on.
+
+    Rows where ``Y`` vanishes (every unit inactive) are zero rows of the basis:
+    they cannot tell units apart, and taken into ``S`` they leave the null space
+    of ``B_S`` too wide (non-centred inputs have many of them), so the rounding
+    skips them when ``rank(Y) >= 2``; the certificate on all of ``X`` still checks
+    them. With ``rank(Y) = 1`` they are exactly the inactive rows of the one unit
+    and are kept: its activation vector is the column space itself.
+
+    Returns ``(keep or None, B, rank)``: the rows kept (None: all) and a basis of
+    the column space of ``Y`` on them.
+    """
+    n = Y.shape[0]
+    top = np.abs(Y).max(axis=1)
+    # relative to a typical non-zero row, not to the largest: one huge row must
+    # not turn the others into "zero rows"
+    keep = top > ZERO_ROW_RTOL * float(np.median(top[top > 0]))
     n_keep = int(np.count_nonzero(keep))
-    diag["rows_all_inactive"] = n - n_keep
-    if n_keep < n:
-        Xp, Yk = Xp[keep], Y[keep]
-    else:
-        Yk = Y
-    Bfull, sy, rank = column_space(Yk)
-    diag.update(rank_Y=rank, singular_values_Y=sy)
-    if k is None:
-        k = min(rank, r_x)
-        diag["n_hidden_from_rank_Y"] = k
-    if max_starts is None:
-        max_starts = max(400, 50 * k)
-    timings["column space"] = time.perf_counter() - t0
+    Bfull, sy, rank = column_space(Y[keep] if n_keep < n else Y)
+    if n_keep == n or rank <= 1:
+        if n_keep < n:  # one unit: keep its inactive rows
+            Bfull, sy, rank = column_space(Y)
+        keep, n_keep = None, n
+    diag.update(rank_Y=rank, singular_values_Y=sy, rows_all_inactive=n - n_keep)
+    return keep, Bfull, rank
 
-    def result(net, exact, cert, text, n_found):
-        if notes:
-            text += " " + " ".join(notes)
-        return Recovery(net, exact, cert, text, n_found, k, "general", timings, diag)
 
-    problems = []
-    if k > r_x:
-        problems.append(
-            f"n_hidden = {k} > {r_x}, the dimension spanned by the inputs: at most "
-            f"{r_x} units are identifiable from these X"
-        )
-    if rank < k:
-        return result(None, False, np.inf, (
-            f"not recovered: Y has numerical rank {rank} < n_hidden = {k}, and the "
-            "general method needs rank(U) = k (at least k independent outputs). "
-            "Use method='few-outputs' for fewer independent outputs than units."
-        ), 0)
-    if rank > k:
-        problems.append(
-            f"Y has numerical rank {rank} > n_hidden = {k}: no network with {k} units "
-            "produces these labels exactly (noisy labels, or a wider network); the "
-            f"search looked for the units of a {rank}-unit network"
-        )
-    r = rank
-    B = Bfull[:, :r]
+def _search_units(Xk, B, *, activation, rng, max_starts, deadline, time_limit, diag,
+                  timings):
+    """Step 3 (docs/algorithms.md 1.5, 3): rounding from diverse starts.
 
-    # --- step 3: rounding from diverse starts ----------------------------------
+    Returns the :class:`~._rounding.UnitSearch` and the reason it stopped short.
+    """
     t0 = time.perf_counter()
-    p = Xp.shape[1]
-    Wh = _whitener(Xp)
-    G = Xp @ Wh  # whitened rows: directions w score the rows as Xp (Wh w)
+    n_keep, p = Xk.shape
+    r = B.shape[1]
+    Wh = _whitener(Xk)
+    G = Xk @ Wh  # whitened rows: directions w score the rows as Xk (Wh w)
     Qm = np.linalg.svd(G.T @ B, full_matrices=False)[0]
     search = UnitSearch(
-        F=Xp, B=B, X=Xp, activation=activation, n_null=min(2 * r + 5, n_keep // 4),
-        null_tol=1e-7, active_tol=1e-6, min_active_rank=p, split_degenerate=True,
+        F=Xk, B=B, X=Xk, activation=activation, n_null=min(2 * r + 5, n_keep // 4),
+        null_tol=NULL_TOL, active_tol=ACTIVE_TOL, min_active_rank=p,
+        split_degenerate=True,
     )
-    deadline = np.inf if time_limit is None else t_all + time_limit
     found_by = {kind: 0 for kind in START_KINDS}
     starts_by = {kind: 0 for kind in START_KINDS}
     stop_reason = ""
@@ -262,8 +269,7 @@ def recover_general(
     timings["rounding"] = time.perf_counter() - t0
     if search.last_reject_reason and search.n_found < r:
         stop_reason += (
-            f"; candidate units were found but rejected: {search.last_reject_reason}"
-        )
+            f"; candidate units were found but rejected: {search.last_reject_reason}")
     diag.update(
         starts_used=search.starts_used, starts_by_kind=starts_by,
         units_by_start_kind=found_by, rounding_iterations=search.rounding_iterations,
@@ -271,54 +277,42 @@ def recover_general(
         degenerate_splits=search.split, n_null=search.n_null,
         unit_errors=np.asarray(search.found_err),
     )
+    return search, stop_reason
 
-    # --- step 4: U and the certificate on the original X ----------------------
+
+def _assemble(X, Y, k, r, search, Qx, stop_reason, problems, noisy_hint, *, activation,
+              tol, chunk_size, diag, timings, result):
+    """Step 4: ``U`` and the certificate on the original ``X``, and the verdict."""
     t0 = time.perf_counter()
     n_found = search.n_found
-    noisy_hint = (f" Y has full numerical rank {m}: if the labels are noisy no network "
-                  "fits them exactly (for Gaussian inputs method='gaussian' refines a "
-                  "noisy estimate).") if infer_k and rank == m else ""
     if n_found == 0:
         timings["output layer"] = time.perf_counter() - t0
-        why = stop_reason or "no start converged to a certified unit"
-        text = f"not recovered: found 0 of {k} units ({why})."
-        if problems:
-            text += " " + "; ".join(problems) + "."
-        if noisy_hint:
-            text += noisy_hint
-        return result(None, False, np.inf, text, 0)
+        text = unit_verdict(exact=False, k=k, n_found=0, certificate=np.inf, tol=tol,
+                            stop_reason=stop_reason, problems=problems) + noisy_hint
+        return result(network=None, exact=False, certificate=np.inf, message=text,
+                      n_found=0)
     V = np.asarray(search.found_V)
     if Qx is not None:
         V = V @ Qx.T  # back to R^d, inside the span of the inputs
-    U, cert, rank_H, H = hidden_and_output(X, Y, V, activation, chunk_size=chunk_size,
-                                           return_hidden=True)
+    out = fit_output_layer(X, Y, V, activation, chunk_size=chunk_size)
     timings["output layer"] = time.perf_counter() - t0
-    always = int(np.count_nonzero((H > 0).all(axis=0)))
-    diag.update(rank_hidden=rank_H, units_active_on_all_rows=always)
+    always = int(np.count_nonzero((out.hidden > 0).all(axis=0)))
+    diag.update(rank_hidden=out.rank_hidden, units_active_on_all_rows=always)
     if always >= 2:
         problems.append(
             f"{always} units are active on every sample: on these inputs they act as "
-            "linear functions, and only their sum is identifiable"
-        )
-    net = TwoLayerNetwork(U, V, activation=activation)
-    exact = bool(n_found == k == r and rank_H == k and cert <= tol and not problems)
-    if exact:
-        text = (f"exact: all {k} units certified (general path, {search.starts_used} "
-                f"starts); relative residual {cert:.1e} <= tol={tol:g}.")
-    else:
-        text = f"not exact: found {n_found} of {r if r > k else k} units"
-        if stop_reason:
-            text += f" ({stop_reason})"
-        text += f" with relative residual {cert:.1e}"
-        if cert > tol and n_found >= k:
-            text += f" > tol={tol:g}"
-        text += "."
-        if problems:
-            text += " " + "; ".join(problems) + "."
-        if noisy_hint and n_found < r:
-            text += noisy_hint
-        if n_found < r:
-            text += (" Note: without biases, a unit whose sign is constant on the data "
-                     "(active on every sample) is not identifiable and is never found; "
-                     "a larger max_starts or time_limit may find the others.")
-    return result(net, exact, cert, text, n_found)
+            "linear functions, and only their sum is identifiable")
+    net = TwoLayerNetwork(out.U, V, activation=activation)
+    exact = bool(n_found == k == r and out.rank_hidden == k and out.certificate <= tol
+                 and not problems)
+    text = unit_verdict(exact=exact, k=max(r, k), n_found=n_found,
+                        certificate=out.certificate, tol=tol, stop_reason=stop_reason,
+                        problems=problems,
+                        detail=f"general path, {search.starts_used} starts")
+    if not exact and n_found < r:
+        text += noisy_hint + (
+            " Note: without biases, a unit whose sign is constant on the data (active "
+            "on every sample) is not identifiable and is never found; a larger "
+            "max_starts or time_limit may find the others.")
+    return result(network=net, exact=exact, certificate=out.certificate, message=text,
+                  n_found=n_found)

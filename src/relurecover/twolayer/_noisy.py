@@ -4,7 +4,8 @@ With ``Y = relu(X V^T) U^T + E`` and ``E`` mean-zero and independent of ``X`` th
 moments are unbiased, so steps 1-3 of section 1 still give a consistent start;
 the exact rounding does not apply (no exact zero pattern). From that start the
 square loss ``L = ||Y - relu(X V^T) U^T||_F^2 / 2`` is minimised by
-Levenberg-Marquardt over all ``k d + m k`` weights:
+Levenberg-Marquardt (the package's one, :func:`relurecover.optimize.levenberg_marquardt`,
+Nielsen's damping) over all ``k d + m k`` weights:
 
 - the gradient is taken on all rows (one pass per evaluation, in chunks);
 - the Gauss-Newton matrix ``J^T J`` is assembled on a fixed subsample of rows
@@ -16,7 +17,9 @@ Levenberg-Marquardt over all ``k d + m k`` weights:
   step, and units are renormalised (``||v_i|| = 1``) after each step.
 
 Everything ``J^T J`` needs comes from one matrix ``G = Z^T Z`` with
-``Z[:, (i, a)] = 1{x . v_i > 0} x_a``: ``H = relu(X V^T)`` has ``H_i = Z_i v_i``.
+``Z[:, (i, a)] = 1{x . v_i > 0} x_a`` (:func:`relurecover.moments.relu_pattern_gram`):
+``H = relu(X V^T)`` has ``H_i = Z_i v_i``. Every pass over the rows uses
+:func:`relurecover.moments.iter_blocks`.
 
 The noise level is ``sigma^2 = ||R||^2 / (n m - p_eff)`` (``p_eff = k d + m k - k``)
 and the covariance of the normalised weights is ``sigma^2 Pi (J^T J)^+ Pi^T``
@@ -39,9 +42,11 @@ import scipy.stats
 
 from ..moments import (
     contracted_second_moments,
-    iter_chunks,
+    iter_blocks,
+    relu_pattern_gram,
     second_moment_weights,
 )
+from ..optimize import Evaluation, LMResult, levenberg_marquardt
 from ..tensor import jennrich
 
 __all__ = [
@@ -56,9 +61,24 @@ __all__ = [
 
 #: estimated aligned error above which the fit warns "too few samples".
 WARN_ERROR = 0.1
+#: the aligned error for which that warning says how many samples would do.
+TARGET_ERROR = 0.01
 #: p-value of the chi-square test of zero residual mean below which the noise
 #: is reported as not mean-zero.
 MEAN_PVALUE = 1e-4
+#: :func:`spectral_gap_rank`: a rank needs ``s_k / s_{k+1}`` at least this ...
+GAP_MIN_RATIO = 1.5
+#: ... and ``log gap >= GAP_SPREAD_POWER log spread`` (spread of the tail) ...
+GAP_SPREAD_POWER = 10.0
+#: ... and, when strict, a tail flat to within ``1 + FLAT_TAIL_FACTOR sqrt(t / n)``.
+FLAT_TAIL_FACTOR = 4.0
+#: rows per chunk of the refinement's passes (its products are small: larger
+#: chunks than the moments' amortise the Python loop).
+REFINE_CHUNK = 65536
+#: rows on which the covariance of the final weights is assembled (at least).
+COVARIANCE_ROWS = 100_000
+#: guards divisions by a zero norm or loss.
+_TINY = 1e-300
 
 
 def spectral_gap_rank(s: np.ndarray, n_rows: int, *, strict: bool):
@@ -71,7 +91,22 @@ def spectral_gap_rank(s: np.ndarray, n_rows: int, *, strict: bool):
     the tail (``log gap >= 10 log spread``); the tail must have at least two
     values. ``strict`` also asks the tail to be flat to within
     ``1 + 4 sqrt(t / n_rows)``: the signature of i.i.d. noise, not of an
-    ill-conditioned ``U``.
+    ill-conditioned ``U`` (docs/algorithms.md 2; the thresholds are
+    ``GAP_MIN_RATIO``, ``GAP_SPREAD_POWER`` and ``FLAT_TAIL_FACTOR``).
+
+    Parameters
+    ----------
+    s : array-like of shape (m,)
+        Singular values of ``Y``, in decreasing order.
+    n_rows : int
+        Rows of ``Y``.
+    strict : bool
+        Also require a flat tail.
+
+    Returns
+    -------
+    int or None
+        The rank with the largest accepted gap, or None when no rank qualifies.
     """
     s = np.asarray(s, dtype=float)
     m = s.size
@@ -82,11 +117,11 @@ def spectral_gap_rank(s: np.ndarray, n_rows: int, *, strict: bool):
             continue
         gap = s[k - 1] / s[k]
         spread = tail[0] / tail[-1]
-        if gap < 1.5 or np.log(gap) < 10 * np.log(spread):
+        if gap < GAP_MIN_RATIO or np.log(gap) < GAP_SPREAD_POWER * np.log(spread):
             continue
         if tail.size < 2:  # one value is always "flat": no evidence of a floor
             continue
-        if strict and spread > 1 + 4 * np.sqrt(tail.size / n_rows):
+        if strict and spread > 1 + FLAT_TAIL_FACTOR * np.sqrt(tail.size / n_rows):
             continue
         if gap > best_gap:
             best, best_gap = k, gap
@@ -125,7 +160,33 @@ def moment_estimate(X, Y, k, *, M1, Xw, Yw, rng, chunk_size, n_tries=3):
     directions, and the first moment their signs. Of ``n_tries`` random pairs of
     contractions the best conditioned set of directions is kept (noise can make
     Jennrich return nearly equal directions). ``U0`` is fitted by least squares
-    on the working rows ``(Xw, Yw)``. Returns ``(U0, V0)`` with unit rows of ``V0``.
+    on the working rows ``(Xw, Yw)``. With mean-zero noise independent of ``X``
+    the moments stay unbiased, so this start is consistent (docs/algorithms.md 2).
+
+    Parameters
+    ----------
+    X : array-like of shape (n, d)
+        Inputs (only their shape is read here).
+    Y : array-like of shape (n, m)
+        Labels.
+    k : int
+        Hidden units.
+    M1 : ndarray of shape (m, d)
+        The first moment ``E[y x^T]`` on all rows.
+    Xw, Yw : ndarray of shape (n_work, d) and (n_work, m)
+        The working rows for the second moment and the fit of ``U0``.
+    rng : numpy.random.Generator
+        Draws the contractions.
+    chunk_size : int
+        Rows per chunk of the moment passes.
+    n_tries : int, default=3
+        Pairs of random contractions tried.
+
+    Returns
+    -------
+    U0 : ndarray of shape (m, k)
+    V0 : ndarray of shape (k, d)
+        Unit rows.
     """
     m = Y.shape[1]
     _, _, Vt = np.linalg.svd(M1, full_matrices=False)
@@ -203,40 +264,35 @@ class NoisyFit:
         return bool(self.mean_pvalue >= MEAN_PVALUE)
 
 
-def _loss_grad(X, Y, U, V, chunk_size, want_grad=True):
+@dataclass(frozen=True)
+class _LossPass:
+    """One pass over the rows at ``(U, V)``: the loss, its gradient, residual sums."""
+
+    loss: float
+    gU: np.ndarray
+    gV: np.ndarray
+    rsum: np.ndarray
+    rsq: np.ndarray
+
+
+def _loss_grad(X, Y, U, V, chunk_size) -> _LossPass:
     """``L``, ``dL/dU``, ``dL/dV``, ``sum R`` and ``sum R^2`` per output, in one pass."""
     m, k = U.shape
-    loss = 0.0
     gU = np.zeros((m, k))
     gV = np.zeros_like(V)
     rsum = np.zeros(m)
     rsq = np.zeros(m)
-    for sl in iter_chunks(X.shape[0], chunk_size):
-        Xc = np.asarray(X[sl], dtype=float)
+    for _, (Xc, Yc) in iter_blocks(X, Y, chunk_size=chunk_size):
         S = Xc @ V.T
         H = np.maximum(S, 0.0)
-        R = np.asarray(Y[sl], dtype=float) - H @ U.T
+        R = Yc - H @ U.T
         rsq += np.einsum("ij,ij->j", R, R)
-        if want_grad:
-            rsum += R.sum(axis=0)
-            gU -= R.T @ H
-            RU = R @ U
-            RU[S <= 0] = 0.0
-            gV -= RU.T @ Xc
-    loss = 0.5 * float(rsq.sum())
-    return loss, gU, gV, rsum, rsq
-
-
-def _gram(Xs, V, chunk_size):
-    """``G = Z^T Z`` with ``Z[:, (i, a)] = 1{x . v_i > 0} x_a`` on the rows ``Xs``."""
-    k, d = V.shape
-    G = np.zeros((k * d, k * d))
-    for sl in iter_chunks(Xs.shape[0], chunk_size):
-        Xc = Xs[sl]
-        A = (Xc @ V.T > 0).astype(float)
-        Z = (A[:, :, None] * Xc[:, None, :]).reshape(Xc.shape[0], k * d)
-        G += Z.T @ Z
-    return G
+        rsum += R.sum(axis=0)
+        gU -= R.T @ H
+        RU = R @ U
+        RU[S <= 0] = 0.0
+        gV -= RU.T @ Xc
+    return _LossPass(0.5 * float(rsq.sum()), gU, gV, rsum, rsq)
 
 
 def _gauss_newton_matrix(G, U, V):
@@ -272,6 +328,20 @@ def _gauge_vectors(U, V):
     return N
 
 
+def _penalised_gauss_newton(X, U, V, n, chunk_size):
+    """``J^T J`` on the rows ``X``, scaled to ``n`` rows, its gauge directions penalised.
+
+    ReLU is positively homogeneous: ``(c v_i, u_i / c)`` leaves the loss unchanged,
+    so ``J^T J`` has the null vectors ``(v_i, -u_i)``; they get the mean diagonal
+    curvature ``trace / p`` (the step has no gauge component, the covariance none
+    of the gauge's infinite variance).
+    """
+    M = _gauss_newton_matrix(relu_pattern_gram(X, V, chunk_size=chunk_size) * n, U, V)
+    Nv = _gauge_vectors(U, V)
+    pen = np.trace(M) / M.shape[0]
+    return M + pen * (Nv @ Nv.T) / max((Nv * Nv).sum(axis=0).mean(), _TINY)
+
+
 def _normalisation_jacobian(U, V):
     """``Pi``: derivative of ``(U, V) -> (U diag|v|, diag(1/|v|) V)`` at ``|v_i| = 1``."""
     k, d = V.shape
@@ -287,84 +357,124 @@ def _normalisation_jacobian(U, V):
     return Pi
 
 
-def _levenberg_marquardt(X, Y, U, V, Xs, *, max_iter, stat_tol, chunk_size,
-                         deadline=np.inf):
-    """Levenberg-Marquardt from ``(U, V)``; ``J^T J`` from the rows ``Xs``.
+def _pack(U, V):
+    return np.concatenate([V.ravel(), U.ravel()])
 
-    Stops when the predicted decrease ``g^T step`` is below ``stat_tol`` times
-    the noise variance ``2 L / dof``: the squared distance to the minimiser in
-    units of standard errors (summed over the weights) is then below ``stat_tol``.
+
+def _unpack(theta, m, k, d):
+    return theta[k * d:].reshape(m, k), theta[:k * d].reshape(k, d)
+
+
+def _refine_lm(X, Y, U, V, Xs, *, max_iter, stat_tol, chunk_size, deadline) -> LMResult:
+    """Levenberg-Marquardt (:func:`relurecover.optimize.levenberg_marquardt`) from ``(U, V)``.
+
+    The gradient is taken on all rows of ``(X, Y)``, ``J^T J`` on the rows ``Xs``
+    (scaled to ``n``); after each step the units are renormalised
+    (``||v_i|| = 1``). Stops when the predicted decrease ``g^T step`` is below
+    ``stat_tol`` times the noise variance ``2 L / dof``: the squared distance to
+    the minimiser in units of standard errors (summed over the weights) is then
+    below ``stat_tol``. The final :class:`_LossPass` is ``result.evaluation.aux``.
+    """
+    n, d = X.shape
+    m = Y.shape[1]
+    k = V.shape[0]
+    dof = max(n * m - (k * d + m * k - k), 1)
+
+    def evaluate(theta):
+        Ut, Vt = _unpack(theta, m, k, d)
+        lp = _loss_grad(X, Y, Ut, Vt, chunk_size)
+        def gauss_newton():
+            return _penalised_gauss_newton(Xs, Ut, Vt, n, chunk_size)
+
+        return Evaluation(cost=lp.loss, gradient=_pack(lp.gU, lp.gV),
+                          gauss_newton=gauss_newton, aux=lp)
+
+    def retract(theta):
+        return _pack(*_normalize(*_unpack(theta, m, k, d)))
+
+    return levenberg_marquardt(evaluate, _pack(U, V), max_iter=max_iter,
+                               decrease_tol=2.0 * stat_tol / dof, deadline=deadline,
+                               retract=retract)
+
+
+def _random_rows(A, count, rng):
+    """``count`` rows of ``A`` drawn without replacement (all of them if fewer), sorted."""
+    if count >= A.shape[0]:
+        return np.asarray(A, dtype=float)
+    return np.asarray(A[np.sort(rng.choice(A.shape[0], count, replace=False))], dtype=float)
+
+
+#: the messages of the refinement for the optimiser's stopping statuses.
+_STOP_MESSAGES = {
+    "small_step": "converged: the next step is far below one standard error",
+    "no_decrease": "converged: no step decreases the loss further",
+}
+
+
+def _fit_statistics(X, Y, U, V, lp, Xs, chunk_size):
+    """Noise level, standard errors and the residual-mean test at the minimiser.
+
+    ``lp`` is the :class:`_LossPass` at ``(U, V)``; the Gauss-Newton covariance
+    ``sigma^2 Pi (J^T J)^+ Pi^T`` is assembled on the rows ``Xs``. Returns the
+    keyword arguments of :class:`NoisyFit` that they fill.
     """
     n, d = X.shape
     m = Y.shape[1]
     k = V.shape[0]
     pv, pu = k * d, m * k
-    dof = max(n * m - (pv + pu - k), 1)
-    scale = n / Xs.shape[0]
-    loss, gU, gV, rsum, rsq = _loss_grad(X, Y, U, V, chunk_size)
-    lam = 1e-3
-    history = [loss]
-    converged = False
-    message = f"stopped after max_iter={max_iter} steps"
-    n_iter = 0
-    for _ in range(max_iter):
-        if time.perf_counter() > deadline:
-            message = f"stopped at the time limit after {n_iter} steps"
-            break
-        M = _gauss_newton_matrix(_gram(Xs, V, chunk_size) * scale, U, V)
-        Nv = _gauge_vectors(U, V)
-        Mp = M + (np.trace(M) / M.shape[0]) * (Nv @ Nv.T) / max(
-            (Nv * Nv).sum(axis=0).mean(), 1e-300)
-        g = np.concatenate([gV.ravel(), gU.ravel()])
-        dg = np.diag(Mp).copy()
-        floor = max(stat_tol * 2 * loss / dof, 1e-28 * float(g @ g) + 1e-300)
-        accepted = False
-        while lam < 1e12:
-            try:
-                c = scipy.linalg.cho_factor(Mp + lam * np.diag(dg), check_finite=False)
-            except np.linalg.LinAlgError:
-                lam *= 10
-                continue
-            step = -scipy.linalg.cho_solve(c, g, check_finite=False)
-            pred = -float(g @ step)
-            if pred <= floor and lam <= 1e-2:
-                converged = True
-                message = "converged: the next step is far below one standard error"
-                break
-            Un, Vn = _normalize(U + step[pv:].reshape(m, k), V + step[:pv].reshape(k, d))
-            out = _loss_grad(X, Y, Un, Vn, chunk_size)
-            if out[0] < loss:
-                accepted = True
-                U, V = Un, Vn
-                loss, gU, gV, rsum, rsq = out
-                lam = max(lam / 4, 1e-9)
-                break
-            lam *= 4
-        if converged:
-            break
-        if not accepted:
-            converged = True
-            message = "converged: no step decreases the loss further"
-            break
-        n_iter += 1
-        history.append(loss)
-    return U, V, loss, rsum, rsq, n_iter, converged, message, history
+    p_eff = pv + pu - k
+    dof = max(n * m - p_eff, 1)
+    sigma = float(np.sqrt(2 * lp.loss / dof))
+    sigma_out = np.sqrt(lp.rsq / max(n - p_eff / m, 1))
+    Mp = _penalised_gauss_newton(Xs, U, V, n, chunk_size)
+    Pi = _normalisation_jacobian(U, V)
+    try:
+        Minv = scipy.linalg.pinvh(Mp)
+    except np.linalg.LinAlgError:  # pragma: no cover - pinvh does not fail on finite input
+        Minv = np.full_like(Mp, np.inf)
+    cov = sigma**2 * Pi @ Minv @ Pi.T
+    var = np.clip(np.diag(cov), 0.0, None)
+    est = max(
+        np.sqrt(var[:pv].sum()) / max(np.linalg.norm(V), _TINY),
+        np.sqrt(var[pv:].sum()) / max(np.linalg.norm(U), _TINY),
+    )
+    rmean = lp.rsum / n
+    rz = rmean / np.maximum(sigma_out / np.sqrt(n), _TINY)
+    pval = float(scipy.stats.chi2.sf(float(rz @ rz), df=m))
+    ynorm = np.sqrt(sum(float(np.einsum("ij,ij->", Yc, Yc))
+                        for _, (Yc,) in iter_blocks(Y, chunk_size=chunk_size)))
+    return dict(
+        loss=lp.loss, relative_residual=float(np.sqrt(2 * lp.loss) / max(ynorm, _TINY)),
+        noise_level=sigma, noise_level_per_output=sigma_out,
+        se_V=np.sqrt(var[:pv]).reshape(k, d), se_U=np.sqrt(var[pv:]).reshape(m, k),
+        estimated_error=float(est), residual_mean=rmean, residual_mean_z=rz,
+        mean_pvalue=pval,
+    )
 
 
 def refine_least_squares(
     X, Y, U0, V0, *, rng=None, max_iter: int = 100, stat_tol: float = 1e-4,
-    curvature_rows: int = 30_000, warm_rows: int = 100_000, chunk_size: int = 65536,
-    time_limit: float | None = None,
+    curvature_rows: int = 30_000, warm_rows: int = 100_000,
+    chunk_size: int = REFINE_CHUNK, time_limit: float | None = None,
 ) -> NoisyFit:
     """Levenberg-Marquardt on the square loss of ``Y ~ relu(X V^T) U^T`` (docs/algorithms.md 2).
+
+    The solver is :func:`relurecover.optimize.levenberg_marquardt` (Nielsen's
+    damping); its Gauss-Newton matrix is assembled on ``curvature_rows`` rows,
+    its gradient on all rows, and the gauge of each unit is penalised and
+    renormalised (module docstring).
 
     Parameters
     ----------
     X : ndarray of shape (n, d)
+        Inputs.
     Y : ndarray of shape (n, m)
+        Noisy labels.
     U0 : ndarray of shape (m, k)
+        Start of the output weights.
     V0 : ndarray of shape (k, d)
-        The start (e.g. :func:`moment_estimate`, or the truth for an oracle).
+        Start of the hidden weights (e.g. :func:`moment_estimate`, or the truth for
+        an oracle).
     rng : None, int or numpy.random.Generator
         Draws the rows on which ``J^T J`` is assembled (and the warm-up rows).
     max_iter : int, default=100
@@ -379,7 +489,7 @@ def refine_least_squares(
     warm_rows : int, default=100000
         When ``n > 2 warm_rows``, first converge on ``warm_rows`` random rows,
         then finish on all rows (a few full passes instead of many).
-    chunk_size : int, default=65536
+    chunk_size : int, default=REFINE_CHUNK
         Rows per chunk of the passes over ``X``.
     time_limit : float, default=None
         Seconds after which no further step is taken (the statistics are still
@@ -388,72 +498,32 @@ def refine_least_squares(
     Returns
     -------
     NoisyFit
+        The weights at the minimiser (unit rows of ``V``) and their statistics.
     """
     rng = np.random.default_rng(rng)
     deadline = np.inf if time_limit is None else time.perf_counter() + time_limit
-    n, d = X.shape
-    m = Y.shape[1]
+    n = X.shape[0]
     U, V = _normalize(np.array(U0, dtype=float), np.array(V0, dtype=float))
-    k = V.shape[0]
-    pv, pu = k * d, m * k
-
-    def rows(A, count):
-        if count >= A.shape[0]:
-            return np.asarray(A, dtype=float)
-        return np.asarray(A[np.sort(rng.choice(A.shape[0], count, replace=False))],
-                          dtype=float)
-
+    m, k, d = U.shape[0], V.shape[0], V.shape[1]
+    lm = dict(max_iter=max_iter, stat_tol=stat_tol, chunk_size=chunk_size,
+              deadline=deadline)
     n_warm = 0
     if n > 2 * warm_rows:
         idx = np.sort(rng.choice(n, warm_rows, replace=False))
         Xw, Yw = np.asarray(X[idx], dtype=float), np.asarray(Y[idx], dtype=float)
-        U, V, *_, n_warm, _, _, _ = _levenberg_marquardt(
-            Xw, Yw, U, V, rows(Xw, curvature_rows), max_iter=max_iter,
-            stat_tol=stat_tol, chunk_size=chunk_size, deadline=deadline)
-        del Xw, Yw
-    Xs = rows(X, curvature_rows)
-    U, V, loss, rsum, rsq, n_iter, converged, message, history = _levenberg_marquardt(
-        X, Y, U, V, Xs, max_iter=max_iter, stat_tol=stat_tol, chunk_size=chunk_size,
-        deadline=deadline)
+        warm = _refine_lm(Xw, Yw, U, V, _random_rows(Xw, curvature_rows, rng), **lm)
+        U, V = _unpack(warm.x, m, k, d)
+        n_warm = warm.n_iter
+        del Xw, Yw, warm
+    res = _refine_lm(X, Y, U, V, _random_rows(X, curvature_rows, rng), **lm)
+    U, V = _unpack(res.x, m, k, d)
     # the covariance on more rows than the steps needed (its accuracy shows)
-    Xs = rows(X, max(curvature_rows, 100_000))
-    scale = n / Xs.shape[0]
-
-    # --- statistics at the minimiser ------------------------------------------
-    p_eff = pv + pu - k
-    dof = max(n * m - p_eff, 1)
-    sigma = float(np.sqrt(2 * loss / dof))
-    sigma_out = np.sqrt(rsq / max(n - p_eff / m, 1))
-    G = _gram(Xs, V, chunk_size) * scale
-    M = _gauss_newton_matrix(G, U, V)
-    Nv = _gauge_vectors(U, V)
-    pen = np.trace(M) / M.shape[0]
-    Mp = M + pen * Nv @ Nv.T / max((Nv * Nv).sum(axis=0).mean(), 1e-300)
-    Pi = _normalisation_jacobian(U, V)
-    try:
-        Minv = scipy.linalg.pinvh(Mp)
-    except np.linalg.LinAlgError:  # pragma: no cover - pinvh does not fail on finite input
-        Minv = np.full_like(Mp, np.inf)
-    cov = sigma**2 * Pi @ Minv @ Pi.T
-    var = np.clip(np.diag(cov), 0.0, None)
-    se_V = np.sqrt(var[:pv]).reshape(k, d)
-    se_U = np.sqrt(var[pv:]).reshape(m, k)
-    est = max(
-        np.sqrt(var[:pv].sum()) / max(np.linalg.norm(V), 1e-300),
-        np.sqrt(var[pv:].sum()) / max(np.linalg.norm(U), 1e-300),
-    )
-    rmean = rsum / n
-    rz = rmean / np.maximum(sigma_out / np.sqrt(n), 1e-300)
-    pval = float(scipy.stats.chi2.sf(float(rz @ rz), df=m))
-    ynorm = np.sqrt(sum(float(np.einsum("ij,ij->", np.asarray(Y[sl], float),
-                                        np.asarray(Y[sl], float)))
-                        for sl in iter_chunks(n, chunk_size)))
+    Xs = _random_rows(X, max(curvature_rows, COVARIANCE_ROWS), rng)
+    stats = _fit_statistics(X, Y, U, V, res.evaluation.aux, Xs, chunk_size)
     return NoisyFit(
-        U=U, V=V, loss=loss, relative_residual=float(np.sqrt(2 * loss) / max(ynorm, 1e-300)),
-        noise_level=sigma, noise_level_per_output=sigma_out, se_V=se_V, se_U=se_U,
-        estimated_error=float(est), residual_mean=rmean, residual_mean_z=rz,
-        mean_pvalue=pval, n_iter=n_iter + n_warm, converged=converged, message=message,
-        history=history,
+        U=U, V=V, n_iter=res.n_iter + n_warm, converged=res.success,
+        message=_STOP_MESSAGES.get(res.status, res.message), history=list(res.history),
+        **stats,
     )
 
 
@@ -461,13 +531,40 @@ def noisy_recovery(X, Y, k, *, rng, chunk_size, work_rows, reason, timings=None,
                    diagnostics=None, stacklevel=2, time_limit=None):
     """The noisy-label path (docs/algorithms.md 2): moment start, refinement, statistics.
 
-    ``reason`` says why the exact path did not apply; it opens the message.
-    Returns a ``Recovery`` with ``exact=False``, ``noise_level`` and
-    ``standard_errors``; warns (``AssumptionWarning``) when the estimate is too
-    uncertain for the noise level or the residuals are not mean-zero, and
-    (``ConvergenceWarning``) when the refinement stopped at its budget.
+    Warns (``AssumptionWarning``) when the estimate is too uncertain for the
+    noise level or the residuals are not mean-zero, and (``ConvergenceWarning``)
+    when the refinement stopped at its budget.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, d)
+        Gaussian inputs (a memmap is read in chunks).
+    Y : array-like of shape (n, m)
+        Noisy labels.
+    k : int
+        Hidden units.
+    rng : numpy.random.Generator
+        Every random draw (working rows, contractions, curvature rows).
+    chunk_size : int
+        Rows per chunk of the moment passes (the refinement uses at least
+        ``REFINE_CHUNK``).
+    work_rows : int
+        Rows for the second moment of the start.
+    reason : str
+        Why the exact path did not apply; it opens the message.
+    timings, diagnostics : dict, default=None
+        Merged into the result's.
+    stacklevel : int, default=2
+        Of the warnings, as seen from the caller.
+    time_limit : float, default=None
+        Seconds for the refinement.
+
+    Returns
+    -------
+    Recovery
+        ``exact=False``, with ``noise_level`` and ``standard_errors``.
     """
-    from ..exceptions import AssumptionWarning, ConvergenceWarning
+    from ..exceptions import AssumptionWarning, ConvergenceWarning, warn
     from ..moments import first_moment
     from ..networks import TwoLayerNetwork
     from ._result import Recovery, StandardErrors
@@ -490,7 +587,7 @@ def noisy_recovery(X, Y, k, *, rng, chunk_size, work_rows, reason, timings=None,
     t0 = time.perf_counter()
     with _one_blas_thread():
         fit = refine_least_squares(X, Y, U0, V0, rng=rng, time_limit=time_limit,
-                                   chunk_size=max(chunk_size, 65536))
+                                   chunk_size=max(chunk_size, REFINE_CHUNK))
     timings["noisy: refinement"] = time.perf_counter() - t0
 
     net = TwoLayerNetwork(fit.U, fit.V, activation="relu")
@@ -526,25 +623,26 @@ def noisy_recovery(X, Y, k, *, rng, chunk_size, work_rows, reason, timings=None,
             "or the network has output biases, and this estimate is biased."
         )
         text += " " + note
-        warnings.warn(note, AssumptionWarning, stacklevel=stacklevel + 1)
+        warn(note, AssumptionWarning)
     if fit.estimated_error > WARN_ERROR:
-        n_need = int(np.ceil(n * (fit.estimated_error / 0.01) ** 2))
+        n_need = int(np.ceil(n * (fit.estimated_error / TARGET_ERROR) ** 2))
         note = (
             f"Too few samples for this noise level: the estimated aligned error is "
             f"{fit.estimated_error:.2g} (n = {n}, noise level {fit.noise_level:.3g}); "
             f"do not trust this network. The error falls like 1/sqrt(n): about "
-            f"n = {n_need:.2g} samples would bring it to 0.01."
+            f"n = {n_need:.2g} samples would bring it to {TARGET_ERROR:g}."
         )
         text += " " + note
-        warnings.warn(note, AssumptionWarning, stacklevel=stacklevel + 1)
+        warn(note, AssumptionWarning)
     if not fit.converged:
         note = (
             f"The least-squares refinement did not converge ({fit.message}); the "
             "estimate and its standard errors are approximate."
         )
         text += " " + note
-        warnings.warn(note, ConvergenceWarning, stacklevel=stacklevel + 1)
+        warn(note, ConvergenceWarning)
     return Recovery(
-        net, False, fit.relative_residual, text, k, k, "gaussian", timings, diag,
+        network=net, exact=False, certificate=fit.relative_residual, message=text,
+        n_found=k, n_hidden=k, method="gaussian", timings=timings, diagnostics=diag,
         noise_level=fit.noise_level, standard_errors=se,
     )

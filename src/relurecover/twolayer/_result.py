@@ -8,10 +8,10 @@ import numpy as np
 
 from ..networks import TwoLayerNetwork
 
-__all__ = ["Recovery", "StandardErrors"]
+__all__ = ["Recovery", "StandardErrors", "unit_verdict"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StandardErrors:
     """Standard errors of a least-squares estimate, per weight (docs/algorithms.md 2).
 
@@ -45,7 +45,7 @@ class StandardErrors:
                 f"estimated_error={self.estimated_error:.2e})")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Recovery:
     """What :func:`recover_two_layer` found, and how sure it is.
 
@@ -59,8 +59,10 @@ class Recovery:
         True only when every unit passed its rounding certificate and the
         network reproduces the labels to ``certificate <= tol``.
     certificate : float
-        Relative residual ``||Y - U f(V X)||_F / ||Y||_F`` on the data (inf if no
-        network).
+        Relative residual ``||Y - U f(V X)||_F / ||Y||_F`` on the data, in the form
+        no single row can dominate (the larger of the plain residual and that of
+        the rows capped at 16 median row norms), computed without under- or
+        overflow (inf if no network).
     message : str
         The verdict in words, with the reason when not exact.
     n_found, n_hidden : int
@@ -68,7 +70,8 @@ class Recovery:
     method : str
         The path that ran (``"gaussian"`` ...).
     timings : dict of str to float
-        Seconds per stage.
+        Seconds per stage; the stages do not overlap, so their sum is the time of
+        the call (validation and the ``auto`` checks included).
     diagnostics : dict
         Everything else worth knowing (ranks, starts used, passes over the data, ...).
     noise_level : float or None
@@ -111,3 +114,53 @@ class Recovery:
             f"found {self.n_found} of {self.n_hidden} units, method={self.method!r}, "
             f"network={net}{noisy}, time={total:.3g}s)\n  message: {self.message}"
         )
+
+
+def unit_verdict(*, exact: bool, k: int, n_found: int, certificate: float, tol: float,
+                 stop_reason: str = "", problems=(), detail: str = "") -> str:
+    """The message of a two-layer result, the same words on every path.
+
+    Parameters
+    ----------
+    exact : bool
+        The verdict.
+    k : int
+        Units sought.
+    n_found : int
+        Units certified.
+    certificate : float
+        Relative residual on the data (inf: no network).
+    tol : float
+        The threshold of ``exact``.
+    stop_reason : str, default=""
+        Why the search stopped, when it stopped short.
+    problems : sequence of str, default=()
+        Further reasons the network is not exact (appended, joined by "; ").
+    detail : str, default=""
+        A parenthesised note after "certified" in an exact verdict (e.g. the path).
+
+    Returns
+    -------
+    str
+        ``"exact: all k units certified ...; relative residual c <= tol=..."`` or
+        ``"not exact: found j of k units (reason) with relative residual c > tol."``
+        / ``"not recovered: found 0 of k units (reason)."``.
+    """
+    if exact:
+        note = f" ({detail})" if detail else ""
+        return (f"exact: all {k} units certified{note}; relative residual "
+                f"{certificate:.1e} <= tol={tol:g}.")
+    if not np.isfinite(certificate):
+        text = (f"not recovered: found {n_found} of {k} units "
+                f"({stop_reason or 'no start converged to a certified unit'}).")
+    else:
+        text = f"not exact: found {n_found} of {k} units"
+        if stop_reason:
+            text += f" ({stop_reason})"
+        text += f" with relative residual {certificate:.1e}"
+        if certificate > tol:
+            text += f" > tol={tol:g}"
+        text += "."
+    if problems:
+        text += " " + "; ".join(problems) + "."
+    return text

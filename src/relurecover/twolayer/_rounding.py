@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._unit_solve import exact_direction, solve_unit, top_rows as _top_rows
+from .._linalg import safe_norm
+from ._unit_solve import exact_direction, solve_unit
 
 __all__ = ["UnitSearch", "exact_direction", "rounding_step"]
 
@@ -147,7 +148,7 @@ class UnitSearch:
             return False
         return bool(np.abs(np.asarray(self.found_A) @ a).max() > 1.0 - tol)
 
-    def run(self, W: np.ndarray, max_new: int | None = None) -> int:
+    def run(self, W: np.ndarray) -> int:
         """Iterate the rounding step from the starts ``W`` (shape ``(p, b)``).
 
         Returns the number of new units certified. Units are stored in
@@ -181,14 +182,10 @@ class UnitSearch:
                         self.split += 1
                         if self._certify(self.B @ a, a, rows_d):
                             new += 1
-                            if max_new is not None and new >= max_new:
-                                return new
                 elif sig[0, j] <= self.null_tol and sig[1, j] >= self.gap_tol:
                     active[col] = False
                     if self._certify(Z[:, j], a, rows_d):
                         new += 1
-                        if max_new is not None and new >= max_new:
-                            return new
                 elif np.count_nonzero(Z[:, j] > 0) < rows_p:
                     active[col] = False  # no longer looks like a unit
                 else:
@@ -230,8 +227,16 @@ class UnitSearch:
         return a / np.linalg.norm(a)
 
     def _unit_error(self, xv: np.ndarray, s: float, z: np.ndarray) -> float:
-        """The per-unit certificate ``||f(X v) - s z|| / ||s z||``."""
-        return float(np.linalg.norm(self.activation(xv) - s * z) / np.linalg.norm(s * z))
+        """The per-unit certificate ``||f(X v) - s z|| / ||s z||`` (1.4).
+
+        Plain, not row-capped: ``z`` is zero only up to rounding on the inactive
+        rows, so it has no robust typical row. Rows of ``X`` far longer than the
+        others are shortened before the paths run (homogeneous activations), and
+        the network's certificate, which no row can dominate, has the last word.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            ref = safe_norm(s * z)
+            return safe_norm(self.activation(xv) - s * z) / ref if ref > 0 else np.inf
 
     def _solve_rows(self, z: np.ndarray, rows_d: int):
         """How many of the largest entries of ``z`` the exact solve uses, or a reason.

@@ -1,0 +1,103 @@
+"""The boundary of deep/: samples checked, and rescaled by exact powers of two.
+
+The moments of filtered PCA square the inputs (``x x^T``) and the labels (``||y||``),
+so data of scale ``1e200`` overflow and data of scale ``1e-300`` underflow. Both
+are rescaled on the way in by a power of two (``np.ldexp``: no bit is lost), and the
+results are mapped back on the way out: subspaces are scale-free, and a ReLU network
+without biases is positively homogeneous, so ``W_1 / s_x`` and ``s_y W_{L+1}`` give
+the same function of the original data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import as_2d_float
+from ..moments import DEFAULT_CHUNK, iter_chunks
+
+__all__ = ["check_samples", "rms_exponent", "standardize_inputs", "scale_exponent"]
+
+#: the mean square of the inputs counts as 1 (the model, ``x ~ N(0, I)``) when it is
+#: within this many standard errors of 1 (``sqrt(2 / (n d))`` for Gaussian entries);
+#: further away, the inputs are divided by their root mean square first.
+SCALE_Z = 6.0
+
+
+def check_samples(X, y, *, zero_y: str):
+    """``X`` (n, d) and ``y`` (n, m) as finite float64 arrays, or a ValueError.
+
+    Rejects empty shapes, mismatched rows and all-zero ``X`` or ``y``; ``zero_y``
+    says why an all-zero ``y`` is refused.
+    """
+    X = as_2d_float(X, "X")
+    Y = as_2d_float(y, "y", allow_1d_column=True)
+    n, d = X.shape
+    if d == 0:
+        raise ValueError(f"`X` has no columns (shape {X.shape}): pass inputs of shape "
+                         "(n_samples, d) with d >= 1.")
+    if n == 0:
+        raise ValueError(f"`X` has no rows (shape {X.shape}): pass at least one sample.")
+    if Y.shape[1] == 0:
+        raise ValueError(f"`y` has no columns (shape {Y.shape}): pass labels of shape "
+                         "(n_samples,) or (n_samples, m) with m >= 1.")
+    if Y.shape[0] != n:
+        raise ValueError(
+            f"`X` and `y` must have the same number of rows (samples); got {n} and "
+            f"{Y.shape[0]}."
+        )
+    if not np.any(X):
+        raise ValueError("`X` is identically zero: pass standard Gaussian inputs "
+                         "x ~ N(0, I), one sample a row.")
+    if not np.any(Y):
+        raise ValueError(f"`y` is identically zero: {zero_y}")
+    return X, Y
+
+
+def rms_exponent(A, chunk_size: int = DEFAULT_CHUNK):
+    """``A``'s root mean square as ``c * 2**e`` with ``c`` in ``[2**-0.5, 2**0.5]``.
+
+    Two chunked passes (the largest entry, then the mean square in units of it),
+    so neither step overflows nor underflows. ``A`` must not be all zero.
+
+    Returns
+    -------
+    e : int
+        ``round(log2(rms))``; ``A * 2**-e`` has root mean square ``c``.
+    c : float
+    """
+    n = A.shape[0]
+    top = max(float(np.abs(A[sl]).max(initial=0.0)) for sl in iter_chunks(n, chunk_size))
+    e0 = int(np.frexp(top)[1])
+    ss = sum(float(np.square(np.ldexp(np.asarray(A[sl], dtype=np.float64), -e0)).sum())
+             for sl in iter_chunks(n, chunk_size))
+    r = np.sqrt(ss / A.size)  # in (0, 1]: the largest entry alone gives >= 0.5 / sqrt(size)
+    e = e0 + int(np.round(np.log2(r)))
+    return e, float(np.ldexp(r, e0 - e))
+
+
+def scale_exponent(A, chunk_size: int = DEFAULT_CHUNK) -> int:
+    """The power of two ``e`` that brings ``A``'s root mean square into ``[0.7, 1.4]``."""
+    return rms_exponent(A, chunk_size)[0]
+
+
+def standardize_inputs(X, chunk_size: int = DEFAULT_CHUNK):
+    """``X`` in units where its mean square is 1, and the factor that was applied.
+
+    Filtered PCA compares ``E[1{filter} x x^T] - I`` with a noise floor, so the
+    inputs must have unit variance. A power of two is always lossless; when the
+    root mean square, after it, still differs from 1 by more than ``SCALE_Z``
+    standard errors (the data are ``N(0, s^2 I)`` with ``s`` not a power of two),
+    ``X`` is also divided by it. Standard inputs are returned as they are (no copy).
+
+    Returns
+    -------
+    X : ndarray
+        The rescaled inputs (``X`` itself when no rescaling is needed).
+    factor : float
+        What ``X`` was divided by: its root mean square, rounded to the nearest
+        power of two when that counts as exact (1.0 for standard inputs).
+    """
+    e, c = rms_exponent(X, chunk_size)
+    if abs(c * c - 1.0) <= SCALE_Z * np.sqrt(2.0 / X.size):
+        return (X if e == 0 else np.ldexp(X, -e)), float(np.ldexp(1.0, e))
+    return np.ldexp(X, -e) / c, float(np.ldexp(c, e))
