@@ -1,4 +1,4 @@
-"""The Gaussian checks of ``method="auto"``: false rejections, power and cost (docs/algorithms.md 3.3).
+"""Gaussian checks of ``method="auto"``: false rejections, power, cost (docs/algorithms.md 3.3).
 
 Parts, in this order, each printing a table; everything goes to
 ``bench/results/auto_checks[_quick].json``, rewritten after every chunk of draws so
@@ -222,8 +222,8 @@ def main(argv=None) -> None:
     if "gaussian" in parts:
         part_gaussian(out, save, args.quick, draws, 60 * args.budget_minutes)
     out["settings"]["complete"] = True
-    path = write_json(name, out) if not save() else None
-    print(f"\nwrote {path or name}")
+    save()
+    print(f"\nwrote bench/results/{name}.json")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,14 @@ from relurecover import TwoLayerNetwork, compare, gaussian_inputs, recover_two_l
 from relurecover.exceptions import AssumptionWarning
 from relurecover.metrics import align
 from relurecover.twolayer import Recovery
-from relurecover.twolayer._noisy import refine_least_squares, spectral_gap_rank
+from relurecover.moments import relu_pattern_gram
+from relurecover.twolayer._noisy import (
+    _gauss_newton_matrix,
+    _loss_grad,
+    _penalised_gauss_newton,
+    refine_least_squares,
+    spectral_gap_rank,
+)
 from relurecover.twolayer._result import StandardErrors
 
 # Contract: every test here passes for any seed; the parametrised seeds sample it.
@@ -187,3 +194,75 @@ def test_validation_still_applies_to_noisy_labels():
         recover_two_layer(X, Y, n_hidden=6, method="gaussian")
     with pytest.raises(ValueError, match="same number of rows"):
         recover_two_layer(X, Y[:-1], n_hidden=K)
+
+
+def _explicit_jacobian(X, U, V):
+    """``d(relu(X V^T) U^T)/d(vec V, vec U)``, rows ``(sample, output)``."""
+    n, d = X.shape
+    m, k = U.shape
+    S = X @ V.T
+    H = np.maximum(S, 0.0)
+    J = np.zeros((n, m, k * d + m * k))
+    for o in range(m):
+        J[:, o, :k * d] = (((S > 0) * U[o])[:, :, None] * X[:, None, :]).reshape(n, k * d)
+        J[:, o, k * d + o * k:k * d + (o + 1) * k] = H
+    return H, J.reshape(n * m, -1)
+
+
+def test_gauss_newton_pass_matches_the_explicit_jacobian():
+    rng = np.random.default_rng(0)
+    n, d, k, m = 200, 4, 3, 2
+    X = rng.standard_normal((n, d))
+    U, V = rng.standard_normal((m, k)), rng.standard_normal((k, d))
+    Y = rng.standard_normal((n, m))
+    H, J = _explicit_jacobian(X, U, V)
+    M = _gauss_newton_matrix(relu_pattern_gram(X, V, chunk_size=64) * n, U, V)
+    np.testing.assert_allclose(M, J.T @ J, rtol=1e-10, atol=1e-10)
+    lp = _loss_grad(X, Y, U, V, chunk_size=64)
+    R = Y - H @ U.T
+    assert lp.loss == pytest.approx(0.5 * float((R**2).sum()), rel=1e-12)
+    g = -J.T @ R.ravel()
+    np.testing.assert_allclose(np.concatenate([lp.gV.ravel(), lp.gU.ravel()]), g,
+                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(lp.rsum, R.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(lp.rsq, (R**2).sum(axis=0), rtol=1e-12)
+
+
+def test_gauge_directions_are_penalised():
+    # (v_i, -u_i) is a null vector of J^T J (ReLU is positively homogeneous); the
+    # penalised matrix is positive definite and leaves the other directions alone
+    rng = np.random.default_rng(1)
+    n, d, k, m = 400, 4, 2, 3
+    X = rng.standard_normal((n, d))
+    U, V = rng.standard_normal((m, k)), rng.standard_normal((k, d))
+    V /= np.linalg.norm(V, axis=1, keepdims=True)
+    M = _gauss_newton_matrix(relu_pattern_gram(X, V) * n, U, V)
+    Mp = _penalised_gauss_newton(X, U, V, n, 128)
+    gauge = []
+    for i in range(k):
+        t = np.zeros(k * d + m * k)
+        t[i * d:(i + 1) * d] = V[i]
+        t[k * d + i::k] = -U[:, i]
+        gauge.append(t)
+        assert np.linalg.norm(M @ t) < 1e-8 * np.linalg.norm(M) * np.linalg.norm(t)
+        assert t @ Mp @ t > 1e-3 * np.trace(M) / M.shape[0] * (t @ t)
+    assert np.linalg.eigvalsh(Mp).min() > 0
+    N = np.array(gauge).T
+    w = rng.standard_normal(k * d + m * k)
+    w -= N @ np.linalg.lstsq(N, w, rcond=None)[0]  # orthogonal to the gauge
+    np.testing.assert_allclose(Mp @ w, M @ w, rtol=1e-10, atol=1e-10)
+
+
+def test_refinement_budgets_are_reported():
+    truth, X, Y, _ = noisy(0, n=5000)
+    start = dict(rng=0)
+    short = refine_least_squares(X, Y, truth.U * 1.1, truth.V, max_iter=1, **start)
+    assert not short.converged and short.n_iter == 1
+    assert short.message == "stopped after max_iter=1 steps"
+    assert short.loss < short.history[0]
+    late = refine_least_squares(X, Y, truth.U, truth.V, time_limit=1e-12, **start)
+    assert not late.converged and late.n_iter == 0
+    assert late.message.startswith("stopped at the time limit")
+    full = refine_least_squares(X, Y, truth.U, truth.V, **start)
+    assert full.converged and full.message.startswith("converged")
+    assert full.loss <= short.loss and np.all(np.diff(full.history) < 0)

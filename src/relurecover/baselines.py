@@ -697,6 +697,7 @@ def fit_adam(
 
     Examples
     --------
+    >>> import pytest; _ = pytest.importorskip("torch")  # skipped on a base install
     >>> from relurecover import TwoLayerNetwork, gaussian_inputs
     >>> truth = TwoLayerNetwork.random(5, 2, 3, rng=0)
     >>> X = gaussian_inputs(500, 5, rng=1)

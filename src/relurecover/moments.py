@@ -10,9 +10,9 @@ For ``x ~ N(0, I_d)`` and a two-layer ReLU network ``y = U relu(V x)``:
 - second moment: ``E[y (x) (x x^T - I)] = sum_i w_i (x) vhat_i (x) vhat_i`` with
   ``w_i = ||v_i|| U[:, i] / sqrt(2 pi)`` (section 1); for one output,
   ``E[y (x x^T - I)] = C2 sum_i a_i vhat_i vhat_i^T`` with its noise floor
-  (:func:`second_moment`, section 3 step 1);
+  (:func:`second_moment`, section 3.2 step 1);
 - fourth Hermite moment: ``E[y He4(x)(a, b, ., .)] = C4 sum_i a_i (a . vhat_i)
-  (b . vhat_i) vhat_i vhat_i^T`` (:func:`hermite4_contraction`, section 3 step 2);
+  (b . vhat_i) vhat_i vhat_i^T`` (:func:`hermite4_contraction`, section 3.2 step 2);
 - the Gauss-Newton Gram matrix of the noisy refinement,
   ``E[1{x . v_i > 0} 1{x . v_j > 0} x x^T]`` (:func:`relu_pattern_gram`, section 2).
 """
@@ -203,7 +203,7 @@ def second_moment_weights(Z, Y, P, *, chunk_size: int = DEFAULT_CHUNK) -> np.nda
 def second_moment(X, y, *, chunk_size: int = DEFAULT_CHUNK):
     """``M2 = E[y (x x^T - I)]`` of one output and its sampling-noise floor.
 
-    docs/algorithms.md 3, step 1: for ``y = sum_i u_i relu(v_i . x)``,
+    docs/algorithms.md 3.2, step 1: for ``y = sum_i u_i relu(v_i . x)``,
     ``M2 = C2 sum_i a_i vhat_i vhat_i^T`` with ``a_i = u_i ||v_i||``. ``y`` first
     loses its mean and its linear part ``b . x`` (``b = E[y x]``): neither changes
     the expectation (``E[x x^T - I] = 0``, odd moments vanish) but both add noise.
@@ -275,7 +275,7 @@ def _hermite4_sum(Z, r, a, b):
 def hermite4_contraction(Z, r, a, b):
     """``mean_j r_j He4(z_j)(a, b, ., .)`` for the multivariate Hermite tensor.
 
-    docs/algorithms.md 3, step 2.
+    docs/algorithms.md 3.2, step 2.
     ``He4(z)_{pqst} = z_p z_q z_s z_t - (6 terms delta z z) + (3 terms delta delta)``;
     contracted with ``a`` and ``b`` in the first two slots it is, per sample,
 
@@ -305,7 +305,7 @@ def hermite4_contraction(Z, r, a, b):
 def hermite4_moment(X, r, a, b=None, *, chunk_size: int = DEFAULT_CHUNK):
     """:func:`hermite4_contraction` in row chunks: ``E[r He4(x)(a, b, ., .)]``.
 
-    docs/algorithms.md 3, step 1's fallback (full dimension, where ``M2`` leaves
+    docs/algorithms.md 3.2, step 1's fallback (full dimension, where ``M2`` leaves
     directions under its floor).
 
     Parameters

@@ -53,6 +53,8 @@ DIAG_FLOOR = 1e-14
 ROUNDING_DECREASE = 1e-28
 #: Nielsen's bound on the factor by which one accepted step lowers the damping.
 NIELSEN_MIN_FACTOR = 1.0 / 3.0
+#: guards divisions by a zero predicted decrease.
+_TINY = 1e-300
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,7 @@ def levenberg_marquardt(
             break
         H = cur.gauss_newton()
         g = cur.gradient
-        floor = max(decrease_tol * cur.cost, ROUNDING_DECREASE * float(g @ g), 1e-300)
+        floor = max(decrease_tol * cur.cost, ROUNDING_DECREASE * float(g @ g), _TINY)
         while True:  # until a step is taken or the search stops
             if lam > LAMBDA_MAX:
                 status = "no_decrease"
@@ -226,7 +228,7 @@ def levenberg_marquardt(
             trial = evaluate(trial_x)
             model = 0.5 * float(step @ (lam * dg * step - g))
             if trial.cost < cur.cost:
-                rho = (cur.cost - trial.cost) / max(model, 1e-300)
+                rho = (cur.cost - trial.cost) / max(model, _TINY)
                 lam = max(lam * max(NIELSEN_MIN_FACTOR, 1.0 - (2.0 * rho - 1.0) ** 3),
                           LAMBDA_MIN)
                 nu = 2.0
