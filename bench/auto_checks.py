@@ -37,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Timer, pass_time, print_table, write_json  # noqa: E402
+from _common import Timer, pass_time, print_table, read_json, write_json  # noqa: E402
 
 from relurecover import gaussian_inputs  # noqa: E402
 from relurecover.instances import input_family, sklearn_inputs  # noqa: E402
@@ -208,6 +208,11 @@ def main(argv=None) -> None:
     name = "auto_checks_quick" if args.quick else "auto_checks"
     out: dict = {"settings": {"check_rows": CHECK_ROWS, "z_max": Z_MAX, "draws": draws,
                               "budget_minutes": args.budget_minutes, "complete": False}}
+    if args.parts != "cost,families,gaussian":  # keep the stored parts not re-run
+        stored = read_json(name) or {}
+        stored.pop("benchmark", None)
+        stored.pop("environment", None)
+        out = {**stored, "settings": {**stored.get("settings", {}), **out["settings"]}}
     t_all = time.perf_counter()
 
     def save():

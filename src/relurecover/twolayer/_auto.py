@@ -56,6 +56,8 @@ import scipy.linalg
 import scipy.special
 import scipy.stats
 
+from .._linalg import RANK_RTOL, matrix_rank
+
 __all__ = ["choose_method", "gaussian_checks"]
 
 #: rows used by the checks (a random subset of the rows when there are more).
@@ -63,8 +65,11 @@ CHECK_ROWS = 20_000
 #: how many standard errors (as a normal z-score) a statistic may be off before its
 #: check fails: about 3e-7 per one-sided check under the null.
 Z_MAX = 5.0
-#: eigenvalues of ``S`` below this fraction of the largest count as zero (rank).
-RANK_RTOL = 1e-12
+#: eigenvalues of ``S`` below this fraction of the largest count as zero (rank):
+#: singular values of ``X`` below 1e-6 of the largest (eigenvalues of a Gram
+#: matrix cannot resolve ``_linalg.SPAN_RTOL`` = 1e-10, whose square is below
+#: their rounding); the general path then measures the span exactly.
+EIGENVALUE_RTOL = 1e-12
 #: the checks need ``n >= d + MIN_SPARE_ROWS`` rows: with ``n`` close to ``d`` every
 #: leverage is close to 1 whatever the distribution, and Anscombe-Glynn's kurtosis
 #: test needs 20 rows.
@@ -83,7 +88,7 @@ _LOG_P_MAX = -1e-300
 #: ``rank(Y)`` is read off at most this many random rows of ``Y``, singular values
 #: above ``RANK_Y_RTOL`` times the largest counting.
 RANK_Y_ROWS = 50_000
-RANK_Y_RTOL = 1e-9
+RANK_Y_RTOL = RANK_RTOL
 
 
 def _z_upper(log_p: float) -> float:
@@ -331,7 +336,7 @@ def gaussian_checks(X: np.ndarray, *, rng) -> dict:
                       f"(need d + {MIN_SPARE_ROWS})")
     S = X.T @ X / n  # second moment about 0: the model has no bias
     w = np.linalg.eigvalsh(S)
-    rank = int(np.count_nonzero(w > RANK_RTOL * max(w[-1], 1e-300)))
+    rank = int(np.count_nonzero(w > EIGENVALUE_RTOL * max(w[-1], 1e-300)))
     if rank < d:
         return refuse(rank, f"rows span only {rank} < d = {d} dimensions")
     try:
@@ -411,8 +416,7 @@ def choose_method(X: np.ndarray, Y: np.ndarray, k: int | None, *, rng) -> tuple[
         return "few-outputs", {"auto": f"n_hidden = {k} > m = {m} outputs: rank(U) < k."}
     n = Y.shape[0]
     sub = Y if n <= RANK_Y_ROWS else Y[rng.choice(n, RANK_Y_ROWS, replace=False)]
-    s = np.linalg.svd(sub, compute_uv=False)
-    rank_Y = int(np.count_nonzero(s > RANK_Y_RTOL * s[0])) if s[0] > 0 else 0
+    rank_Y = matrix_rank(sub, RANK_Y_RTOL)  # row-capped: one huge row hides nothing
     if k is not None and rank_Y < k:
         return "few-outputs", {
             "auto": f"Y has numerical rank {rank_Y} < n_hidden = {k}: rank(U) < k.",
