@@ -6,7 +6,6 @@ skipped, with the reason, on a base install; the others run everywhere.
 
 import dataclasses
 import importlib.util
-import sys
 import warnings
 
 import numpy as np
@@ -50,21 +49,6 @@ def fast_fit(small):
     return learn_deep(X[:8000], y[:8000], [3, 2], rng=5, **FAST_ONE_ROUND)
 
 
-class _NoTorch:
-    """A meta-path finder that makes ``import torch`` fail as if it were not installed."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ModuleNotFoundError(f"No module named {name!r}")
-        return None
-
-
-@pytest.fixture
-def no_torch(monkeypatch):
-    # sys.modules["torch"] = None would also break scipy.stats' own torch probe
-    for name in [m for m in sys.modules if m == "torch" or m.startswith("torch.")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setattr(sys, "meta_path", [_NoTorch(), *sys.meta_path])
 
 
 # --------------------------------------------------------------------------- filtered PCA
