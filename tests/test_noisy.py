@@ -55,7 +55,9 @@ def test_approximate_recovery(seed):
     # the noise level from n m = 1e5 residuals: relative accuracy ~ 1 / sqrt(2e5)
     assert res.noise_level == pytest.approx(sigma, rel=0.03)
     assert res.diagnostics["refinement"]["converged"]
-    assert res.diagnostics["refinement"]["mean_zero"]
+    # bias-free truth: the fitted biases are zero within a few standard errors
+    se = res.standard_errors
+    assert np.all(np.abs(res.network.c) < 5 * se.c)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -66,16 +68,20 @@ def test_standard_errors_are_plausible(seed):
     assert isinstance(se, StandardErrors)
     assert se.V.shape == (K, D) and se.U.shape == (M, K) and se.per_unit.shape == (K,)
     assert np.all(np.isfinite(se.V)) and np.all(se.V > 0) and np.all(se.U > 0)
-    # rows of V have unit norm: the radial direction has no error
-    V = res.network.V
-    np.testing.assert_allclose(np.linalg.norm(V, axis=1), 1.0, rtol=1e-12)
+    # rows of [V, b] have unit norm: the radial direction has no error
+    net = res.network
+    Va = np.hstack([net.V, net.b[:, None]])
+    np.testing.assert_allclose(np.linalg.norm(Va, axis=1), 1.0, rtol=1e-12)
     # calibration: the errors in units of standard errors have rms ~ 1
-    # (rms of K D + M K = 45 squared z-scores: 1 +- 0.15; [0.5, 2] is generous)
-    al = align(res.network.U, V, truth.U, truth.V)
+    # (rms of K (D + 1) + M K + M = 53 squared z-scores: 1 +- 0.15; [0.5, 2] is generous)
+    Ta = np.hstack([truth.V, truth.b[:, None]])
+    al = align(net.U, Va, truth.U, Ta)
     Uf, Vf, Ut, Vt, perm = al.U_found, al.V_found, al.U_true, al.V_true, al.permutation
-    zV = (Vf - Vt[perm]) / se.V
+    se_a = np.hstack([se.V, se.b[:, None]])
+    zV = (Vf - Vt[perm]) / se_a
     zU = (Uf - Ut[:, perm]) / se.U
-    rms = np.sqrt(np.mean(np.concatenate([zV.ravel(), zU.ravel()]) ** 2))
+    zc = (net.c - truth.c) / se.c
+    rms = np.sqrt(np.mean(np.concatenate([zV.ravel(), zU.ravel(), zc]) ** 2))
     assert 0.5 < rms < 2.0
     # the estimated aligned error predicts compare().error within a factor 2
     err = compare(res.network, truth).error
@@ -136,14 +142,15 @@ def test_spectral_gap_rank():
     assert spectral_gap_rank(np.array([1.0, 0.9, 0.8, 0.7]), 10_000, strict=False) is None
 
 
-def test_non_mean_zero_noise_detected():
-    truth, X, Y, _ = noisy(0, offset=0.5)  # noise mean 0.5 sigma
-    with pytest.warns(AssumptionWarning, match="residuals do not have mean zero"):
-        res = recover_two_layer(X, Y, n_hidden=K, rng=0)
+def test_noise_mean_is_the_output_bias():
+    # a mean offset of the noise is an output bias: it is fitted as c, and the
+    # weights are as good as with mean-zero noise
+    truth, X, Y, sigma = noisy(0, offset=0.5)  # noise mean 0.5 sigma
+    res = quiet(X, Y, n_hidden=K, rng=0)
     assert not res.exact
-    assert not res.diagnostics["refinement"]["mean_zero"]
-    assert res.diagnostics["refinement"]["mean_pvalue"] < 1e-4
-    assert "not mean-zero" in res.message
+    np.testing.assert_allclose(res.network.c, 0.5 * sigma, atol=5 * res.standard_errors.c.max())
+    assert compare(TwoLayerNetwork(res.network.U, res.network.V, b=res.network.b),
+                   truth).error < 0.03
 
 
 def test_too_few_samples_warns_with_estimated_error():
@@ -197,6 +204,14 @@ def test_validation_still_applies_to_noisy_labels():
 
 
 def _explicit_jacobian(X, U, V):
+    """With the output bias: the columns of ``c`` appended (``dR/dc = -1``)."""
+    H, J = _explicit_jacobian_no_c(X, U, V)
+    n, m = X.shape[0], U.shape[0]
+    Jc = np.tile(np.eye(m), (n, 1))
+    return H, np.hstack([J, Jc])
+
+
+def _explicit_jacobian_no_c(X, U, V):
     """``d(relu(X V^T) U^T)/d(vec V, vec U)``, rows ``(sample, output)``."""
     n, d = X.shape
     m, k = U.shape
@@ -212,19 +227,19 @@ def _explicit_jacobian(X, U, V):
 def test_gauss_newton_pass_matches_the_explicit_jacobian():
     rng = np.random.default_rng(0)
     n, d, k, m = 200, 4, 3, 2
-    X = rng.standard_normal((n, d))
+    X = np.hstack([rng.standard_normal((n, d - 1)), np.ones((n, 1))])  # rows [x, 1]
     U, V = rng.standard_normal((m, k)), rng.standard_normal((k, d))
+    c = rng.standard_normal(m)
     Y = rng.standard_normal((n, m))
     H, J = _explicit_jacobian(X, U, V)
-    M = _gauss_newton_matrix(relu_pattern_gram(X, V, chunk_size=64) * n, U, V)
+    M = _gauss_newton_matrix(relu_pattern_gram(X, V, chunk_size=64) * n, U, V, n)
     np.testing.assert_allclose(M, J.T @ J, rtol=1e-10, atol=1e-10)
-    lp = _loss_grad(X, Y, U, V, chunk_size=64)
-    R = Y - H @ U.T
+    lp = _loss_grad(X, Y, U, V, c, chunk_size=64)
+    R = Y - H @ U.T - c
     assert lp.loss == pytest.approx(0.5 * float((R**2).sum()), rel=1e-12)
     g = -J.T @ R.ravel()
-    np.testing.assert_allclose(np.concatenate([lp.gV.ravel(), lp.gU.ravel()]), g,
+    np.testing.assert_allclose(np.concatenate([lp.gV.ravel(), lp.gU.ravel(), lp.gc]), g,
                                rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(lp.rsum, R.sum(axis=0), rtol=1e-12)
     np.testing.assert_allclose(lp.rsq, (R**2).sum(axis=0), rtol=1e-12)
 
 
@@ -233,22 +248,22 @@ def test_gauge_directions_are_penalised():
     # penalised matrix is positive definite and leaves the other directions alone
     rng = np.random.default_rng(1)
     n, d, k, m = 400, 4, 2, 3
-    X = rng.standard_normal((n, d))
+    X = np.hstack([rng.standard_normal((n, d - 1)), np.ones((n, 1))])  # rows [x, 1]
     U, V = rng.standard_normal((m, k)), rng.standard_normal((k, d))
     V /= np.linalg.norm(V, axis=1, keepdims=True)
-    M = _gauss_newton_matrix(relu_pattern_gram(X, V) * n, U, V)
+    M = _gauss_newton_matrix(relu_pattern_gram(X, V) * n, U, V, n)
     Mp = _penalised_gauss_newton(X, U, V, n, 128)
     gauge = []
     for i in range(k):
-        t = np.zeros(k * d + m * k)
+        t = np.zeros(k * d + m * k + m)
         t[i * d:(i + 1) * d] = V[i]
-        t[k * d + i::k] = -U[:, i]
+        t[k * d + i:k * d + m * k:k] = -U[:, i]
         gauge.append(t)
         assert np.linalg.norm(M @ t) < 1e-8 * np.linalg.norm(M) * np.linalg.norm(t)
         assert t @ Mp @ t > 1e-3 * np.trace(M) / M.shape[0] * (t @ t)
     assert np.linalg.eigvalsh(Mp).min() > 0
     N = np.array(gauge).T
-    w = rng.standard_normal(k * d + m * k)
+    w = rng.standard_normal(k * d + m * k + m)
     w -= N @ np.linalg.lstsq(N, w, rcond=None)[0]  # orthogonal to the gauge
     np.testing.assert_allclose(Mp @ w, M @ w, rtol=1e-10, atol=1e-10)
 

@@ -23,6 +23,7 @@ __all__ = [
     "RANK_RTOL",
     "ROW_CAP",
     "SPAN_RTOL",
+    "affine_column_space",
     "column_space",
     "inverse_sqrt",
     "matrix_rank",
@@ -269,6 +270,47 @@ def column_space(Y: np.ndarray, rtol: float = RANK_RTOL):
     s = np.linalg.svd(Y * w[:, None], compute_uv=False)
     B = np.linalg.svd(Y, full_matrices=False)[0]
     return B, s, numerical_rank(s, rtol)
+
+
+def affine_column_space(Y: np.ndarray, offset: np.ndarray | None = None,
+                        rtol: float = RANK_RTOL):
+    """Basis of ``span{columns of Y, offset}`` and the rank of ``Y`` modulo ``offset``.
+
+    Labels of a network with an output bias, ``Y = H U^T + 1 c^T``, span
+    ``colspan(H)`` plus the constant vector (docs/algorithms.md 6). ``Y`` loses its
+    projection on ``offset`` (the constant vector by default), the rank of what
+    is left is counted by :func:`column_space`, and the normalised ``offset`` is
+    put first: ``span{Y, offset} = span{offset} + colspan(Y - offset (...))``
+    exactly, and the spectrum returned is that of ``Y`` without its constant
+    part, so a noise floor shows in it as without biases.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (n, m)
+        Labels.
+    offset : ndarray of shape (n,), default=None
+        The vector an output bias multiplies (None: ones).
+    rtol : float, default=RANK_RTOL
+        Relative singular-value threshold.
+
+    Returns
+    -------
+    B : ndarray of shape (n, 1 + min(n, m))
+        ``offset / ||offset||`` then the left singular vectors of the rest; the first
+        ``rank + 1`` columns are a basis of ``span{Y, offset}``.
+    s : ndarray of shape (min(n, m),)
+        Singular values of the rest (row-equilibrated, as in :func:`column_space`).
+    rank : int
+        Numerical rank of ``Y`` modulo ``offset`` (the number of hidden units a
+        network with an output bias needs).
+    """
+    n = Y.shape[0]
+    o = np.ones(n) if offset is None else np.asarray(offset, dtype=float)
+    o = o / safe_norm(o)
+    Yc = Y - np.outer(o, o @ Y)
+    Yc -= np.outer(o, o @ Yc)  # twice is enough (Kahan)
+    B, s, rank = column_space(Yc, rtol)
+    return np.hstack([o[:, None], B]), s, rank
 
 
 def row_span(X, *, chunk_size: int = 16384, rtol: float = SPAN_RTOL):

@@ -11,13 +11,14 @@ ReLU they are ``c_0 = s / sqrt(2 pi)``, ``c_1 = s / 2``, ``c_2 = s / sqrt(2 pi)`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Callable
 
 import numpy as np
 
 __all__ = [
     "Activation",
+    "canonical_units",
     "get_activation",
     "hermite_coefficients",
     "ACTIVATIONS",
@@ -63,6 +64,62 @@ class Activation:
         """Whether this is the registry's ReLU (paths that need ReLU check this)."""
         return self.name == "relu"
 
+    @cached_property
+    def bias_identifiable(self) -> bool:
+        """Whether a hidden bias is identifiable from the activations (docs/algorithms.md 6).
+
+        On its active rows a unit gives ``z = s f(v . x + b)`` for an unknown scale
+        ``s``. Homogeneous ``f`` make ``s`` free, a plateau fixes it, and a
+        non-affine inverse fixes it too (``f^{-1}(s z)`` is affine in ``x`` for one
+        ``s`` only). When ``f^{-1}`` is affine on ``t > 0`` and ``f`` is not
+        homogeneous (``relu(t) + 1{t > 0}``), ``s`` trades against ``b``: every
+        ``s`` fits the active rows, and only the boundary of the active set, known
+        to an interval, would tell. Such activations are recovered with ``b = 0``.
+        """
+        if self.degree is not None or np.isfinite(self.invertible_max):
+            return True
+        if self.inverse is None:
+            return False
+        with np.errstate(all="ignore"):
+            z = np.array([0.5, 1.0, 2.0, 4.0])
+            t = np.asarray(self.inverse(z), dtype=float)
+        if not np.isfinite(t).all():
+            return True
+        slope = (t[1] - t[0]) / 0.5
+        pred = t[0] + slope * (z - 0.5)
+        return not np.allclose(pred, t, rtol=1e-9, atol=1e-12 * max(abs(t).max(), 1.0))
+
+    @cached_property
+    def reflection(self) -> tuple[float, float] | None:
+        """``(t_s, c0)`` when ``f(t) = c0 - f(t_s - t)`` for all ``t``, else None.
+
+        A saturating ``f`` that is point-symmetric about ``(t_s / 2, c0 / 2)`` (the
+        clipped ReLU ``min(relu(t), c0)``: ``t_s = c0``) makes a unit with a bias
+        equal to its reflection: ``u f(v . x + b) = u c0 - u f(-v . x + t_s - b)``.
+        :func:`canonical_units` picks one of the two (docs/algorithms.md 6).
+        """
+        if self.inverse is None or not np.isfinite(self.invertible_max):
+            return None
+        c0 = float(self.invertible_max)
+        with np.errstate(all="ignore"):
+            ts = float(np.asarray(self.inverse(np.array([c0 * (1 - 1e-12)])))[0])
+            if not np.isfinite(ts) or ts <= 0:
+                return None
+            lo, hi = 0.0, 2.0 * ts  # the saturation point: smallest t with f(t) = c0
+            for _ in range(200):
+                mid = 0.5 * (lo + hi)
+                if not lo < mid < hi:
+                    break
+                if float(np.asarray(self(np.array([mid])))[0]) >= c0:
+                    hi = mid
+                else:
+                    lo = mid
+            ts = hi
+            t = np.linspace(-0.5 * ts, 1.5 * ts, 41)
+            lhs = np.asarray(self(t), dtype=float)
+            rhs = c0 - np.asarray(self(ts - t), dtype=float)
+        return (ts, c0) if np.allclose(lhs, rhs, rtol=0, atol=1e-9 * c0) else None
+
     def hermite_coefficients(self, scale: float = 1.0, degree: int = 4) -> np.ndarray:
         """``c_j = E[f(scale * g) He_j(g)]`` for ``j = 0..degree`` (Gauss-Legendre, cached).
 
@@ -80,6 +137,46 @@ class Activation:
             See :func:`hermite_coefficients`.
         """
         return hermite_coefficients(self, float(scale), int(degree))
+
+
+def canonical_units(U, V, b, c, activation):
+    """One of the equivalent forms of units with a bias, for a point-symmetric ``f``.
+
+    With :attr:`Activation.reflection` ``(t_s, c0)`` the unit ``(v, b, u)`` and its
+    reflection ``(-v, t_s - b, -u)`` with ``c + u c0`` are the same network; the form
+    with ``b <= t_s / 2`` is kept (the bias-free form when ``b = 0``). Other
+    activations have one form and are returned as given (docs/algorithms.md 6).
+
+    Parameters
+    ----------
+    U : ndarray of shape (m, k) or None
+        Output weights (None: only ``V`` and ``b`` are transformed).
+    V : ndarray of shape (k, d)
+        Hidden weights.
+    b : ndarray of shape (k,)
+        Hidden biases.
+    c : ndarray of shape (m,) or None
+        Output biases.
+    activation : Activation
+
+    Returns
+    -------
+    U, V, b, c : the canonical form (copies where changed).
+    """
+    refl = activation.reflection
+    if refl is None:
+        return U, V, b, c
+    ts, c0 = refl
+    flip = b > 0.5 * ts
+    if not np.any(flip):
+        return U, V, b, c
+    V = np.where(flip[:, None], -V, V)
+    b = np.where(flip, ts - b, b)
+    if U is not None:
+        if c is not None:
+            c = c + c0 * U[:, flip].sum(axis=1)
+        U = np.where(flip[None, :], -U, U)
+    return U, V, b, c
 
 
 def _relu(t):

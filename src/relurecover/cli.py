@@ -52,7 +52,7 @@ class _Group(TyperGroup):
 
 app = typer.Typer(
     cls=_Group,
-    help="Recover two-layer ReLU networks y = U relu(V x) exactly from samples [BJW]; "
+    help="Recover two-layer ReLU networks y = U relu(V x + b) + c exactly from samples [BJW]; "
     "learn deep ones by filtered PCA [CKM].",
     no_args_is_help=True,
     add_completion=False,
@@ -75,7 +75,7 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
 ):
-    """Recover two-layer ReLU networks y = U relu(V x) exactly from samples [BJW]."""
+    """Recover two-layer ReLU networks y = U relu(V x + b) + c exactly from samples [BJW]."""
 
 
 # --------------------------------------------------------------------------- files
@@ -457,7 +457,15 @@ def fit(
     if out is not None and res.network is not None:
         path = _npz_path(out)
         res.network.save(path)
-        typer.echo(f"saved {res.network!r} to {path}")
+        if ok:
+            what = "exact network" if not deep else "network (held-out error within --tol)"
+        elif deep:
+            what = "network, NOT within --tol (an estimate)"
+        elif res.noise_level is not None:
+            what = "least-squares ESTIMATE (noisy labels, not exact)"
+        else:
+            what = "UNCERTIFIED network (not exact: see the message above)"
+        typer.echo(f"saved {what} {res.network!r} to {path}")
     elif out is not None:
         typer.echo("no network to save.")
     raise typer.Exit(code=0 if ok else 1)

@@ -72,6 +72,13 @@ class Comparison:
         ``permutation[i]`` is the true unit matched to found unit ``i`` (-1 if none).
     n_matched, n_true, n_found : int
         Units matched, in the truth, and found. Unmatched units count as full error.
+    b_error : float
+        Largest error of the hidden biases, relative to the largest entry of the
+        truth's ``[V, b]`` (units aligned jointly as ``(v_i, b_i)``, normalised to
+        unit norm). 0 when both networks are bias-free.
+    c_error : float
+        Largest error of the output biases, relative to the largest entry of the
+        truth's ``c`` and (normalised) ``U``.
     """
 
     v_error: float
@@ -82,17 +89,21 @@ class Comparison:
     n_matched: int
     n_true: int
     n_found: int
+    b_error: float = 0.0
+    c_error: float = 0.0
 
     @property
     def error(self) -> float:
-        """The larger of the two relative Frobenius errors."""
-        return max(self.v_error, self.u_error)
+        """The largest of the relative errors of ``V``, ``U``, ``b`` and ``c``."""
+        return max(self.v_error, self.u_error, self.b_error, self.c_error)
 
     def __repr__(self) -> str:
         return (
             f"Comparison(max_error={self.max_error:.3g}, bits={self.bits:.1f}, "
             f"v_error={self.v_error:.3g}, u_error={self.u_error:.3g}, "
-            f"matched={self.n_matched}/{self.n_true})"
+            + (f"b_error={self.b_error:.3g}, c_error={self.c_error:.3g}, "
+               if self.b_error or self.c_error else "")
+            + f"matched={self.n_matched}/{self.n_true})"
         )
 
 
@@ -183,10 +194,11 @@ def align(U_found, V_found, U_true, V_true, degree: float | None = 1.0) -> Align
 def compare(found, truth) -> Comparison:
     """Aligned errors of ``found`` against ``truth`` (two ``TwoLayerNetwork``).
 
-    Step 3 of the alignment of docs/algorithms.md, section 0.2. Units are
-    normalised with the truth's degree of homogeneity and matched as in
-    :func:`align`; missing units count as full error, and so do extra found units
-    that match nothing.
+    Step 3 of the alignment of docs/algorithms.md, section 0.2. Units
+    ``(v_i, b_i)`` are normalised jointly with the truth's degree of homogeneity
+    (``f(a (v.x + b)) = a^p f(v.x + b)``) and matched as in :func:`align`; missing
+    units count as full error, and so do extra found units that match nothing.
+    ``max_error`` covers ``V``, ``U``, ``b`` and ``c``.
 
     Parameters
     ----------
@@ -209,9 +221,22 @@ def compare(found, truth) -> Comparison:
     >>> compare(f, t).max_error < 1e-15
     True
     """
+    from .activations import canonical_units
+
     degree = truth.activation.degree
-    a = align(found.U, found.V, truth.U, truth.V, degree)
+    # a point-symmetric activation has two forms of each biased unit: compare one
+    Uf0, Vf0, bf0, cf0 = canonical_units(found.U, found.V, found.b, found.c,
+                                         truth.activation)
+    Ut0, Vt0, bt0, ct0 = canonical_units(truth.U, truth.V, truth.b, truth.c,
+                                         truth.activation)
+    Af = np.hstack([Vf0, bf0[:, None]])
+    At = np.hstack([Vt0, bt0[:, None]])
+    a = align(Uf0, Af, Ut0, At, degree)
     Uf, Vf, Ut, Vt, perm = a.U_found, a.V_found, a.U_true, a.V_true, a.permutation
+    # (V, b) were aligned jointly; the errors of V and of b are reported apart
+    scale_a = max(np.abs(Vt).max(), _TINY)
+    bf, bt = Vf[:, -1], Vt[:, -1]
+    Vf, Vt = Vf[:, :-1], Vt[:, :-1]
     k_true, k_found = Vt.shape[0], Vf.shape[0]
     matched = perm >= 0
     dV = np.zeros_like(Vt)
@@ -219,7 +244,10 @@ def compare(found, truth) -> Comparison:
     missing = np.setdiff1d(np.arange(k_true), perm[matched])
     dV[missing] = Vt[missing]
     v_err = np.linalg.norm(dV) / max(np.linalg.norm(Vt), _TINY)
-    vmax = np.abs(dV).max() / max(np.abs(Vt).max(), _TINY)
+    vmax = np.abs(dV).max(initial=0.0) / scale_a
+    db = bt.copy()
+    db[perm[matched]] = bf[matched] - bt[perm[matched]]
+    b_err = float(np.abs(db).max(initial=0.0) / scale_a) if (np.any(bt) or np.any(bf)) else 0.0
     if Uf.shape[0] == Ut.shape[0]:
         dU = np.zeros_like(Ut)
         dU[:, perm[matched]] = Uf[:, matched] - Ut[:, perm[matched]]
@@ -228,16 +256,23 @@ def compare(found, truth) -> Comparison:
         umax = np.abs(dU).max() / max(np.abs(Ut).max(), _TINY)
     else:
         u_err = umax = np.inf
+    if cf0.shape == ct0.shape:
+        dc = np.abs(cf0 - ct0).max(initial=0.0)
+        c_err = float(dc / max(np.abs(ct0).max(initial=0.0),
+                               np.abs(Ut).max(initial=0.0), _TINY)) if dc else 0.0
+    else:
+        c_err = np.inf
     # extra found units that match nothing are an error too
     extra = Vf[~matched]
     if extra.size:
         vmax = max(vmax, 1.0)
         v_err = float(np.hypot(v_err, np.linalg.norm(extra) / np.linalg.norm(Vt)))
-    max_err = float(max(vmax, umax))
+    max_err = float(max(vmax, umax, b_err, c_err))
     bits = float(min(_FLOAT64_BITS, -np.log2(max_err))) if max_err > 0 else _FLOAT64_BITS
     return Comparison(
         v_error=float(v_err), u_error=float(u_err), max_error=max_err, bits=bits,
         permutation=perm, n_matched=int(matched.sum()), n_true=k_true, n_found=k_found,
+        b_error=b_err, c_error=c_err,
     )
 
 

@@ -99,8 +99,12 @@ def iter_blocks(*arrays, chunk_size: int = DEFAULT_CHUNK):
         yield sl, tuple(_rows(A, sl) for A in arrays)
 
 
-def first_moment(X, Y, *, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
+def first_moment(X, Y, *, center: bool = False, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
     """Empirical ``E[y x^T] = Y^T X / n`` (docs/algorithms.md 1, step 1: the subspace).
+
+    With ``center=True`` the empirical cross-covariance ``E[(y - ybar) x^T]`` in the
+    same pass: its expectation is the same for centred inputs, but an output bias
+    ``c`` no longer adds its sampling noise ``c xbar^T`` (docs/algorithms.md 6).
 
     Parameters
     ----------
@@ -108,6 +112,8 @@ def first_moment(X, Y, *, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
         Inputs (a memmap is read in chunks).
     Y : array-like of shape (n, m)
         Labels.
+    center : bool, default=False
+        Subtract ``ybar xbar^T`` (the labels' mean times the inputs' mean).
     chunk_size : int, default=DEFAULT_CHUNK
         Rows per chunk.
 
@@ -126,8 +132,15 @@ def first_moment(X, Y, *, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
     """
     n, d = X.shape
     M = np.zeros((Y.shape[1], d))
+    sx = np.zeros(d)
+    sy = np.zeros(Y.shape[1])
     for _, (Xc, Yc) in iter_blocks(X, Y, chunk_size=chunk_size):
         M += Yc.T @ Xc
+        if center:
+            sx += Xc.sum(axis=0)
+            sy += Yc.sum(axis=0)
+    if center:
+        M -= np.outer(sy, sx) / n
     return M / n
 
 

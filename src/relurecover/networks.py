@@ -1,9 +1,11 @@
 """Two-layer and deep ReLU networks, planted random instances, save and load.
 
 Weights are stored as PyTorch stores them: samples are rows, ``X`` has shape
-``(n, d)``; a two-layer network ``y = U f(V x)`` has ``V`` of shape ``(k, d)`` and
-``U`` of shape ``(m, k)``, i.e. ``nn.Linear(d, k, bias=False) -> f ->
-nn.Linear(k, m, bias=False)``. (The papers write the data as ``d x n``.)
+``(n, d)``; a two-layer network ``y = U f(V x + b) + c`` has ``V`` of shape
+``(k, d)``, ``b`` of shape ``(k,)``, ``U`` of shape ``(m, k)`` and ``c`` of shape
+``(m,)``, i.e. ``nn.Linear(d, k) -> f -> nn.Linear(k, m)``. Without biases
+(``b = 0``, ``c = 0``) it is the network of both papers. (The papers write the
+data as ``d x n``.)
 """
 
 from __future__ import annotations
@@ -65,8 +67,23 @@ def _check_X(X, d: int) -> np.ndarray:
     return X
 
 
+def _check_vector(a, name: str, size: int, what: str) -> np.ndarray:
+    """A bias vector: None -> zeros, else finite, 1-D, of length ``size``."""
+    if a is None:
+        return np.zeros(size)
+    a = np.asarray(a, dtype=float)
+    if a.ndim == 2 and 1 in a.shape:
+        a = a.ravel()
+    if a.ndim != 1 or a.shape[0] != size:
+        raise ValueError(f"`{name}` must have shape ({size},) (one entry per {what}), got "
+                         f"shape {a.shape}.")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"`{name}` contains NaN or infinite values.")
+    return a
+
+
 class TwoLayerNetwork:
-    """The network ``y = U f(V x)``.
+    """The network ``y = U f(V x + b) + c``.
 
     Parameters
     ----------
@@ -76,6 +93,10 @@ class TwoLayerNetwork:
         Hidden-layer weights, one row per unit.
     activation : str, Activation or callable, default="relu"
         A rectified activation, see :func:`relurecover.activations.get_activation`.
+    b : array-like of shape (k,), default=None
+        Hidden biases (None: zero).
+    c : array-like of shape (m,), default=None
+        Output biases (None: zero).
 
     Examples
     --------
@@ -84,9 +105,11 @@ class TwoLayerNetwork:
     TwoLayerNetwork(d=5, k=3, m=2, activation='relu')
     >>> net.predict(gaussian_inputs(4, 5, rng=1)).shape
     (4, 2)
+    >>> TwoLayerNetwork.random(5, 3, 2, bias_scale=0.5, rng=0).has_biases
+    True
     """
 
-    def __init__(self, U, V, activation="relu"):
+    def __init__(self, U, V, activation="relu", b=None, c=None):
         U = as_2d_float(U, "U")
         V = as_2d_float(V, "V")
         if U.shape[1] != V.shape[0]:
@@ -96,10 +119,13 @@ class TwoLayerNetwork:
             )
         self.U = U
         self.V = V
+        self.b = _check_vector(b, "b", V.shape[0], "hidden unit")
+        self.c = _check_vector(c, "c", U.shape[0], "output")
         self.activation = get_activation(activation)
 
     @classmethod
-    def random(cls, d: int, k: int, m: int, *, activation="relu", rng=None):
+    def random(cls, d: int, k: int, m: int, *, activation="relu", bias_scale: float = 0.0,
+               output_bias_scale: float | None = None, rng=None):
         """A planted instance with i.i.d. standard Gaussian weights.
 
         Parameters
@@ -112,8 +138,15 @@ class TwoLayerNetwork:
             Outputs.
         activation : str, Activation or callable, default="relu"
             A rectified activation.
+        bias_scale : float, default=0.0
+            Hidden biases ``b_i ~ N(0, bias_scale^2) ||v_i||`` (so unit ``i`` is
+            active on a fraction ``Phi(b_i / ||v_i||)`` of Gaussian inputs). 0: no
+            biases.
+        output_bias_scale : float, default=None
+            Output biases ``c ~ N(0, output_bias_scale^2)``; None: 1 when
+            ``bias_scale > 0``, else 0.
         rng : None, int or numpy.random.Generator, default=None
-            Seed or generator for ``V`` (drawn first) and ``U``.
+            Seed or generator for ``V`` (drawn first), ``U``, then ``b`` and ``c``.
 
         Returns
         -------
@@ -123,10 +156,25 @@ class TwoLayerNetwork:
         d = check_positive_int(d, "d")
         k = check_positive_int(k, "k")
         m = check_positive_int(m, "m")
+        for name, val in (("bias_scale", bias_scale), ("output_bias_scale", output_bias_scale)):
+            if val is not None and (isinstance(val, bool) or not np.isfinite(val) or val < 0):
+                raise ValueError(f"`{name}` must be a finite number >= 0, got {val!r}.")
         rng = check_random_state(rng)
         V = rng.standard_normal((k, d))
         U = rng.standard_normal((m, k))
-        return cls(U, V, activation=activation)
+        if output_bias_scale is None:
+            output_bias_scale = 1.0 if bias_scale > 0 else 0.0
+        b = c = None
+        if bias_scale > 0:
+            b = bias_scale * rng.standard_normal(k) * np.linalg.norm(V, axis=1)
+        if output_bias_scale > 0:
+            c = output_bias_scale * rng.standard_normal(m)
+        return cls(U, V, activation=activation, b=b, c=c)
+
+    @property
+    def has_biases(self) -> bool:
+        """Whether ``b`` or ``c`` has a non-zero entry."""
+        return bool(np.any(self.b) or np.any(self.c))
 
     @property
     def n_inputs(self) -> int:
@@ -144,7 +192,7 @@ class TwoLayerNetwork:
         return self.U.shape[0]
 
     def hidden(self, X) -> np.ndarray:
-        """Hidden activations ``f(X V^T)``.
+        """Hidden activations ``f(X V^T + b)``.
 
         Parameters
         ----------
@@ -154,13 +202,16 @@ class TwoLayerNetwork:
         Returns
         -------
         ndarray of shape (n, k)
-            Column ``i`` is ``f(X v_i)``, the activation vector of unit ``i``.
+            Column ``i`` is ``f(X v_i + b_i)``, the activation vector of unit ``i``.
         """
         X = _check_X(X, self.n_inputs)
-        return self.activation(X @ self.V.T)
+        S = X @ self.V.T
+        if np.any(self.b):
+            S += self.b
+        return self.activation(S)
 
     def predict(self, X) -> np.ndarray:
-        """Outputs ``f(X V^T) U^T``.
+        """Outputs ``f(X V^T + b) U^T + c``.
 
         Parameters
         ----------
@@ -172,12 +223,15 @@ class TwoLayerNetwork:
         ndarray of shape (n, m)
             One output vector a row.
         """
-        return self.hidden(X) @ self.U.T
+        Y = self.hidden(X) @ self.U.T
+        if np.any(self.c):
+            Y += self.c
+        return Y
 
     __call__ = predict
 
     def save(self, path) -> None:
-        """Write ``U``, ``V`` and the activation's name to an ``.npz`` file.
+        """Write ``U``, ``V``, ``b``, ``c`` and the activation's name to an ``.npz`` file.
 
         Parameters
         ----------
@@ -194,8 +248,8 @@ class TwoLayerNetwork:
                 "a network with a custom activation cannot be saved by name; save "
                 "U and V yourself, or use a registered activation."
             )
-        np.savez(path, U=self.U, V=self.V, activation=np.array(self.activation.name),
-                 kind=np.array("two-layer"))
+        np.savez(path, U=self.U, V=self.V, b=self.b, c=self.c,
+                 activation=np.array(self.activation.name), kind=np.array("two-layer"))
 
     @classmethod
     def load(cls, path):
@@ -204,8 +258,9 @@ class TwoLayerNetwork:
         Parameters
         ----------
         path : str or path-like
-            An ``.npz`` archive with arrays ``U`` and ``V`` (and optionally the
-            activation's name; ReLU when absent).
+            An ``.npz`` archive with arrays ``U`` and ``V`` (and optionally ``b``,
+            ``c`` and the activation's name; zero biases and ReLU when absent, so
+            files written before biases existed load unchanged).
 
         Returns
         -------
@@ -218,23 +273,29 @@ class TwoLayerNetwork:
                     f"`V` are missing (found {sorted(f.files)})."
                 )
             act = str(f["activation"]) if "activation" in f else "relu"
-            return cls(f["U"], f["V"], activation=act)
+            b = f["b"] if "b" in f else None
+            c = f["c"] if "c" in f else None
+            return cls(f["U"], f["V"], activation=act, b=b, c=c)
 
     def __repr__(self) -> str:
         return (
             f"TwoLayerNetwork(d={self.n_inputs}, k={self.n_hidden}, "
-            f"m={self.n_outputs}, activation={self.activation.name!r})"
+            f"m={self.n_outputs}, activation={self.activation.name!r}"
+            + (", biases=True)" if self.has_biases else ")")
         )
 
 
 class DeepNetwork:
-    """The network ``F(x) = W_{L+1} relu(W_L ... relu(W_1 x))``, no biases.
+    """The network ``F(x) = W_{L+1} relu(W_L ... relu(W_1 x + b_1) ... + b_L) + b_{L+1}``.
 
     Parameters
     ----------
     weights : sequence of array-like
         ``W_1`` of shape ``(k_1, d)``, then ``W_l`` of shape ``(k_l, k_{l-1})``;
         the last is the output layer (``(m, k_L)``, ``m = 1`` for a scalar output).
+    biases : sequence of array-like or None, default=None
+        One bias vector per layer (``b_l`` of shape ``(k_l,)``, the last ``(m,)``);
+        None, or None for a layer, means zero.
 
     Examples
     --------
@@ -245,7 +306,7 @@ class DeepNetwork:
     (3, 1)
     """
 
-    def __init__(self, weights: Sequence):
+    def __init__(self, weights: Sequence, biases: Sequence | None = None):
         weights = [as_2d_float(W, f"weights[{i}]") for i, W in enumerate(weights)]
         if len(weights) < 1:
             raise ValueError("`weights` must hold at least one matrix.")
@@ -255,7 +316,20 @@ class DeepNetwork:
                     f"weights[{i}] has {weights[i].shape[1]} columns but weights[{i-1}] "
                     f"has {weights[i-1].shape[0]} rows; consecutive layers must chain."
                 )
+        if biases is None:
+            biases = [None] * len(weights)
+        biases = list(biases)
+        if len(biases) != len(weights):
+            raise ValueError(f"`biases` must hold one vector per layer ({len(weights)}), "
+                             f"got {len(biases)}.")
         self.weights = weights
+        self.biases = [_check_vector(bv, f"biases[{i}]", W.shape[0], "unit of the layer")
+                       for i, (W, bv) in enumerate(zip(weights, biases))]
+
+    @property
+    def has_biases(self) -> bool:
+        """Whether any layer has a non-zero bias."""
+        return any(np.any(bv) for bv in self.biases)
 
     @classmethod
     def random(cls, d: int, widths: Sequence[int], m: int = 1, *, rng=None):
@@ -321,14 +395,14 @@ class DeepNetwork:
             One output vector a row.
         """
         H = _check_X(X, self.n_inputs)
-        for W in self.weights[:-1]:
-            H = np.maximum(H @ W.T, 0.0)
-        return H @ self.weights[-1].T
+        for W, bv in zip(self.weights[:-1], self.biases[:-1]):
+            H = np.maximum(H @ W.T + bv, 0.0)
+        return H @ self.weights[-1].T + self.biases[-1]
 
     __call__ = predict
 
     def save(self, path) -> None:
-        """Write the layers to an ``.npz`` file (``W0``, ``W1``, ...).
+        """Write the layers to an ``.npz`` file (``W0``, ``W1``, ... and ``b0``, ``b1``, ...).
 
         Parameters
         ----------
@@ -336,7 +410,8 @@ class DeepNetwork:
             Destination (``np.savez`` appends ``.npz`` when it is missing).
         """
         np.savez(path, kind=np.array("deep"),
-                 **{f"W{i}": W for i, W in enumerate(self.weights)})
+                 **{f"W{i}": W for i, W in enumerate(self.weights)},
+                 **{f"b{i}": bv for i, bv in enumerate(self.biases)})
 
     @classmethod
     def load(cls, path):
@@ -345,7 +420,8 @@ class DeepNetwork:
         Parameters
         ----------
         path : str or path-like
-            An ``.npz`` archive with arrays ``W0``, ``W1``, ... (first layer first).
+            An ``.npz`` archive with arrays ``W0``, ``W1``, ... (first layer first)
+            and optionally ``b0``, ``b1``, ... (zero when absent).
 
         Returns
         -------
@@ -358,11 +434,13 @@ class DeepNetwork:
                 raise ValueError(
                     f"{os.fspath(path)!r} holds no deep network (no arrays W0, W1, ...)."
                 )
-            return cls([f[k] for k in keys])
+            biases = [f[f"b{k[1:]}"] if f"b{k[1:]}" in f else None for k in keys]
+            return cls([f[k] for k in keys], biases)
 
     def __repr__(self) -> str:
         return (
-            f"DeepNetwork(d={self.n_inputs}, widths={self.widths}, m={self.n_outputs})"
+            f"DeepNetwork(d={self.n_inputs}, widths={self.widths}, m={self.n_outputs}"
+            + (", biases=True)" if self.has_biases else ")")
         )
 
 

@@ -56,7 +56,7 @@ import scipy.linalg
 import scipy.special
 import scipy.stats
 
-from .._linalg import RANK_RTOL, matrix_rank
+from .._linalg import RANK_RTOL, affine_column_space
 
 __all__ = ["choose_method", "gaussian_checks"]
 
@@ -416,7 +416,9 @@ def choose_method(X: np.ndarray, Y: np.ndarray, k: int | None, *, rng) -> tuple[
         return "few-outputs", {"auto": f"n_hidden = {k} > m = {m} outputs: rank(U) < k."}
     n = Y.shape[0]
     sub = Y if n <= RANK_Y_ROWS else Y[rng.choice(n, RANK_Y_ROWS, replace=False)]
-    rank_Y = matrix_rank(sub, RANK_Y_RTOL)  # row-capped: one huge row hides nothing
+    # rank modulo the constant (an output bias adds it, docs/algorithms.md 6.2);
+    # row-capped: one huge row hides nothing
+    rank_Y = affine_column_space(sub, rtol=RANK_Y_RTOL)[2]
     if k is not None and rank_Y < k:
         return "few-outputs", {
             "auto": f"Y has numerical rank {rank_Y} < n_hidden = {k}: rank(U) < k.",

@@ -284,6 +284,7 @@ def _duplicate(E, tol=0.999):
 # --------------------------------------------------------------------------
 def recover_few_outputs(
     X, Y, k, *, activation, rng, tol, max_starts, time_limit, chunk_size, diagnostics,
+    bias_column=None, offset=None,
 ) -> Recovery:
     """Recover ``Y = relu(X V^T) U^T`` with ``rank(U) < k`` (e.g. m = 1) [BJW] (docs/algorithms.md 3).
 
@@ -318,6 +319,10 @@ def recover_few_outputs(
         Rows per chunk for the moment passes.
     diagnostics : dict
         Merged into the result's diagnostics.
+    bias_column, offset : ndarray of shape (n,) or None
+        Accepted for a common signature: this path has no hidden biases
+        (``bias_column`` unused); the output bias ``c`` is fitted with ``U``
+        (``offset``: what it multiplies on each row, None for ones).
 
     Returns
     -------
@@ -353,7 +358,7 @@ def recover_few_outputs(
     timings = {"second moment": time.perf_counter() - t_all}
     kw = dict(activation=activation, rng=rng, tol=tol, max_starts=max_starts,
               chunk_size=chunk_size, diagnostics=diag, y=y, M2=M2, floor=floor,
-              timings=timings)
+              timings=timings, offset=offset)
     res = _recover(X, Y, k, time_limit=time_limit, **kw)
     if k is not None or res.exact or res.n_hidden == 0:
         return res
@@ -382,7 +387,7 @@ def recover_few_outputs(
 
 
 def _recover(X, Y, k, *, activation, rng, tol, max_starts, time_limit, chunk_size,
-             diagnostics, y, M2, floor, timings) -> Recovery:
+             diagnostics, y, M2, floor, timings, offset=None) -> Recovery:
     """Steps 1-6 for one ``k`` (None: inferred from the floor); see :func:`recover_few_outputs`.
 
     ``y`` is the scalar label (``Y`` itself or a combination of its outputs), ``M2``
@@ -432,7 +437,7 @@ def _recover(X, Y, k, *, activation, rng, tol, max_starts, time_limit, chunk_siz
     timings["finish"] = time.perf_counter() - t0
     return _certify(Xf, Y, k, found, best, stop_reason, notes, k_given is None,
                     activation=activation, tol=tol, chunk_size=chunk_size, diag=diag,
-                    timings=timings)
+                    timings=timings, offset=offset)
 
 
 def _start(i, E0, Q, Z, r, k, rng):
@@ -490,7 +495,7 @@ def _search(Xf, y, E0, Q, Z, r, k, *, rng, max_starts, deadline, time_limit, dia
 
 
 def _certify(Xf, Y, k, found, best, stop_reason, notes, k_inferred, *, activation, tol,
-             chunk_size, diag, timings) -> Recovery:
+             chunk_size, diag, timings, offset=None) -> Recovery:
     """Step 6: the network from the patterns, ``U`` and the certificate on all rows."""
     t0 = time.perf_counter()
     n = Xf.shape[0]
@@ -508,9 +513,9 @@ def _certify(Xf, Y, k, found, best, stop_reason, notes, k_inferred, *, activatio
                       n_found=0)
     V, c = _network_from_patterns(cand.E, cand.W, cand.lvec)
     diag["flip_coefficients"] = c
-    out = fit_output_layer(Xf, Y, V, activation, chunk_size=chunk_size)
+    out = fit_output_layer(Xf, Y, V, activation, offset=offset, chunk_size=chunk_size)
     diag["rank_hidden"] = out.rank_hidden
-    net = TwoLayerNetwork(out.U, V, activation=activation)
+    net = TwoLayerNetwork(out.U, V, activation=activation, c=out.c)
     exact = bool(found is not None and out.rank_hidden == k and out.certificate <= tol)
     n_found = k if exact else 0
     if exact:

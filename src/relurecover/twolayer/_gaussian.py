@@ -22,15 +22,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._linalg import column_space, row_span
+from .._linalg import affine_column_space, row_span
 from ..exceptions import AssumptionWarning, warn
 from ..moments import contracted_second_moments, first_moment, second_moment_weights
 from ..networks import TwoLayerNetwork
 from ..tensor import deflated_jennrich, jennrich
 from ._noisy import noisy_recovery, spectral_gap_rank
-from ._output import fit_output_layer
+from ._output import fit_output_layer, missing_units_note
 from ._result import Recovery, unit_verdict
-from ._rounding import UnitSearch
+from ._rounding import (
+    UnitSearch,
+    drop_sparse_units,
+    exclude_rare_units,
+    find_by_reflection,
+    visible_units,
+)
 
 __all__ = ["recover_gaussian"]
 
@@ -59,10 +65,12 @@ class _Moments:
 
 
 def _first_moment_subspace(X, Y, r, *, chunk_size, diag, timings):
-    """Step 1 (docs/algorithms.md 1.1): ``E[y x^T] = U V / 2`` spans ``span(V)``."""
+    """Step 1 (docs/algorithms.md 1.1, 6): ``E[y x^T] = U diag(Phi(beta)) V``
+    (``U V / 2`` without biases) spans ``span(V)``; centred, so that an output
+    bias adds no sampling noise."""
     t0 = time.perf_counter()
     d = X.shape[1]
-    M1 = first_moment(X, Y, chunk_size=chunk_size)
+    M1 = first_moment(X, Y, center=True, chunk_size=chunk_size)
     _, sm, Vt = np.linalg.svd(M1, full_matrices=False)
     diag["first_moment_singular_values"] = sm
     timings["first moment"] = time.perf_counter() - t0
@@ -71,10 +79,16 @@ def _first_moment_subspace(X, Y, r, *, chunk_size, diag, timings):
 
 def _directions(M1, Q, Xw, Yw, *, rng, chunk_size, timings) -> _Moments:
     """Steps 2-3 (docs/algorithms.md 1.2-1.3): Jennrich on the projected second
-    moment gives each direction up to sign; the first moment gives the sign."""
+    moment gives each direction up to sign; the first moment gives the sign.
+
+    With biases the second moment's weights are ``||v_i|| phi(beta_i) U[:, i]``
+    and the first moment's ``Phi(beta_i) U[:, i]``: both positive multiples of
+    ``U[:, i]``, so the same steps apply (docs/algorithms.md 6); the labels are
+    centred first."""
     t0 = time.perf_counter()
     m = Yw.shape[1]
     Zw = Xw @ Q
+    Yw = Yw - Yw.mean(axis=0)
     T = contracted_second_moments(Zw, Yw, rng.standard_normal((m, N_CONTRACTIONS)),
                                   chunk_size=chunk_size)
     P = jennrich(T[0], T[1])
@@ -85,30 +99,51 @@ def _directions(M1, Q, Xw, Yw, *, rng, chunk_size, timings) -> _Moments:
     return _Moments(Q=Q, P=P * signs, T=T, Zw=Zw)
 
 
-def _round_units(mo: _Moments, Xw, Yw, B, n, *, activation, rng, max_starts, deadline,
-                 time_limit, chunk_size, diag, timings):
-    """Steps 4-5 (docs/algorithms.md 1.4-1.5): rounding from the moment starts,
+def _round_units(mo: _Moments, Xw, Yw, B, n, ones, *, activation, rng, max_starts,
+                 deadline, time_limit, chunk_size, diag, timings, offset_w=None):
+    """Steps 4-5 (docs/algorithms.md 1.4-1.5, 6): rounding from the moment starts,
     then deflated Jennrich starts and random starts, until ``r`` units are certified.
+
+    Rows carry the bias column ``ones`` (``[x, 1]``), so a unit is ``(v, b)``
+    and the column space ``B`` holds the constant vector: the rounding finds
+    ``z_i = f(X v_i + b_i)`` as the vector of ``span{Y, 1}`` vanishing where unit
+    ``i`` is inactive (docs/algorithms.md 6).
 
     Returns the :class:`~._rounding.UnitSearch` and the reason it stopped short
     ("" when it did not).
     """
     t0 = time.perf_counter()
     n_work, d = Xw.shape
-    r = B.shape[1]
+    r = B.shape[1] - 1  # units; B also holds the constant vector
     m = Yw.shape[1]
+    Yw = Yw - Yw.mean(axis=0)
     Q, T = mo.Q, mo.T
     projected = n_work >= PROJECTED_MIN_ROWS * d and Q.shape[1] == r
-    search = UnitSearch(F=mo.Zw if projected else Xw, B=B, X=Xw, activation=activation,
-                        n_null=min(2 * r + 5, n_work // 4))
+    if ones is None:  # no hidden biases (Activation.bias_identifiable)
+        Xa, Za = Xw, mo.Zw
+    else:
+        Xa = np.hstack([Xw, ones[:, None]])
+        Za = np.hstack([mo.Zw, ones[:, None]])
+    search = UnitSearch(F=Za if projected else Xa, B=B, X=Xa, activation=activation,
+                        n_null=min(2 * r + 7, n_work // 4), split_degenerate=True)
 
-    def to_F(Pk):  # directions given in Q-coordinates -> F-coordinates
-        return Pk if projected else Q @ Pk
+    def to_F(Pk):  # directions given in Q-coordinates -> F-coordinates, bias 0
+        P = Pk if projected else Q @ Pk
+        return P if ones is None else np.vstack([P, np.zeros((1, P.shape[1]))])
 
     search.run(to_F(mo.P))
     rounds = stalled = 0
     stop_reason = ""
-    while search.n_found < r:
+    rows = np.arange(n_work)
+    target = r  # units visible on the rows searched (fewer once rows are dropped)
+    dropped_sparse = reflected = False
+    while visible_units(search) < target:
+        rows, rank_left = exclude_rare_units(search, Yw, offset_w, rows)
+        if rank_left is not None:
+            target = rank_left
+            diag["rows_dropped"] = n_work - rows.size
+            if visible_units(search) >= target:
+                break
         if search.starts_used >= max_starts:
             stop_reason = f"the budget of max_starts={max_starts} starts was spent"
             break
@@ -119,12 +154,34 @@ def _round_units(mo: _Moments, Xw, Yw, B, n, *, activation, rng, max_starts, dea
             # starts keep landing on units already found: with few samples the
             # first-moment subspace can be too crude to rank the samples (1.6)
             projected = False
-            search.F = Xw
+            search.F = Xa[rows]
             diag["switched_to_full_dimension_after_starts"] = search.starts_used
+        if stalled >= 2 * STALL_ROUNDS and not dropped_sparse:
+            # no unit in a while: found units active on few rows may hide the
+            # others in every null space (docs/algorithms.md 6.4): drop their rows
+            dropped_sparse = True
+            if drop_sparse_units(search, rows.size // 8):
+                stalled = STALL_ROUNDS
+                continue
+        if stalled >= 2 * STALL_ROUNDS and not reflected and activation.is_relu:
+            # units active on almost every row hide in every null space; their
+            # reflections relu(-(v . x + b)) do not (docs/algorithms.md 6.4)
+            reflected = True
+            Pf = to_F(np.hstack([mo.P, rng.standard_normal((Q.shape[1], max(r, 8)))]))
+            if find_by_reflection(search, Pf):
+                diag["units_found_by_reflection"] = search.n_found
+                stalled = 0
+                continue
+        if stalled >= 2 * STALL_ROUNDS and search.n_null > r + 2:
+            # one may be inactive on fewer samples than |S| (a large bias,
+            # docs/algorithms.md 6.4): a smaller S can fit inside them
+            search.n_null = max(r + 2, search.n_null // 2)
+            diag["n_null_shrunk_to"] = search.n_null
+            stalled = STALL_ROUNDS
         rounds += 1
         missing = r - search.n_found
         if rounds % 2 == 1 and search.n_found > 0:
-            Vf = np.asarray(search.found_V)
+            Vf = np.asarray(search.found_V)[:, :d]
             Pf = Q.T @ (Vf / np.linalg.norm(Vf, axis=1, keepdims=True)).T
             # fresh random contractions each round: their different sampling
             # errors surface different missing units (1.5)
@@ -138,15 +195,14 @@ def _round_units(mo: _Moments, Xw, Yw, B, n, *, activation, rng, max_starts, dea
             starts = to_F(rng.standard_normal((Q.shape[1], max(missing, 8))))
             if not projected:  # half of them off the estimated span
                 half = starts.shape[1] // 2
-                starts[:, :half] = rng.standard_normal((d, half))
+                starts[:d, :half] = rng.standard_normal((d, half))
         before = search.n_found
         search.run(starts[:, : max_starts - search.starts_used])
         stalled = 0 if search.n_found > before else stalled + 1
     timings["rounding"] = time.perf_counter() - t0
     if search.last_reject_reason and search.n_found < r:
-        stop_reason += (
-            f"; candidate units were found but rejected: {search.last_reject_reason}"
-        )
+        stop_reason = "; ".join(filter(None, [
+            stop_reason, f"candidate units were found but rejected: {search.last_reject_reason}"]))
     diag.update(
         starts_used=search.starts_used, rounding_iterations=search.rounding_iterations,
         rejected_candidates=search.rejected, polished_units=search.polished,
@@ -172,7 +228,8 @@ def _span_of_inputs(Xw, data_rank, diag):
 
 
 def _recover_exact(X, Y, k, *, activation, rng, tol, max_starts, time_limit, chunk_size,
-                   work_rows, infer_hidden=False, data_rank=None) -> Recovery:
+                   work_rows, infer_hidden=False, data_rank=None, bias_column=None,
+                   offset=None) -> Recovery:
     """The Gaussian exact path; arguments are validated by ``recover_two_layer``."""
     timings: dict[str, float] = {}
     diag: dict = {}
@@ -189,7 +246,14 @@ def _recover_exact(X, Y, k, *, activation, rng, tol, max_starts, time_limit, chu
     rows = np.sort(rng.choice(n, n_work, replace=False)) if n_work < n else None
     Xw = np.asarray(X if rows is None else X[rows], dtype=float)
     Yw = np.asarray(Y if rows is None else Y[rows], dtype=float)
-    Bfull, s, rank = column_space(Yw)
+    ones = np.ones(n_work) if bias_column is None else (
+        bias_column if rows is None else bias_column[rows])
+    if not activation.bias_identifiable:
+        ones = None
+        diag["hidden_biases"] = ("not fitted: for this activation a hidden bias is not "
+                                 "identifiable (see Activation.bias_identifiable)")
+    off_w = None if offset is None else (offset if rows is None else offset[rows])
+    Bfull, s, rank = affine_column_space(Yw, off_w)
     diag.update(rank_Y=rank, singular_values_Y=s, n_work=n_work)
     Qx = _span_of_inputs(Xw, data_rank, diag)
     timings["column space"] = time.perf_counter() - t0
@@ -223,22 +287,23 @@ def _recover_exact(X, Y, k, *, activation, rng, tol, max_starts, time_limit, chu
             f"Y has numerical rank {rank} > n_hidden = {k}: no network with {k} hidden "
             "units (and rank(U) = k) produces these labels exactly; the labels are "
             "noisy or the network is wider")
-    B = Bfull[:, :rank]
+    B = Bfull[:, : rank + 1]
 
     M1, Q = _first_moment_subspace(X, Y, rank, chunk_size=chunk_size, diag=diag,
                                    timings=timings)
     mo = _directions(M1, Q, Xw, Yw, rng=rng, chunk_size=chunk_size, timings=timings)
     search, stop_reason = _round_units(
-        mo, Xw, Yw, B, n, activation=activation, rng=rng, max_starts=max_starts,
+        mo, Xw, Yw, B, n, ones, offset_w=off_w, activation=activation, rng=rng, max_starts=max_starts,
         deadline=deadline, time_limit=time_limit, chunk_size=chunk_size, diag=diag,
         timings=timings)
     return _output_layer(X, Y, k, rank, search, Qx, stop_reason, problems, activation=activation,
-                         tol=tol, chunk_size=chunk_size, diag=diag, timings=timings)
+                         tol=tol, chunk_size=chunk_size, diag=diag, timings=timings,
+                         bias_column=bias_column, offset=offset)
 
 
 def _output_layer(X, Y, k, r, search, Qx, stop_reason, problems, *, activation, tol,
-                  chunk_size, diag, timings) -> Recovery:
-    """Step 6 (docs/algorithms.md 1.6): ``U`` and the certificate on all the data."""
+                  chunk_size, diag, timings, bias_column=None, offset=None) -> Recovery:
+    """Step 6 (docs/algorithms.md 1.6, 6): ``U``, ``c`` and the certificate on all the data."""
     t0 = time.perf_counter()
     d = X.shape[1]
     n_found = min(search.n_found, k)
@@ -259,22 +324,30 @@ def _output_layer(X, Y, k, r, search, Qx, stop_reason, problems, *, activation, 
                             stop_reason=stop_reason, problems=problems)
         return result(network=None, exact=False, certificate=np.inf,
                       message=f"{text} {span_note}".strip(), n_found=0)
-    V = np.asarray(search.found_V)[:k]  # more than k only when rank(Y) > k
+    Va = np.asarray(search.found_V)[:k]  # more than k only when rank(Y) > k
+    V, b = Va[:, :d], (Va[:, d] if Va.shape[1] > d else np.zeros(len(Va)))
     if Qx is not None:
         V = (V @ Qx) @ Qx.T
-    out = fit_output_layer(X, Y, V, activation, chunk_size=chunk_size)
+    out = fit_output_layer(X, Y, V, activation, b=b, bias_column=bias_column,
+                           offset=offset, chunk_size=chunk_size)
     diag["rank_hidden"] = out.rank_hidden
     exact = bool(V.shape[0] == k == r and out.rank_hidden == k
                  and out.certificate <= tol and not problems)
     text = unit_verdict(exact=exact, k=k, n_found=n_found, certificate=out.certificate,
                         tol=tol, stop_reason=stop_reason, problems=problems)
-    return result(network=TwoLayerNetwork(out.U, V, activation=activation), exact=exact,
+    note = missing_units_note(X, Y, out, k - n_found, bias_column=bias_column,
+                              offset=offset, diag=diag)
+    if note:
+        text += " " + note
+    net = TwoLayerNetwork(out.U, out.V, activation=activation, b=out.b, c=out.c)
+    return result(network=net, exact=exact,
                   certificate=out.certificate, message=f"{text} {span_note}".strip(),
                   n_found=n_found)
 
 
 def recover_gaussian(X, Y, k, *, activation, rng, tol, max_starts, time_limit, chunk_size,
-                     work_rows, infer_hidden=False, data_rank=None) -> Recovery:
+                     work_rows, infer_hidden=False, data_rank=None, bias_column=None,
+                     offset=None) -> Recovery:
     """Exact path first (docs/algorithms.md 1); noisy labels get a refined estimate (2).
 
     Labels look noisy when ``Y`` has full numerical rank: then, if the exact path
@@ -287,7 +360,8 @@ def recover_gaussian(X, Y, k, *, activation, rng, tol, max_starts, time_limit, c
     res = _recover_exact(
         X, Y, k, activation=activation, rng=rng, tol=tol, max_starts=max_starts,
         time_limit=time_limit, chunk_size=chunk_size, work_rows=work_rows,
-        infer_hidden=infer_hidden, data_rank=data_rank,
+        infer_hidden=infer_hidden, data_rank=data_rank, bias_column=bias_column,
+        offset=offset,
     )
     if res.exact or res.noise_level is not None or not activation.is_relu:
         return res

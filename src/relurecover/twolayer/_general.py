@@ -3,10 +3,13 @@
 ``method="general"`` drops the moment method's Gaussian assumption and keeps only
 the rounding step, which needs ``rank(U) = k`` and nothing about the inputs:
 
-1. the row span of ``X`` (orthonormal basis ``Q`` from a QR/SVD of ``X``): when
-   the rows span ``r < d`` dimensions ``V`` is identifiable only on that span, so
-   the work happens in ``X Q`` and ``V`` is mapped back inside the span;
-2. the column space ``B`` of ``Y`` (rank ``k``);
+1. the row span of ``[X, 1]`` (orthonormal basis ``Q`` from a QR/SVD): a unit is
+   ``(v, b)`` acting on ``[x, 1]`` (docs/algorithms.md 6); when the inputs lie in
+   an affine subspace of dimension ``r < d``, ``(V, b)`` is identifiable only as
+   a function on it, so the work happens in ``[X, 1] Q`` and ``(V, b)`` is mapped
+   back inside the span;
+2. the column space ``B`` of ``[Y, 1]`` (rank ``k + 1``: an output bias adds the
+   constant vector);
 3. the rounding step (:class:`~._rounding.UnitSearch`, full dimension) iterated
    from diverse starts -- directions from a first-moment estimate, random
    directions, rows of the (whitened) data and differences of rows -- with
@@ -27,9 +30,9 @@ import time
 
 import numpy as np
 
-from .._linalg import column_space, inverse_sqrt, row_span
+from .._linalg import affine_column_space, inverse_sqrt, row_span
 from ..networks import TwoLayerNetwork
-from ._output import fit_output_layer
+from ._output import fit_output_layer, missing_units_note
 from ._result import Recovery, unit_verdict
 from ._rounding import UnitSearch
 
@@ -87,7 +90,7 @@ def general_starts(kind: str, b: int, *, G: np.ndarray, Qm: np.ndarray, rng) -> 
 
 def recover_general(
     X, Y, k, *, activation, rng, tol, max_starts, time_limit, chunk_size,
-    diagnostics=None,
+    diagnostics=None, bias_column=None, offset=None,
 ) -> Recovery:
     """The general path (docs/algorithms.md 1.5, 3): rounding from diverse starts, any inputs.
 
@@ -113,6 +116,9 @@ def recover_general(
         Rows per chunk when streaming over ``X``.
     diagnostics : dict or None
         Diagnostics from the ``auto`` step, merged into the result's.
+    bias_column, offset : ndarray of shape (n,) or None
+        What the hidden and output biases multiply on each row (None: ones;
+        see :func:`~._output.fit_output_layer`).
 
     Returns
     -------
@@ -129,9 +135,14 @@ def recover_general(
     m = Y.shape[1]
     infer_k = k is None
     deadline = np.inf if time_limit is None else t_all + time_limit
-    Xp, Qx, notes = _input_span(X, chunk_size=chunk_size, diag=diag, timings=timings)
+    hidden_bias = activation.bias_identifiable
+    if not hidden_bias:
+        diag["hidden_biases"] = ("not fitted: for this activation a hidden bias is not "
+                                 "identifiable (see Activation.bias_identifiable)")
+    Xp, Qx, notes = _input_span(X, bias_column, hidden_bias, chunk_size=chunk_size,
+                                diag=diag, timings=timings)
     t0 = time.perf_counter()
-    keep, B, rank = _informative_rows(Y, diag)
+    keep, B, rank = _informative_rows(Y, offset, diag)
     if k is None:
         k = diag["n_hidden_from_rank_Y"] = min(rank, Xp.shape[1])
     if max_starts is None:
@@ -159,7 +170,7 @@ def recover_general(
             "produces these labels exactly (noisy labels, or a wider network); the "
             f"search looked for the units of a {rank}-unit network")
     Xk = Xp if keep is None else Xp[keep]
-    search, stop_reason = _search_units(Xk, B[:, :rank], activation=activation, rng=rng,
+    search, stop_reason = _search_units(Xk, B[:, : rank + 1], activation=activation, rng=rng,
                                         max_starts=max_starts, deadline=deadline,
                                         time_limit=time_limit, diag=diag,
                                         timings=timings)
@@ -168,56 +179,92 @@ def recover_general(
                   "noisy estimate).") if infer_k and rank == m else ""
     return _assemble(X, Y, k, rank, search, Qx, stop_reason, problems, noisy_hint,
                      activation=activation, tol=tol, chunk_size=chunk_size, diag=diag,
-                     timings=timings, result=result)
+                     timings=timings, result=result, bias_column=bias_column,
+                     offset=offset)
 
 
-def _input_span(X, *, chunk_size, diag, timings):
-    """Step 1: the row span of ``X``; inputs on ``r < d`` dimensions are worked on
-    in the coordinates ``X Q`` of their span (V is identifiable only there).
+def _input_span(X, bias_column=None, hidden_bias=True, *, chunk_size, diag, timings):
+    """Step 1: the row span of ``[X, 1]``; inputs on an affine subspace of
+    dimension ``r < d`` are worked on in the coordinates ``[X, 1] Q`` of that span
+    (``(V, b)`` is identifiable only there).
 
-    Returns ``(Xp, Q or None, notes)``.
+    Returns ``(Xp, Q or None, notes)``: ``Xp`` holds the augmented rows (the last
+    column the bias column when ``Q`` is None). Without ``hidden_bias`` the rows
+    are not augmented (and the span is linear).
     """
     t0 = time.perf_counter()
-    d = X.shape[1]
-    Qx, sx, r_x = row_span(X, chunk_size=chunk_size)
-    diag.update(data_rank=r_x, singular_values_X=sx)
-    notes = []
-    if r_x < d:
-        notes.append(
-            f"V is identifiable only on the {r_x}-dimensional span of the inputs (their "
-            f"rows span {r_x} < d = {d} dimensions); the returned V is its projection "
-            "onto that span.")
-        diag["data_span_note"] = notes[0]
-        Xp = X @ Qx
+    n, d = X.shape
+    if hidden_bias:
+        ones = np.ones(n) if bias_column is None else bias_column
+        Xa = np.hstack([np.asarray(X, dtype=float), ones[:, None]])
     else:
-        Xp, Qx = X, None
+        Xa = X
+    Qx, sx, r_a = row_span(Xa, chunk_size=chunk_size)
+    r_a += 0 if hidden_bias else 1
+    diag.update(data_rank=r_a - 1, singular_values_X=sx)
+    notes = []
+    if r_a < d + 1:
+        notes.append(
+            f"(V, b) is identifiable only on the {r_a - 1}-dimensional affine span of the "
+            f"inputs (their rows lie in an affine subspace of dimension {r_a - 1} < d = "
+            f"{d}); the returned (V, b) is its projection onto that span.")
+        diag["data_span_note"] = notes[0]
+        Xp = Xa @ Qx
+    else:
+        Xp, Qx = Xa, None
     timings["data span"] = time.perf_counter() - t0
     return Xp, Qx, notes
 
 
-def _informative_rows(Y, diag):
-    """Step 2: the column space of ``Y`` on the rows the rounding works on.
+def _rest_rows(Y, offset):
+    """Rows where every unit is inactive: ``Y`` equals its resting value ``c``
+    there (``c w^p`` on shortened rows; 0 without biases).
 
-    Rows where ``Y`` vanishes (every unit inactive) are zero rows of the basis:
-    they cannot tell units apart, and taken into ``S`` they leave the null space
-    of ``B_S`` too wide (non-centred inputs have many of them), so the rounding
-    skips them when ``rank(Y) >= 2``; the certificate on all of ``X`` still checks
-    them. With ``rank(Y) = 1`` they are exactly the inactive rows of the one unit
-    and are kept: its activation vector is the column space itself.
-
-    Returns ``(keep or None, B, rank)``: the rows kept (None: all) and a basis of
-    the column space of ``Y`` on them.
+    The resting value is the most frequent row of ``Y / offset`` (to 10
+    significant digits of a typical row); rows within ``ZERO_ROW_RTOL`` of a
+    typical deviation from it are at rest. Returns a boolean mask, all False
+    when no row value repeats.
     """
     n = Y.shape[0]
-    top = np.abs(Y).max(axis=1)
-    # relative to a typical non-zero row, not to the largest: one huge row must
-    # not turn the others into "zero rows"
-    keep = top > ZERO_ROW_RTOL * float(np.median(top[top > 0]))
+    Yn = Y if offset is None else Y / offset[:, None]
+    top = np.abs(Yn).max(axis=1)
+    scale = float(np.median(top[top > 0])) if np.any(top > 0) else 1.0
+    keys = np.round(Yn / scale, 10)
+    _, inv, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    j = int(np.argmax(counts))
+    if counts[j] < 2:
+        return np.zeros(n, dtype=bool)
+    rest = Yn[np.flatnonzero(inv.ravel() == j)[0]]
+    dev = np.abs(Yn - rest).max(axis=1)
+    # relative to a typical non-resting row, not to the largest: one huge row
+    # must not turn the others into resting rows
+    typical = float(np.median(dev[dev > 0])) if np.any(dev > 0) else 1.0
+    return dev <= ZERO_ROW_RTOL * typical
+
+
+def _informative_rows(Y, offset, diag):
+    """Step 2: the column space of ``[Y, 1]`` on the rows the rounding works on.
+
+    Rows where every unit is inactive (``Y`` at its resting value ``c``,
+    :func:`_rest_rows`) are rows of the basis that only the constant vector
+    explains: they cannot tell units apart, and taken into ``S`` they leave the
+    null space of ``B_S`` too wide (non-centred inputs have many of them), so the
+    rounding skips them when the labels need two units or more; the certificate
+    on all of ``X`` still checks them. With one unit they are exactly its
+    inactive rows and are kept: its activation vector is what vanishes there.
+
+    Returns ``(keep or None, B, rank)``: the rows kept (None: all), a basis of
+    ``span{Y, offset}`` on them (the offset first) and the rank of ``Y`` modulo
+    the offset.
+    """
+    n = Y.shape[0]
+    keep = ~_rest_rows(Y, offset)
     n_keep = int(np.count_nonzero(keep))
-    Bfull, sy, rank = column_space(Y[keep] if n_keep < n else Y)
-    if n_keep == n or rank <= 1:
-        if n_keep < n:  # one unit: keep its inactive rows
-            Bfull, sy, rank = column_space(Y)
+    if n_keep < n:
+        Bfull, sy, rank = affine_column_space(
+            Y[keep], None if offset is None else offset[keep])
+    if n_keep == n or n_keep < 4 or rank <= 1:
+        Bfull, sy, rank = affine_column_space(Y, offset)  # one unit: keep its inactive rows
         keep, n_keep = None, n
     diag.update(rank_Y=rank, singular_values_Y=sy, rows_all_inactive=n - n_keep)
     return keep, Bfull, rank
@@ -281,38 +328,45 @@ def _search_units(Xk, B, *, activation, rng, max_starts, deadline, time_limit, d
 
 
 def _assemble(X, Y, k, r, search, Qx, stop_reason, problems, noisy_hint, *, activation,
-              tol, chunk_size, diag, timings, result):
-    """Step 4: ``U`` and the certificate on the original ``X``, and the verdict."""
+              tol, chunk_size, diag, timings, result, bias_column=None, offset=None):
+    """Step 4: ``U``, ``c`` and the certificate on the original ``X``, and the verdict."""
     t0 = time.perf_counter()
     n_found = search.n_found
+    d = X.shape[1]
     if n_found == 0:
         timings["output layer"] = time.perf_counter() - t0
         text = unit_verdict(exact=False, k=k, n_found=0, certificate=np.inf, tol=tol,
                             stop_reason=stop_reason, problems=problems) + noisy_hint
         return result(network=None, exact=False, certificate=np.inf, message=text,
                       n_found=0)
-    V = np.asarray(search.found_V)
+    Va = np.asarray(search.found_V)
     if Qx is not None:
-        V = V @ Qx.T  # back to R^d, inside the span of the inputs
-    out = fit_output_layer(X, Y, V, activation, chunk_size=chunk_size)
+        Va = Va @ Qx.T  # back to R^(d+1), inside the span of the inputs
+    V, b = Va[:, :d], (Va[:, d] if Va.shape[1] > d else np.zeros(len(Va)))
+    out = fit_output_layer(X, Y, V, activation, b=b, bias_column=bias_column,
+                           offset=offset, chunk_size=chunk_size)
     timings["output layer"] = time.perf_counter() - t0
     always = int(np.count_nonzero((out.hidden > 0).all(axis=0)))
     diag.update(rank_hidden=out.rank_hidden, units_active_on_all_rows=always)
-    if always >= 2:
+    if always >= 1:
         problems.append(
-            f"{always} units are active on every sample: on these inputs they act as "
-            "linear functions, and only their sum is identifiable")
-    net = TwoLayerNetwork(out.U, V, activation=activation)
+            f"{always} unit(s) are active on every sample: on these inputs they act as "
+            "affine functions, and with the output bias only their sum is identifiable")
+    net = TwoLayerNetwork(out.U, out.V, activation=activation, b=out.b, c=out.c)
     exact = bool(n_found == k == r and out.rank_hidden == k and out.certificate <= tol
                  and not problems)
     text = unit_verdict(exact=exact, k=max(r, k), n_found=n_found,
                         certificate=out.certificate, tol=tol, stop_reason=stop_reason,
                         problems=problems,
                         detail=f"general path, {search.starts_used} starts")
-    if not exact and n_found < r:
+    note = missing_units_note(X, Y, out, max(r, k) - n_found, bias_column=bias_column,
+                              offset=offset, diag=diag)
+    if note:
+        text += " " + note
+    elif not exact and n_found < r:
         text += noisy_hint + (
-            " Note: without biases, a unit whose sign is constant on the data (active "
-            "on every sample) is not identifiable and is never found; a larger "
+            " Note: a unit active on every sample (affine on the data) or on fewer "
+            "samples than d + 1 is not identifiable and is never found; a larger "
             "max_starts or time_limit may find the others.")
     return result(network=net, exact=exact, certificate=out.certificate, message=text,
                   n_found=n_found)

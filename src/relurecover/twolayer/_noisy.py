@@ -1,30 +1,38 @@
-"""Noisy labels: moment estimate, then Gauss-Newton on the square loss (docs/algorithms.md 2).
+"""Noisy labels: moment estimate, then Gauss-Newton on the square loss (docs/algorithms.md 2, 6).
 
-With ``Y = relu(X V^T) U^T + E`` and ``E`` mean-zero and independent of ``X`` the
-moments are unbiased, so steps 1-3 of section 1 still give a consistent start;
-the exact rounding does not apply (no exact zero pattern). From that start the
-square loss ``L = ||Y - relu(X V^T) U^T||_F^2 / 2`` is minimised by
+With ``Y = relu(X V^T + b) U^T + c + E`` and ``E`` mean-zero and independent of
+``X`` the moments are unbiased, so steps 1-3 of section 1 still give a
+consistent start (the biases from the ratio of first to second moment weights,
+:func:`moment_estimate`); the exact rounding does not apply (no exact zero
+pattern). From that start the square loss
+``L = ||Y - relu(X V^T + b) U^T - c||_F^2 / 2`` is minimised by
 Levenberg-Marquardt (the package's one, :func:`relurecover.optimize.levenberg_marquardt`,
-Nielsen's damping) over all ``k d + m k`` weights:
+Nielsen's damping) over all ``k (d + 1) + m k + m`` weights. The biases are
+always fitted (the labels decide whether they are zero); a hidden bias is the
+weight of a constant input, so the rows are ``[x, 1]`` and a unit is ``[v, b]``:
 
 - the gradient is taken on all rows (one pass per evaluation, in chunks);
 - the Gauss-Newton matrix ``J^T J`` is assembled on a fixed subsample of rows
   (``curvature_rows``) and scaled to ``n``: an inexact Newton step whose rate
   is about ``sqrt(p / curvature_rows)``, while the fixed point is the exact
   least-squares minimiser on all rows;
-- ReLU is positively homogeneous, so ``(c v_i, u_i / c)`` leaves ``L`` unchanged:
-  ``J^T J`` has the ``k`` null vectors ``(v_i, -u_i)``. They are penalised in the
-  step, and units are renormalised (``||v_i|| = 1``) after each step.
+- ReLU is positively homogeneous, so ``(a [v_i, b_i], u_i / a)`` leaves ``L``
+  unchanged: ``J^T J`` has the ``k`` null vectors ``([v_i, b_i], -u_i, 0)``.
+  They are penalised in the step, and units are renormalised
+  (``||[v_i, b_i]|| = 1``) after each step.
 
 Everything ``J^T J`` needs comes from one matrix ``G = Z^T Z`` with
 ``Z[:, (i, a)] = 1{x . v_i > 0} x_a`` (:func:`relurecover.moments.relu_pattern_gram`):
-``H = relu(X V^T)`` has ``H_i = Z_i v_i``. Every pass over the rows uses
+``H = relu(X V^T)`` has ``H_i = Z_i v_i``, and the constant input gives the sums
+the output bias needs. Every pass over the rows uses
 :func:`relurecover.moments.iter_blocks`.
 
-The noise level is ``sigma^2 = ||R||^2 / (n m - p_eff)`` (``p_eff = k d + m k - k``)
-and the covariance of the normalised weights is ``sigma^2 Pi (J^T J)^+ Pi^T``
-(``Pi`` the Jacobian of the normalisation), from which come per-unit standard
-errors and an estimate of the aligned error.
+The noise level is ``sigma^2 = ||R||^2 / (n m - p_eff)``
+(``p_eff = k (d + 1) + m k - k + m``) and the covariance of the normalised
+weights is ``sigma^2 Pi (J^T J)^+ Pi^T`` (``Pi`` the Jacobian of the
+normalisation), from which come per-unit standard errors and an estimate of the
+aligned error. A mean offset of the noise is indistinguishable from an output
+bias: it is reported as ``c``.
 
 Private helpers trust their input; validation happens in ``recover_two_layer``.
 """
@@ -56,16 +64,12 @@ __all__ = [
     "refine_least_squares",
     "spectral_gap_rank",
     "WARN_ERROR",
-    "MEAN_PVALUE",
 ]
 
 #: estimated aligned error above which the fit warns "too few samples".
 WARN_ERROR = 0.1
 #: the aligned error for which that warning says how many samples would do.
 TARGET_ERROR = 0.01
-#: p-value of the chi-square test of zero residual mean below which the noise
-#: is reported as not mean-zero.
-MEAN_PVALUE = 1e-4
 #: :func:`spectral_gap_rank`: a rank needs ``s_k / s_{k+1}`` at least this ...
 GAP_MIN_RATIO = 1.5
 #: ... and ``log gap >= GAP_SPREAD_POWER log spread`` (spread of the tail) ...
@@ -146,22 +150,32 @@ def _relu(t):
     return np.maximum(t, 0.0)
 
 
-def _normalize(U, V):
-    norms = np.linalg.norm(V, axis=1)
-    norms = np.where(norms > 0, norms, 1.0)
-    return U * norms, V / norms[:, None]
+def _beta_from_ratio(rho: np.ndarray) -> np.ndarray:
+    """Solve ``Phi(beta) / phi(beta) = rho`` (increasing in ``beta``) for each unit.
+
+    The first and second Hermite coefficients of ``relu(t + beta)`` are
+    ``Phi(beta)`` and ``phi(beta)`` (docs/algorithms.md 6), so the ratio of a
+    unit's first-moment to its second-moment weight is ``Phi / phi``: it gives the
+    bias of the unit with ``||v|| = 1``. Ratios out of reach (noise) are clipped to
+    ``|beta| <= 3``.
+    """
+    grid = np.linspace(-3.0, 3.0, 601)
+    ratio = scipy.stats.norm.cdf(grid) / scipy.stats.norm.pdf(grid)
+    return np.interp(np.asarray(rho, dtype=float), ratio, grid)
 
 
 def moment_estimate(X, Y, k, *, M1, Xw, Yw, rng, chunk_size, n_tries=3):
-    """A start ``(U0, V0)`` from the moments (docs/algorithms.md 1, steps 1-3).
+    """A start ``(U0, V0, b0, c0)`` from the moments (docs/algorithms.md 1, steps 1-3; 6).
 
-    ``Q`` spans the top ``k`` right singular vectors of the first moment ``M1``;
-    Jennrich on contractions of the projected second moment gives the
+    ``Q`` spans the top ``k`` right singular vectors of the (centred) first moment
+    ``M1``; Jennrich on contractions of the projected second moment gives the
     directions, and the first moment their signs. Of ``n_tries`` random pairs of
     contractions the best conditioned set of directions is kept (noise can make
-    Jennrich return nearly equal directions). ``U0`` is fitted by least squares
-    on the working rows ``(Xw, Yw)``. With mean-zero noise independent of ``X``
-    the moments stay unbiased, so this start is consistent (docs/algorithms.md 2).
+    Jennrich return nearly equal directions). With unit directions, the ratio
+    of a unit's first- to second-moment weights is ``Phi(beta) / phi(beta)``,
+    which gives its bias ``b0``. ``U0`` and ``c0`` are fitted by least squares on
+    the working rows ``(Xw, Yw)``. With mean-zero noise independent of ``X`` the
+    moments stay unbiased, so this start is consistent (docs/algorithms.md 2).
 
     Parameters
     ----------
@@ -172,7 +186,7 @@ def moment_estimate(X, Y, k, *, M1, Xw, Yw, rng, chunk_size, n_tries=3):
     k : int
         Hidden units.
     M1 : ndarray of shape (m, d)
-        The first moment ``E[y x^T]`` on all rows.
+        The centred first moment ``E[(y - ybar) x^T]`` on all rows.
     Xw, Yw : ndarray of shape (n_work, d) and (n_work, m)
         The working rows for the second moment and the fit of ``U0``.
     rng : numpy.random.Generator
@@ -187,28 +201,34 @@ def moment_estimate(X, Y, k, *, M1, Xw, Yw, rng, chunk_size, n_tries=3):
     U0 : ndarray of shape (m, k)
     V0 : ndarray of shape (k, d)
         Unit rows.
+    b0 : ndarray of shape (k,)
+    c0 : ndarray of shape (m,)
     """
     m = Y.shape[1]
     _, _, Vt = np.linalg.svd(M1, full_matrices=False)
     Q = Vt[:k].T  # (d, k)
     Zw = Xw @ Q
+    Yc = Yw - Yw.mean(axis=0)
     A = rng.standard_normal((m, 2 * n_tries))
-    T = contracted_second_moments(Zw, Yw, A, chunk_size=chunk_size)
+    T = contracted_second_moments(Zw, Yc, A, chunk_size=chunk_size)
     best, best_cond = None, -1.0
     for t in range(n_tries):
         P = np.real(jennrich(T[2 * t], T[2 * t + 1]))
         smin = np.linalg.svd(P, compute_uv=False)[-1]
         if smin > best_cond:
             best, best_cond = P, smin
-    P = best
-    Wsec = second_moment_weights(Zw, Yw, P, chunk_size=chunk_size)
+    P = best / np.linalg.norm(best, axis=0)
+    Wsec = second_moment_weights(Zw, Yc, P, chunk_size=chunk_size)
     C = (M1 @ Q) @ np.linalg.pinv(P).T
-    signs = np.where(np.einsum("mi,mi->i", C, Wsec) < 0, -1.0, 1.0)
+    proj = np.einsum("mi,mi->i", C, Wsec)
+    signs = np.where(proj < 0, -1.0, 1.0)
+    rho = np.abs(proj) / np.maximum(np.einsum("mi,mi->i", Wsec, Wsec), _TINY)
+    b0 = _beta_from_ratio(rho)
     V0 = (Q @ (P * signs)).T
     V0 /= np.linalg.norm(V0, axis=1, keepdims=True)
-    H = _relu(Xw @ V0.T)
-    U0 = np.linalg.lstsq(H, Yw, rcond=None)[0].T
-    return U0, V0
+    H = np.hstack([_relu(Xw @ V0.T + b0), np.ones((Xw.shape[0], 1))])
+    sol = np.linalg.lstsq(H, Yw, rcond=None)[0]
+    return sol[:k].T, V0, b0, sol[k]
 
 
 @dataclass(frozen=True)
@@ -218,181 +238,208 @@ class NoisyFit:
     Attributes
     ----------
     U : ndarray of shape (m, k)
-        Output weights (unit norms of ``V``'s rows pushed in).
+        Output weights (unit norms of ``[V, b]``'s rows pushed in).
     V : ndarray of shape (k, d)
-        Hidden weights, rows of unit norm.
+        Hidden weights; the rows of ``[V, b]`` have unit norm.
+    b : ndarray of shape (k,)
+        Hidden biases.
+    c : ndarray of shape (m,)
+        Output biases.
     loss : float
-        ``||Y - relu(X V^T) U^T||_F^2 / 2`` on all rows.
+        ``||Y - relu(X V^T + b) U^T - c||_F^2 / 2`` on all rows.
     relative_residual : float
         ``||R||_F / ||Y||_F``.
     noise_level : float
         Estimated standard deviation of the noise (degrees-of-freedom corrected).
     noise_level_per_output : ndarray of shape (m,)
-    se_V, se_U : ndarray of shape (k, d) and (m, k)
-        Standard errors of the normalised weights (Gauss-Newton covariance).
+    se_V, se_U, se_b, se_c : ndarray
+        Standard errors of the normalised weights (Gauss-Newton covariance),
+        shapes (k, d), (m, k), (k,), (m,).
     estimated_error : float
-        ``max(sqrt(sum se_V^2) / ||V||_F, sqrt(sum se_U^2) / ||U||_F)``: the
+        ``max`` of ``sqrt(sum se^2) / ||.||_F`` over ``[V, b]`` and ``U``: the
         expected relative Frobenius error after alignment (as ``compare().error``).
-    residual_mean, residual_mean_z : ndarray of shape (m,)
-        Mean of the residuals per output and its ratio to its standard error.
-    mean_pvalue : float
-        Chi-square p-value of "the residual means are zero".
     n_iter, converged, message
         Levenberg-Marquardt iterations, whether it met its tolerance, and why it stopped.
     """
 
     U: np.ndarray
     V: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
     loss: float
     relative_residual: float
     noise_level: float
     noise_level_per_output: np.ndarray
     se_V: np.ndarray
     se_U: np.ndarray
+    se_b: np.ndarray
+    se_c: np.ndarray
     estimated_error: float
-    residual_mean: np.ndarray
-    residual_mean_z: np.ndarray
-    mean_pvalue: float
     n_iter: int
     converged: bool
     message: str
     history: list = field(default_factory=list, repr=False)
 
-    @property
-    def mean_zero(self) -> bool:
-        """False when the residual means differ from zero (p < ``MEAN_PVALUE``)."""
-        return bool(self.mean_pvalue >= MEAN_PVALUE)
-
 
 @dataclass(frozen=True)
 class _LossPass:
-    """One pass over the rows at ``(U, V)``: the loss, its gradient, residual sums."""
+    """One pass over the rows at ``(U, V, c)``: the loss and its gradient."""
 
     loss: float
     gU: np.ndarray
     gV: np.ndarray
-    rsum: np.ndarray
+    gc: np.ndarray
     rsq: np.ndarray
 
 
-def _loss_grad(X, Y, U, V, chunk_size) -> _LossPass:
-    """``L``, ``dL/dU``, ``dL/dV``, ``sum R`` and ``sum R^2`` per output, in one pass."""
+# In what follows ``X`` holds the augmented rows ``[x, 1]`` and ``V`` the
+# augmented units ``[v, b]`` (k, d + 1): a hidden bias is the weight of the
+# constant input, and ``c`` is a parameter of its own (docs/algorithms.md 6).
+def _loss_grad(X, Y, U, V, c, chunk_size) -> _LossPass:
+    """``L``, ``dL/dU``, ``dL/dV``, ``dL/dc`` and ``sum R^2`` per output, in one pass."""
     m, k = U.shape
     gU = np.zeros((m, k))
     gV = np.zeros_like(V)
-    rsum = np.zeros(m)
+    gc = np.zeros(m)
     rsq = np.zeros(m)
     for _, (Xc, Yc) in iter_blocks(X, Y, chunk_size=chunk_size):
         S = Xc @ V.T
         H = np.maximum(S, 0.0)
-        R = Yc - H @ U.T
+        R = Yc - H @ U.T - c
         rsq += np.einsum("ij,ij->j", R, R)
-        rsum += R.sum(axis=0)
+        gc -= R.sum(axis=0)
         gU -= R.T @ H
         RU = R @ U
         RU[S <= 0] = 0.0
         gV -= RU.T @ Xc
-    return _LossPass(0.5 * float(rsq.sum()), gU, gV, rsum, rsq)
+    return _LossPass(0.5 * float(rsq.sum()), gU, gV, gc, rsq)
 
 
-def _gauss_newton_matrix(G, U, V):
-    """``J^T J`` for parameters ``(vec V, vec U)`` (row-major), from ``G = Z^T Z``."""
+def _gauss_newton_matrix(G, U, V, n):
+    """``J^T J`` for parameters ``(vec V, vec U, c)`` (row-major), from ``G = Z^T Z``.
+
+    The last input is the constant 1, so ``G`` also holds the sums the ``c``
+    block needs: ``sum Z_(i, a) = G[(i, a), (i, last)]`` and
+    ``sum H_i = (Z^T H)[(i, last), i]``; ``n`` is the number of rows ``G`` stands for.
+    """
     k, d = V.shape
     m = U.shape[0]
     pv, pu = k * d, m * k
-    M = np.empty((pv + pu, pv + pu))
+    M = np.empty((pv + pu + m, pv + pu + m))
     M[:pv, :pv] = G * np.kron(U.T @ U, np.ones((d, d)))
     # Z^T H: column l is G[:, block l] @ v_l; H^T H from it
     ZH = np.einsum("pla,la->pl", G.reshape(pv, k, d), V)  # (k d, k)
     ZH3 = ZH.reshape(k, d, k)  # [i, a, l]
     HH = np.einsum("ial,ia->il", ZH3, V)  # (k, k): v_i^T G_il v_l = H^T H
-    M[pv:, pv:] = np.kron(np.eye(m), HH)
+    M[pv:pv + pu, pv:pv + pu] = np.kron(np.eye(m), HH)
     # cross: [(i, a), (j, l)] = U[j, i] * ZH[(i, a), l]
     cross = np.einsum("ji,ial->iajl", U, ZH3).reshape(pv, pu)
-    M[:pv, pv:] = cross
-    M[pv:, :pv] = cross.T
+    M[:pv, pv:pv + pu] = cross
+    M[pv:pv + pu, :pv] = cross.T
+    # the output bias: dR_j / dc_j = -1
+    G4 = G.reshape(k, d, k, d)
+    zsum = np.einsum("iai->ia", G4[:, :, :, d - 1])  # (k, d): sum of Z_(i, a)
+    hsum = np.einsum("ii->i", ZH3[:, d - 1, :])  # (k,): sum of H_i
+    vc = np.einsum("ji,ia->iaj", U, zsum).reshape(pv, m)
+    M[:pv, pv + pu:] = vc
+    M[pv + pu:, :pv] = vc.T
+    uc = np.kron(np.eye(m), hsum[:, None])  # [(j, l), j'] = delta_jj' hsum_l
+    M[pv:pv + pu, pv + pu:] = uc
+    M[pv + pu:, pv:pv + pu] = uc.T
+    M[pv + pu:, pv + pu:] = n * np.eye(m)
     return M
 
 
 def _gauge_vectors(U, V):
-    """The ``k`` null vectors ``(v_i, -u_i)`` of ``J^T J``, as columns."""
+    """The ``k`` null vectors ``(v_i, -u_i, 0)`` of ``J^T J``, as columns."""
     k, d = V.shape
     m = U.shape[0]
-    N = np.zeros((k * d + m * k, k))
+    N = np.zeros((k * d + m * k + m, k))
     for i in range(k):
         Vi = np.zeros_like(V)
         Vi[i] = V[i]
         Ui = np.zeros_like(U)
         Ui[:, i] = -U[:, i]
-        N[:, i] = np.concatenate([Vi.ravel(), Ui.ravel()])
+        N[:, i] = np.concatenate([Vi.ravel(), Ui.ravel(), np.zeros(m)])
     return N
 
 
 def _penalised_gauss_newton(X, U, V, n, chunk_size):
     """``J^T J`` on the rows ``X``, scaled to ``n`` rows, its gauge directions penalised.
 
-    ReLU is positively homogeneous: ``(c v_i, u_i / c)`` leaves the loss unchanged,
-    so ``J^T J`` has the null vectors ``(v_i, -u_i)``; they get the mean diagonal
-    curvature ``trace / p`` (the step has no gauge component, the covariance none
-    of the gauge's infinite variance).
+    ReLU is positively homogeneous: ``(a [v_i, b_i], u_i / a)`` leaves the loss
+    unchanged, so ``J^T J`` has the null vectors ``(v_i, -u_i, 0)``; they get the
+    mean diagonal curvature ``trace / p`` (the step has no gauge component, the
+    covariance none of the gauge's infinite variance).
     """
-    M = _gauss_newton_matrix(relu_pattern_gram(X, V, chunk_size=chunk_size) * n, U, V)
+    G = relu_pattern_gram(X, V, chunk_size=chunk_size) * n
+    M = _gauss_newton_matrix(G, U, V, n)
     Nv = _gauge_vectors(U, V)
     pen = np.trace(M) / M.shape[0]
     return M + pen * (Nv @ Nv.T) / max((Nv * Nv).sum(axis=0).mean(), _TINY)
 
 
 def _normalisation_jacobian(U, V):
-    """``Pi``: derivative of ``(U, V) -> (U diag|v|, diag(1/|v|) V)`` at ``|v_i| = 1``."""
+    """``Pi``: derivative of ``(U, V, c) -> (U diag|v|, diag(1/|v|) V, c)`` at ``|v_i| = 1``."""
     k, d = V.shape
     m = U.shape[0]
     pv, pu = k * d, m * k
-    Pi = np.zeros((pv + pu, pv + pu))
+    Pi = np.eye(pv + pu + m)
     for i in range(k):
         rows = slice(i * d, (i + 1) * d)
         Pi[rows, rows] = np.eye(d) - np.outer(V[i], V[i])
         ucols = pv + np.arange(m) * k + i  # entries U[:, i]
-        Pi[ucols, ucols] = 1.0
         Pi[np.ix_(ucols, np.arange(i * d, (i + 1) * d))] = np.outer(U[:, i], V[i])
     return Pi
 
 
-def _pack(U, V):
-    return np.concatenate([V.ravel(), U.ravel()])
+def _normalize(U, V):
+    norms = np.linalg.norm(V, axis=1)
+    norms = np.where(norms > 0, norms, 1.0)
+    return U * norms, V / norms[:, None]
+
+
+def _pack(U, V, c):
+    return np.concatenate([V.ravel(), U.ravel(), c])
 
 
 def _unpack(theta, m, k, d):
-    return theta[k * d:].reshape(m, k), theta[:k * d].reshape(k, d)
+    pv, pu = k * d, m * k
+    return (theta[pv:pv + pu].reshape(m, k), theta[:pv].reshape(k, d),
+            theta[pv + pu:])
 
 
-def _refine_lm(X, Y, U, V, Xs, *, max_iter, stat_tol, chunk_size, deadline) -> LMResult:
-    """Levenberg-Marquardt (:func:`relurecover.optimize.levenberg_marquardt`) from ``(U, V)``.
+def _refine_lm(X, Y, U, V, c, Xs, *, max_iter, stat_tol, chunk_size, deadline) -> LMResult:
+    """Levenberg-Marquardt (:func:`relurecover.optimize.levenberg_marquardt`) from ``(U, V, c)``.
 
     The gradient is taken on all rows of ``(X, Y)``, ``J^T J`` on the rows ``Xs``
     (scaled to ``n``); after each step the units are renormalised
-    (``||v_i|| = 1``). Stops when the predicted decrease ``g^T step`` is below
-    ``stat_tol`` times the noise variance ``2 L / dof``: the squared distance to
-    the minimiser in units of standard errors (summed over the weights) is then
-    below ``stat_tol``. The final :class:`_LossPass` is ``result.evaluation.aux``.
+    (``||[v_i, b_i]|| = 1``). Stops when the predicted decrease ``g^T step`` is
+    below ``stat_tol`` times the noise variance ``2 L / dof``: the squared
+    distance to the minimiser in units of standard errors (summed over the
+    weights) is then below ``stat_tol``. The final :class:`_LossPass` is
+    ``result.evaluation.aux``.
     """
     n, d = X.shape
     m = Y.shape[1]
     k = V.shape[0]
-    dof = max(n * m - (k * d + m * k - k), 1)
+    dof = max(n * m - (k * d + m * k - k + m), 1)
 
     def evaluate(theta):
-        Ut, Vt = _unpack(theta, m, k, d)
-        lp = _loss_grad(X, Y, Ut, Vt, chunk_size)
+        Ut, Vt, ct = _unpack(theta, m, k, d)
+        lp = _loss_grad(X, Y, Ut, Vt, ct, chunk_size)
+
         def gauss_newton():
             return _penalised_gauss_newton(Xs, Ut, Vt, n, chunk_size)
 
-        return Evaluation(cost=lp.loss, gradient=_pack(lp.gU, lp.gV),
+        return Evaluation(cost=lp.loss, gradient=_pack(lp.gU, lp.gV, lp.gc),
                           gauss_newton=gauss_newton, aux=lp)
 
     def retract(theta):
-        return _pack(*_normalize(*_unpack(theta, m, k, d)))
+        Ut, Vt, ct = _unpack(theta, m, k, d)
+        return _pack(*_normalize(Ut, Vt), ct)
 
-    return levenberg_marquardt(evaluate, _pack(U, V), max_iter=max_iter,
+    return levenberg_marquardt(evaluate, _pack(U, V, c), max_iter=max_iter,
                                decrease_tol=2.0 * stat_tol / dof, deadline=deadline,
                                retract=retract)
 
@@ -412,9 +459,9 @@ _STOP_MESSAGES = {
 
 
 def _fit_statistics(X, Y, U, V, lp, Xs, chunk_size):
-    """Noise level, standard errors and the residual-mean test at the minimiser.
+    """Noise level and standard errors at the minimiser.
 
-    ``lp`` is the :class:`_LossPass` at ``(U, V)``; the Gauss-Newton covariance
+    ``lp`` is the :class:`_LossPass` at ``(U, V, c)``; the Gauss-Newton covariance
     ``sigma^2 Pi (J^T J)^+ Pi^T`` is assembled on the rows ``Xs``. Returns the
     keyword arguments of :class:`NoisyFit` that they fill.
     """
@@ -422,7 +469,7 @@ def _fit_statistics(X, Y, U, V, lp, Xs, chunk_size):
     m = Y.shape[1]
     k = V.shape[0]
     pv, pu = k * d, m * k
-    p_eff = pv + pu - k
+    p_eff = pv + pu - k + m
     dof = max(n * m - p_eff, 1)
     sigma = float(np.sqrt(2 * lp.loss / dof))
     sigma_out = np.sqrt(lp.rsq / max(n - p_eff / m, 1))
@@ -436,33 +483,37 @@ def _fit_statistics(X, Y, U, V, lp, Xs, chunk_size):
     var = np.clip(np.diag(cov), 0.0, None)
     est = max(
         np.sqrt(var[:pv].sum()) / max(np.linalg.norm(V), _TINY),
-        np.sqrt(var[pv:].sum()) / max(np.linalg.norm(U), _TINY),
+        np.sqrt(var[pv:pv + pu].sum()) / max(np.linalg.norm(U), _TINY),
     )
-    rmean = lp.rsum / n
-    rz = rmean / np.maximum(sigma_out / np.sqrt(n), _TINY)
-    pval = float(scipy.stats.chi2.sf(float(rz @ rz), df=m))
     ynorm = np.sqrt(sum(float(np.einsum("ij,ij->", Yc, Yc))
                         for _, (Yc,) in iter_blocks(Y, chunk_size=chunk_size)))
+    se_Va = np.sqrt(var[:pv]).reshape(k, d)
     return dict(
         loss=lp.loss, relative_residual=float(np.sqrt(2 * lp.loss) / max(ynorm, _TINY)),
         noise_level=sigma, noise_level_per_output=sigma_out,
-        se_V=np.sqrt(var[:pv]).reshape(k, d), se_U=np.sqrt(var[pv:]).reshape(m, k),
-        estimated_error=float(est), residual_mean=rmean, residual_mean_z=rz,
-        mean_pvalue=pval,
+        se_V=se_Va[:, :-1], se_b=se_Va[:, -1], se_U=np.sqrt(var[pv:pv + pu]).reshape(m, k),
+        se_c=np.sqrt(var[pv + pu:]), estimated_error=float(est),
     )
 
 
+def _augment(X):
+    """``[X, 1]``: the rows with the constant input a hidden bias multiplies."""
+    X = np.asarray(X, dtype=float)
+    return np.hstack([X, np.ones((X.shape[0], 1))])
+
+
 def refine_least_squares(
-    X, Y, U0, V0, *, rng=None, max_iter: int = 100, stat_tol: float = 1e-4,
-    curvature_rows: int = 30_000, warm_rows: int = 100_000,
+    X, Y, U0, V0, b0=None, c0=None, *, rng=None, max_iter: int = 100,
+    stat_tol: float = 1e-4, curvature_rows: int = 30_000, warm_rows: int = 100_000,
     chunk_size: int = REFINE_CHUNK, time_limit: float | None = None,
 ) -> NoisyFit:
-    """Levenberg-Marquardt on the square loss of ``Y ~ relu(X V^T) U^T`` (docs/algorithms.md 2).
+    """Levenberg-Marquardt on the square loss of ``Y ~ relu(X V^T + b) U^T + c`` (docs/algorithms.md 2, 6).
 
     The solver is :func:`relurecover.optimize.levenberg_marquardt` (Nielsen's
     damping); its Gauss-Newton matrix is assembled on ``curvature_rows`` rows,
     its gradient on all rows, and the gauge of each unit is penalised and
-    renormalised (module docstring).
+    renormalised (module docstring). The biases ``b`` and ``c`` are always
+    refined: the labels decide whether they are zero.
 
     Parameters
     ----------
@@ -475,6 +526,10 @@ def refine_least_squares(
     V0 : ndarray of shape (k, d)
         Start of the hidden weights (e.g. :func:`moment_estimate`, or the truth for
         an oracle).
+    b0 : ndarray of shape (k,), default=None
+        Start of the hidden biases (None: zero).
+    c0 : ndarray of shape (m,), default=None
+        Start of the output biases (None: zero).
     rng : None, int or numpy.random.Generator
         Draws the rows on which ``J^T J`` is assembled (and the warm-up rows).
     max_iter : int, default=100
@@ -498,32 +553,37 @@ def refine_least_squares(
     Returns
     -------
     NoisyFit
-        The weights at the minimiser (unit rows of ``V``) and their statistics.
+        The weights at the minimiser (unit rows of ``[V, b]``) and their statistics.
     """
     rng = np.random.default_rng(rng)
     deadline = np.inf if time_limit is None else time.perf_counter() + time_limit
     n = X.shape[0]
-    U, V = _normalize(np.array(U0, dtype=float), np.array(V0, dtype=float))
-    m, k, d = U.shape[0], V.shape[0], V.shape[1]
+    V0 = np.array(V0, dtype=float)
+    k = V0.shape[0]
+    b0 = np.zeros(k) if b0 is None else np.asarray(b0, dtype=float)
+    U, V = _normalize(np.array(U0, dtype=float), np.hstack([V0, b0[:, None]]))
+    m, D = U.shape[0], V.shape[1]
+    c = np.zeros(m) if c0 is None else np.array(c0, dtype=float)
+    Xa = _augment(X)
     lm = dict(max_iter=max_iter, stat_tol=stat_tol, chunk_size=chunk_size,
               deadline=deadline)
     n_warm = 0
     if n > 2 * warm_rows:
         idx = np.sort(rng.choice(n, warm_rows, replace=False))
-        Xw, Yw = np.asarray(X[idx], dtype=float), np.asarray(Y[idx], dtype=float)
-        warm = _refine_lm(Xw, Yw, U, V, _random_rows(Xw, curvature_rows, rng), **lm)
-        U, V = _unpack(warm.x, m, k, d)
+        Xw, Yw = Xa[idx], np.asarray(Y[idx], dtype=float)
+        warm = _refine_lm(Xw, Yw, U, V, c, _random_rows(Xw, curvature_rows, rng), **lm)
+        U, V, c = _unpack(warm.x, m, k, D)
         n_warm = warm.n_iter
         del Xw, Yw, warm
-    res = _refine_lm(X, Y, U, V, _random_rows(X, curvature_rows, rng), **lm)
-    U, V = _unpack(res.x, m, k, d)
+    res = _refine_lm(Xa, Y, U, V, c, _random_rows(Xa, curvature_rows, rng), **lm)
+    U, V, c = _unpack(res.x, m, k, D)
     # the covariance on more rows than the steps needed (its accuracy shows)
-    Xs = _random_rows(X, max(curvature_rows, COVARIANCE_ROWS), rng)
-    stats = _fit_statistics(X, Y, U, V, res.evaluation.aux, Xs, chunk_size)
+    Xs = _random_rows(Xa, max(curvature_rows, COVARIANCE_ROWS), rng)
+    stats = _fit_statistics(Xa, Y, U, V, res.evaluation.aux, Xs, chunk_size)
     return NoisyFit(
-        U=U, V=V, n_iter=res.n_iter + n_warm, converged=res.success,
-        message=_STOP_MESSAGES.get(res.status, res.message), history=list(res.history),
-        **stats,
+        U=U, V=V[:, :-1].copy(), b=V[:, -1].copy(), c=c, n_iter=res.n_iter + n_warm,
+        converged=res.success, message=_STOP_MESSAGES.get(res.status, res.message),
+        history=list(res.history), **stats,
     )
 
 
@@ -575,35 +635,33 @@ def noisy_recovery(X, Y, k, *, rng, chunk_size, work_rows, reason, timings=None,
     m = Y.shape[1]
 
     t0 = time.perf_counter()
-    M1 = first_moment(X, Y, chunk_size=chunk_size)
+    M1 = first_moment(X, Y, center=True, chunk_size=chunk_size)
     n_work = min(n, work_rows)
     rows = np.sort(rng.choice(n, n_work, replace=False)) if n_work < n else slice(None)
     Xw = np.asarray(X[rows], dtype=float)
     Yw = np.asarray(Y[rows], dtype=float)
-    U0, V0 = moment_estimate(X, Y, k, M1=M1, Xw=Xw, Yw=Yw, rng=rng, chunk_size=chunk_size)
+    U0, V0, b0, c0 = moment_estimate(X, Y, k, M1=M1, Xw=Xw, Yw=Yw, rng=rng,
+                                     chunk_size=chunk_size)
     del Xw, Yw
     timings["noisy: moment start"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     with _one_blas_thread():
-        fit = refine_least_squares(X, Y, U0, V0, rng=rng, time_limit=time_limit,
+        fit = refine_least_squares(X, Y, U0, V0, b0, c0, rng=rng, time_limit=time_limit,
                                    chunk_size=max(chunk_size, REFINE_CHUNK))
     timings["noisy: refinement"] = time.perf_counter() - t0
 
-    net = TwoLayerNetwork(fit.U, fit.V, activation="relu")
-    se = StandardErrors(V=fit.se_V, U=fit.se_U, estimated_error=fit.estimated_error)
+    net = TwoLayerNetwork(fit.U, fit.V, activation="relu", b=fit.b, c=fit.c)
+    se = StandardErrors(V=fit.se_V, U=fit.se_U, b=fit.se_b, c=fit.se_c,
+                        estimated_error=fit.estimated_error)
     diag["refinement"] = {
         "iterations": fit.n_iter,
         "converged": fit.converged,
         "stop": fit.message,
         "loss_history": np.asarray(fit.history),
         "noise_level_per_output": fit.noise_level_per_output,
-        "residual_mean": fit.residual_mean,
-        "residual_mean_z": fit.residual_mean_z,
-        "mean_pvalue": fit.mean_pvalue,
-        "mean_zero": fit.mean_zero,
         "estimated_error": fit.estimated_error,
-        "moment_start": TwoLayerNetwork(U0, V0),
+        "moment_start": TwoLayerNetwork(U0, V0, b=b0, c=c0),
     }
     text = (
         f"not exact: {reason} Least-squares estimate refined from the moments: "
@@ -614,16 +672,6 @@ def noisy_recovery(X, Y, k, *, rng, chunk_size, work_rows, reason, timings=None,
     if "n_hidden_from_spectral_gap" in diag:
         text += (f" n_hidden = {k} was inferred from a spectral gap of Y's singular "
                  "values; pass n_hidden to override.")
-    if not fit.mean_zero:
-        worst = int(np.argmax(np.abs(fit.residual_mean_z)))
-        note = (
-            f"The residuals do not have mean zero (output {worst}: mean "
-            f"{fit.residual_mean[worst]:.3g}, {fit.residual_mean_z[worst]:.1f} standard "
-            f"errors; chi-square p = {fit.mean_pvalue:.1e}): the noise is not mean-zero "
-            "or the network has output biases, and this estimate is biased."
-        )
-        text += " " + note
-        warn(note, AssumptionWarning)
     if fit.estimated_error > WARN_ERROR:
         n_need = int(np.ceil(n * (fit.estimated_error / TARGET_ERROR) ** 2))
         note = (

@@ -16,8 +16,8 @@ import time
 import numpy as np
 
 from .._linalg import (
+    affine_column_space,
     caps_from_norms,
-    column_space,
     power_of_two_scale,
     relative_residual,
     scale_and_row_norms,
@@ -205,7 +205,8 @@ def recover_two_layer(
     res = _dispatch(X, Y, a.n_hidden, method, a.activation, rng=rng, tol=tol,
                     max_starts=a.max_starts, time_limit=time_limit,
                     work_rows=a.work_rows, chunk_size=a.chunk_size,
-                    infer_hidden=a.n_hidden is None, t_start=t_start)
+                    infer_hidden=a.n_hidden is None, t_start=t_start,
+                    bias_column=units.bias_column, offset=units.offset)
     res = units.restore(res, a.X, a.Y, tol=tol)
     return dataclasses.replace(res, timings={"validation": t_valid, **res.timings})
 
@@ -215,7 +216,7 @@ def _time_left(time_limit, t_start):
 
 
 def _dispatch(X, Y, k, method, act, *, rng, tol, max_starts, time_limit, work_rows,
-              chunk_size, infer_hidden, t_start) -> Recovery:
+              chunk_size, infer_hidden, t_start, bias_column=None, offset=None) -> Recovery:
     """Run the path ``method`` names (``"auto"``: the one ``_auto`` chooses)."""
     n, d = X.shape
     diag_auto: dict = {}
@@ -228,7 +229,8 @@ def _dispatch(X, Y, k, method, act, *, rng, tol, max_starts, time_limit, work_ro
         method, diag_auto = choose_method(X, Y, k, rng=rng)
         t_auto = time.perf_counter() - t0
     kw = dict(activation=act, rng=rng, tol=tol, max_starts=max_starts,
-              time_limit=_time_left(time_limit, t_start), chunk_size=chunk_size)
+              time_limit=_time_left(time_limit, t_start), chunk_size=chunk_size,
+              bias_column=bias_column, offset=offset)
     if method == "general":
         from ._general import recover_general
 
@@ -249,7 +251,8 @@ def _dispatch(X, Y, k, method, act, *, rng, tol, max_starts, time_limit, work_ro
 
 
 def _run_gaussian(X, Y, k, diag_auto, *, activation, rng, tol, max_starts, time_limit,
-                  chunk_size, work_rows, infer_hidden) -> Recovery:
+                  chunk_size, work_rows, infer_hidden, bias_column=None,
+                  offset=None) -> Recovery:
     """The Gaussian path (docs/algorithms.md 1), on whitened inputs when ``auto``
     found them Gaussian with a covariance ``S != I``."""
     t0 = time.perf_counter()
@@ -257,8 +260,11 @@ def _run_gaussian(X, Y, k, diag_auto, *, activation, rng, tol, max_starts, time_
     whitening = diag_auto.pop("whitening", None)
     data_rank = diag_auto.get("auto_checks", {}).get("data_rank")
     if k is None:
-        sub = Y if n <= RANK_SUBSAMPLE else Y[rng.choice(n, RANK_SUBSAMPLE, replace=False)]
-        k = min(column_space(sub)[2], d)
+        sub_rows = None if n <= RANK_SUBSAMPLE else rng.choice(n, RANK_SUBSAMPLE,
+                                                                replace=False)
+        sub = Y if sub_rows is None else Y[sub_rows]
+        osub = None if offset is None or n <= RANK_SUBSAMPLE else offset[sub_rows]
+        k = min(affine_column_space(sub, offset if n <= RANK_SUBSAMPLE else osub)[2], d)
     if max_starts is None:
         max_starts = max(200, 20 * k)
     if work_rows is None:
@@ -268,11 +274,13 @@ def _run_gaussian(X, Y, k, diag_auto, *, activation, rng, tol, max_starts, time_
     res = recover_gaussian(
         Xg, Y, k, activation=activation, rng=rng, tol=tol, max_starts=max_starts,
         time_limit=time_limit, chunk_size=chunk_size, work_rows=work_rows,
-        infer_hidden=infer_hidden, data_rank=data_rank,
+        infer_hidden=infer_hidden, data_rank=data_rank, bias_column=bias_column,
+        offset=offset,
     )
     res = dataclasses.replace(res, timings={"preparation": t_prep, **res.timings})
     if whitening is not None:
-        res = _unwhiten(res, X, Y, whitening, activation, tol, chunk_size)
+        res = _unwhiten(res, X, Y, whitening, activation, tol, chunk_size,
+                        bias_column=bias_column, offset=offset)
     if diag_auto:
         res = dataclasses.replace(res, diagnostics={**diag_auto, **res.diagnostics})
     return res
@@ -309,10 +317,18 @@ def _fall_back(X, Y, res, diag_auto, *, t_start, time_limit, **kw) -> Recovery:
     out = recover_general(X, Y, res.n_hidden, diagnostics=diag,
                           **{**kw, "time_limit": left})
     timings = {f"gaussian: {name}": t for name, t in res.timings.items()}
+    if not out.exact and res.n_found > out.n_found:
+        # the general path did worse: the Gaussian path's units stand
+        msg = res.message + (f" (The general path, tried next, found only {out.n_found} "
+                             f"of {out.n_hidden} units.)")
+        return dataclasses.replace(
+            res, message=msg, diagnostics={**res.diagnostics, "general_message": out.message},
+            timings={**timings, **{f"general: {name}": t for name, t in out.timings.items()}})
     return dataclasses.replace(out, timings={**timings, **out.timings})
 
 
-def _unwhiten(res: Recovery, X, Y, A, act, tol, chunk_size) -> Recovery:
+def _unwhiten(res: Recovery, X, Y, A, act, tol, chunk_size, *, bias_column=None,
+              offset=None) -> Recovery:
     """Map a recovery on ``X A`` back to ``X`` (``auto`` whitening, docs/algorithms.md 1).
 
     ``(X A) v_w = X (A v_w)``, so ``V = V_w A^T`` reproduces the same hidden layer
@@ -325,8 +341,10 @@ def _unwhiten(res: Recovery, X, Y, A, act, tol, chunk_size) -> Recovery:
     if res.network is None:
         return dataclasses.replace(res, diagnostics=diag)
     V = res.network.V @ A.T
-    out = fit_output_layer(X, Y, V, act, chunk_size=chunk_size)
-    net = TwoLayerNetwork(out.U, V, activation=act)
+    b = res.network.b
+    out = fit_output_layer(X, Y, V, act, b=b, bias_column=bias_column, offset=offset,
+                           chunk_size=chunk_size)
+    net = TwoLayerNetwork(out.U, out.V, activation=act, b=out.b, c=out.c)
     diag["certificate_whitened"] = res.certificate
     exact = bool(res.exact and out.certificate <= tol and out.rank_hidden == res.n_hidden)
     msg = res.message + (
@@ -370,6 +388,19 @@ class _Units:
         return cls(ex=ex, ey=ey, row_exponents=rows, degree=act.degree)
 
     @property
+    def bias_column(self):
+        """What a hidden bias multiplies on each row after :meth:`apply` (None: ones):
+        ``[x, 1]`` shortened by ``w`` is ``[w x, w]``."""
+        return None if self.row_exponents is None else np.exp2(self.row_exponents)
+
+    @property
+    def offset(self):
+        """What an output bias multiplies on each row after :meth:`apply` (None:
+        ones): ``w^p``, as the labels were multiplied by it."""
+        return None if self.row_exponents is None else np.exp2(
+            self.row_exponents * self.degree)
+
+    @property
     def identity(self) -> bool:
         return self.ex == 0 and self.ey == 0 and self.row_exponents is None
 
@@ -398,7 +429,8 @@ class _Units:
             return dataclasses.replace(res, diagnostics=diag)
         net = res.network
         net = TwoLayerNetwork(np.ldexp(net.U, self.ey), np.ldexp(net.V, -self.ex),
-                              activation=net.activation)
+                              activation=net.activation, b=net.b,
+                              c=np.ldexp(net.c, self.ey))
         with np.errstate(over="ignore", invalid="ignore"):
             cert = relative_residual(Y0, net.predict(X0))
         exact = bool(res.exact and cert <= tol)
@@ -409,6 +441,7 @@ class _Units:
         se = res.standard_errors
         if se is not None:
             se = StandardErrors(V=np.ldexp(se.V, -self.ex), U=np.ldexp(se.U, self.ey),
+                                b=se.b, c=None if se.c is None else np.ldexp(se.c, self.ey),
                                 estimated_error=se.estimated_error)
         noise = None if res.noise_level is None else float(np.ldexp(res.noise_level,
                                                                      self.ey))

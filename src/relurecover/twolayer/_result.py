@@ -16,8 +16,8 @@ class StandardErrors:
     """Standard errors of a least-squares estimate, per weight (docs/algorithms.md 2).
 
     From the Gauss-Newton covariance ``sigma^2 (J^T J)^+`` of the normalised
-    weights (rows of ``V`` of unit norm, their norms pushed into ``U``), so they
-    apply to ``Recovery.network`` as returned.
+    weights (rows of ``[V, b]`` of unit norm, their norms pushed into ``U``), so
+    they apply to ``Recovery.network`` as returned.
 
     Attributes
     ----------
@@ -26,18 +26,25 @@ class StandardErrors:
     U : ndarray of shape (m, k)
         Standard error of each entry of ``U`` (column ``i``: unit ``i``).
     estimated_error : float
-        Expected aligned relative error, ``max(||se_V||_F / ||V||_F,
+        Expected aligned relative error, ``max(||se_[V, b]||_F / ||[V, b]||_F,
         ||se_U||_F / ||U||_F)``, comparable to ``compare(...).error``.
+    b : ndarray of shape (k,) or None
+        Standard error of each hidden bias.
+    c : ndarray of shape (m,) or None
+        Standard error of each output bias.
     """
 
     V: np.ndarray
     U: np.ndarray
     estimated_error: float
+    b: np.ndarray | None = None
+    c: np.ndarray | None = None
 
     @property
     def per_unit(self) -> np.ndarray:
         """Root sum of squares over each unit's row of ``V`` and column of ``U``, shape (k,)."""
-        return np.sqrt((self.V**2).sum(axis=1) + (self.U**2).sum(axis=0))
+        b2 = 0.0 if self.b is None else self.b**2
+        return np.sqrt((self.V**2).sum(axis=1) + b2 + (self.U**2).sum(axis=0))
 
     def __repr__(self) -> str:
         k, d = self.V.shape

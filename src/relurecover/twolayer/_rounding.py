@@ -57,6 +57,9 @@ def rounding_step(scores: np.ndarray, B: np.ndarray, n_null: int):
     A[:, flip] *= -1
     Z[:, flip] *= -1
     sig = np.sqrt(np.clip(lam[:, :2].T, 0.0, None))
+    # ||z_S|| measured, not read off the eigenvalue: an eigenvalue near zero is
+    # known only to eps ||B_S||^2, its square root to sqrt(eps) ||B_S|| (1e-8)
+    sig[0] = np.linalg.norm(np.einsum("sbr,rb->sb", BS, A), axis=0)
     if sig.shape[0] == 1:  # one unit (r = 1): its null space is trivially unique
         sig = np.vstack([sig, np.full_like(sig, np.inf)])
     return A, sig, Z
@@ -75,6 +78,11 @@ def _batched_lstsq(F: np.ndarray, Z: np.ndarray, rows: np.ndarray) -> np.ndarray
     rhs = (FRb @ zR.T[:, :, None])[..., 0]
     G += 1e-12 * np.trace(G, axis1=1, axis2=2)[:, None, None] * np.eye(G.shape[1])
     return np.linalg.solve(G, rhs[..., None])[..., 0].T  # (p, b)
+
+
+#: entries of ``z`` above this fraction of its largest are "active" when a
+#: candidate's active rows are counted (below: rounding error of a zero).
+RARE_ACTIVE_RTOL = 1e-9
 
 
 @dataclass
@@ -109,6 +117,10 @@ class UnitSearch:
         With ``active_tol``: reject a candidate whose active rows span fewer than
         this many dimensions -- its weights are then not determined by the data
         (any ``v`` with ``X_A v = z_A`` and ``X_I v <= 0`` fits it).
+    sparse_rows : float
+        A unit certified while active on at most this fraction of the rows has
+        its rows queued in ``rare_supports`` (to be dropped by
+        :func:`exclude_rare_units`), as do candidates active on too few rows.
     split_degenerate : bool
         When several units vanish on ``S`` (a null space of dimension ``q >= 2``,
         common with correlated sign patterns), take a vertex of the cone
@@ -138,15 +150,36 @@ class UnitSearch:
     last_reject_reason: str = ""
     polished: int = 0
     split: int = 0
+    sparse_rows: float = 0.125
+    rare_supports: list = field(default_factory=list)
+    n_hidden_by_drops: int = 0
 
     @property
     def n_found(self) -> int:
         return len(self.found_V)
 
     def _is_known(self, a: np.ndarray, tol: float) -> bool:
+        """Whether ``z = B a`` is a unit found already, or ``alpha + beta z_j`` of one.
+
+        ``B``'s first column is the constant vector (docs/algorithms.md 6), whose
+        coefficients are ``e_0``: a point-symmetric activation makes the
+        reflection ``c0 - z_j`` of a found unit a vector of the span that vanishes
+        on a set of its own (:attr:`Activation.reflection`), the same unit in its
+        other form. No other unit lies in ``span{1, z_j}``.
+        """
         if not self.found_A:
             return False
-        return bool(np.abs(np.asarray(self.found_A) @ a).max() > 1.0 - tol)
+        A = np.asarray(self.found_A)
+        if np.abs(A @ a).max() > 1.0 - tol:
+            return True
+        Q = A.copy()
+        Q[:, 0] = 0.0  # the parts orthogonal to e_0
+        nq = np.linalg.norm(Q, axis=1)
+        ok = nq > 1e-8
+        if not np.any(ok):
+            return False
+        resid = 1.0 - a[0] ** 2 - ((Q[ok] @ a) / nq[ok]) ** 2
+        return bool(resid.min() < 2.0 * tol)
 
     def run(self, W: np.ndarray) -> int:
         """Iterate the rounding step from the starts ``W`` (shape ``(p, b)``).
@@ -209,8 +242,10 @@ class UnitSearch:
 
         S = np.argpartition(score, self.n_null - 1)[: self.n_null]
         BS = self.B[S]
-        lam, vecs = np.linalg.eigh(BS.T @ BS)
-        q = int(np.count_nonzero(np.sqrt(np.clip(lam, 0, None)) <= self.null_tol))
+        _, sv, Vh = np.linalg.svd(BS, full_matrices=True)  # accurate small values
+        sv = np.concatenate([sv, np.zeros(BS.shape[1] - sv.size)])[::-1]
+        vecs = Vh[::-1].T  # right singular vectors, smallest first
+        q = int(np.count_nonzero(sv <= self.null_tol))
         if q < 2:
             return None
         E = vecs[:, :q]
@@ -268,10 +303,25 @@ class UnitSearch:
         return n_rows, ""
 
     def _certify(self, z: np.ndarray, a: np.ndarray, rows_d: int) -> bool:
-        """Exact solve for ``v`` from ``z``, then the per-unit certificate."""
-        if np.count_nonzero(z > 0) < rows_d:
-            self.rejected += 1
-            return False
+        """Exact solve for ``v`` from ``z``, then the per-unit certificate.
+
+        A candidate active on fewer than ``rows_d`` rows is solved on all of them
+        when they can determine it (``X.shape[1]`` rows at least); one active on
+        fewer is a unit that these data cannot determine (a rarely active unit,
+        docs/algorithms.md 6.4): its rows go to ``rare_supports`` and it is rejected.
+        """
+        zmax = float(z.max()) if z.size else 0.0
+        act = np.flatnonzero(z > RARE_ACTIVE_RTOL * zmax) if zmax > 0 else np.empty(0, int)
+        if act.size < rows_d:
+            if act.size < self.X.shape[1]:
+                self.rejected += 1
+                if act.size and z.min() >= -RARE_ACTIVE_RTOL * zmax:
+                    self.rare_supports.append(act)  # non-negative: a unit's shape
+                    self.last_reject_reason = (
+                        f"a candidate unit is active on only {act.size} samples, fewer "
+                        f"than the {self.X.shape[1]} its weights need")
+                return False
+            rows_d = int(act.size)
         rows_d, reason = self._solve_rows(z, rows_d)
         if rows_d is None:
             self.rejected += 1
@@ -301,13 +351,146 @@ class UnitSearch:
             if rows2 is not None:
                 solved2, _ = solve_unit(self.X, z2, self.activation, rows2)
             if solved2 is not None:
-                err2 = self._unit_error(self.X @ solved2[0], solved2[1], z2)
+                xv2 = self.X @ solved2[0]
+                err2 = self._unit_error(xv2, solved2[1], z2)
                 if err2 < err:
-                    a, z, (v, s), err = a2, z2, solved2, err2
+                    a, z, (v, s), err, xv = a2, z2, solved2, err2, xv2
         if not err <= self.unit_tol:
             self.rejected += 1
             return False
+        if self._is_known(a, 1e-6):
+            return False  # polished onto a unit found already (a start off by a rare unit)
         self.found_A.append(a)
         self.found_V.append(v)
         self.found_err.append(err)
+        active = xv > 0
+        if np.count_nonzero(active) <= self.sparse_rows * self.X.shape[0]:
+            # active on few rows: it would sit in the null space of most B_S
+            # beside the unit sought; drop its rows (docs/algorithms.md 6.4)
+            self.rare_supports.append(np.flatnonzero(active))
         return True
+
+    def drop_rows(self, keep: np.ndarray, B: np.ndarray) -> None:
+        """Continue the search on the rows ``keep`` only, with ``B`` their basis.
+
+        Rows where a rarely active unit is active (``rare_supports``) make two
+        units vanish on most sets ``S`` (that unit and the one sought), so no null
+        vector is unique; off those rows the rare unit is zero and the span has
+        one dimension fewer (docs/algorithms.md 6.4). The units found stay found:
+        their coefficient vectors are recomputed in the new basis.
+        """
+        self.F = self.F[keep]
+        self.X = self.X[keep]
+        self.B = B
+        self.rare_supports = []
+        self.n_null = min(self.n_null, max(B.shape[1] + 1, self.F.shape[0] // 4))
+        A = []
+        hidden = 0
+        for v in self.found_V:
+            z = self.activation(self.X @ v)
+            hidden += not np.any(z > 0)
+            a = B.T @ z
+            A.append(a / max(np.linalg.norm(a), 1e-300))
+        self.found_A = A
+        self.n_hidden_by_drops = hidden
+
+
+def exclude_rare_units(search: UnitSearch, Y: np.ndarray, offset, rows: np.ndarray):
+    """Drop the rows where rarely active units are active; return ``(rows, rank)``.
+
+    ``rows`` indexes the rows of ``Y`` (and ``offset``) the search works on; the
+    supports recorded in ``search.rare_supports`` index those. The basis is
+    recomputed on the rows left (:meth:`UnitSearch.drop_rows`) and ``rank`` is
+    the number of units the labels show there (docs/algorithms.md 6.4). Returns
+    ``(rows, None)`` when nothing was dropped.
+    """
+    from .._linalg import affine_column_space
+
+    if not search.rare_supports:
+        return rows, None
+    bad = np.unique(np.concatenate(search.rare_supports))
+    keep = np.ones(rows.size, dtype=bool)
+    keep[bad] = False
+    if np.count_nonzero(keep) < 4 * search.B.shape[1] + 10:
+        search.rare_supports = []
+        return rows, None
+    new = rows[keep]
+    Bfull, _, rank = affine_column_space(
+        np.asarray(Y[new], dtype=float), None if offset is None else offset[new])
+    search.drop_rows(keep, Bfull[:, : rank + 1])
+    return new, rank
+
+
+def drop_sparse_units(search: UnitSearch, max_active: int) -> int:
+    """Queue for dropping the rows where found units active on few rows are active.
+
+    A unit active on few samples vanishes on most sets ``S``, so while it is in
+    the span the null space of ``B_S`` holds it beside the unit sought (a large
+    bias, docs/algorithms.md 6.4). Once it is found its rows can go: off them it
+    is zero and the span loses its dimension. Only units active on at most
+    ``max_active`` of the current rows qualify; returns how many were queued.
+    """
+    queued = 0
+    for v in search.found_V:
+        act = np.flatnonzero(search.activation(search.X @ v) > 0)
+        if 0 < act.size <= max_active:
+            search.rare_supports.append(act)
+            queued += 1
+    return queued
+
+
+def visible_units(search: UnitSearch) -> int:
+    """Found units not identically zero on the rows the search works on."""
+    return search.n_found - search.n_hidden_by_drops
+
+
+def find_by_reflection(search: UnitSearch, starts: np.ndarray, *, rounds: int = 3) -> int:
+    """Units active on almost every row, found through their reflection (docs/algorithms.md 6.4).
+
+    ``relu(t) = t + relu(-t)``: a unit active on all but a few rows is, up to an
+    affine function of ``x``, the rarely active unit ``relu(-(v . x + b))``. In
+    ``span{Y, 1, X}`` that reflection vanishes on almost every row, so the
+    rounding finds it easily where the unit itself, which vanishes on few rows
+    only, is hidden. A unit certified in that span gives ``+-(v, b)``; the sign
+    whose activation lies in ``span{Y, 1}`` (the search's ``B``) is a unit of
+    the network and joins ``search``. ReLU only (the identity above).
+
+    Returns the number of units added.
+    """
+    if not search.activation.is_relu:
+        return 0
+    X, B = search.X, search.B
+    n = X.shape[0]
+    B2, _ = np.linalg.qr(np.hstack([B, X]))
+    r2 = B2.shape[1]
+    if n < 4 * r2 + 10:
+        return 0
+    sub = UnitSearch(F=search.F, B=B2, X=X, activation=search.activation,
+                     n_null=min(2 * r2 + 5, n // 4), sparse_rows=0.0, split_degenerate=True)
+    for v in search.found_V:  # units found, and their reflections, are known
+        for w in (v, -v):
+            z = search.activation(X @ w)
+            a = B2.T @ z
+            sub.found_A.append(a / max(np.linalg.norm(a), 1e-300))
+    added = 0
+    for _ in range(rounds):
+        before = len(sub.found_V)  # (sub.found_V holds only what it finds itself)
+        sub.run(np.hstack([starts, -starts]))
+        search.starts_used += 2 * starts.shape[1]
+        for v in sub.found_V[before:]:
+            for w in (v, -v):
+                z = search.activation(X @ w)
+                nz = np.linalg.norm(z)
+                if nz == 0:
+                    continue
+                a = B.T @ z
+                if np.linalg.norm(z - B @ a) <= search.unit_tol * nz and not search._is_known(
+                        a / np.linalg.norm(a), 1e-6):
+                    search.found_A.append(a / np.linalg.norm(a))
+                    search.found_V.append(w)
+                    search.found_err.append(float(np.linalg.norm(z - B @ a) / nz))
+                    added += 1
+        if added and search.n_found >= B.shape[1] - 1:
+            break
+    return added
+
