@@ -20,7 +20,7 @@ Parts (``--part``), with the acceptance each measures:
    < d + 1) and whether the result says so (message mentions "not identifiable"
    or ``diagnostics["rarely_active_rows"]``). The same at (20, 5, 6) is
    informative. Then a samples sweep at (100, 20, 25) with the part-1 biases,
-   n / d in 2 ... 8: the smallest n with >= 19/20 exact, beside the bias-free
+   n / d in 4 ... 40: the smallest n with >= 19/20 exact, beside the bias-free
    figure stored in ``bench/results/exact_recovery_samples.json``. A level stops
    once 19/20 is out of reach (``--full-levels``: run every seed).
 3. ``inputs``: planted biases (bias_scale 0.5) on inputs uniform on

@@ -32,6 +32,7 @@ from ._output import fit_output_layer, missing_units_note
 from ._result import Recovery, unit_verdict
 from ._rounding import (
     UnitSearch,
+    complement_starts,
     drop_sparse_units,
     exclude_rare_units,
     find_by_reflection,
@@ -136,7 +137,7 @@ def _round_units(mo: _Moments, Xw, Yw, B, n, ones, *, activation, rng, max_start
     stop_reason = ""
     rows = np.arange(n_work)
     target = r  # units visible on the rows searched (fewer once rows are dropped)
-    dropped_sparse = reflected = False
+    dropped_sparse = reflected = aimed = False
     while visible_units(search) < target:
         rows, rank_left = exclude_rare_units(search, Yw, offset_w, rows)
         if rank_left is not None:
@@ -163,6 +164,17 @@ def _round_units(mo: _Moments, Xw, Yw, B, n, ones, *, activation, rng, max_start
             if drop_sparse_units(search, rows.size // 8):
                 stalled = STALL_ROUNDS
                 continue
+        if stalled >= STALL_ROUNDS and not aimed:
+            # starts aimed at what the found units leave unexplained (1.5, 6)
+            aimed = True
+            W = complement_starts(search, rng)
+            if W is not None:
+                before = search.n_found
+                search.run(W[:, : max(max_starts - search.starts_used, 0)])
+                if search.n_found > before:
+                    aimed = False  # worth another try for the next missing unit
+                    stalled = 0
+                    continue
         if stalled >= 2 * STALL_ROUNDS and not reflected and activation.is_relu:
             # units active on almost every row hide in every null space; their
             # reflections relu(-(v . x + b)) do not (docs/algorithms.md 6.4)
@@ -275,8 +287,9 @@ def _recover_exact(X, Y, k, *, activation, rng, tol, max_starts, time_limit, chu
         msg = (
             f"not recovered: Y has numerical rank {rank} < k = {k}: the labels do not "
             f"determine {k} units by this method (it needs rank(U) = k and enough "
-            "samples). For fewer independent outputs than units use "
-            "method='few-outputs' (or 'auto')."
+            "samples; a unit never active on these samples, e.g. one with a large "
+            "negative bias, adds nothing to Y and is not identifiable). For fewer "
+            "independent outputs than units use method='few-outputs' (or 'auto')."
         )
         warn(msg, AssumptionWarning)
         return result(network=None, exact=False, certificate=np.inf, message=msg,

@@ -162,7 +162,8 @@ def recover_general(
     if rank < k:
         return result(network=None, exact=False, certificate=np.inf, n_found=0, message=(
             f"not recovered: Y has numerical rank {rank} < n_hidden = {k}, and the "
-            "general method needs rank(U) = k (at least k independent outputs). "
+            "general method needs rank(U) = k (at least k independent outputs; a unit "
+            "never active on these samples adds nothing to Y and is not identifiable). "
             "Use method='few-outputs' for fewer independent outputs than units."))
     if rank > k:
         problems.append(
@@ -278,12 +279,12 @@ def _search_units(Xk, B, *, activation, rng, max_starts, deadline, time_limit, d
     """
     t0 = time.perf_counter()
     n_keep, p = Xk.shape
-    r = B.shape[1]
+    r = B.shape[1] - 1  # units: B also holds the constant vector
     Wh = _whitener(Xk)
     G = Xk @ Wh  # whitened rows: directions w score the rows as Xk (Wh w)
     Qm = np.linalg.svd(G.T @ B, full_matrices=False)[0]
     search = UnitSearch(
-        F=Xk, B=B, X=Xk, activation=activation, n_null=min(2 * r + 5, n_keep // 4),
+        F=Xk, B=B, X=Xk, activation=activation, n_null=min(2 * r + 7, n_keep // 4),
         null_tol=NULL_TOL, active_tol=ACTIVE_TOL, min_active_rank=p,
         split_degenerate=True,
     )
@@ -307,11 +308,12 @@ def _search_units(Xk, B, *, activation, rng, max_starts, deadline, time_limit, d
         new = search.run(W)
         found_by[kind] += new
         stalled = 0 if new else stalled + 1
-        if stalled >= 2 * len(START_KINDS) and search.n_null > r + 1:
+        if stalled >= 2 * len(START_KINDS) and search.n_null > r + 2:
             # no unit in a while: a unit may be inactive on only a few of the
-            # informative rows, fewer than |S|; a smaller S (at least r + 1 rows,
-            # so the null space can still be one-dimensional) can fit inside them
-            search.n_null = max(r + 1, search.n_null // 2)
+            # informative rows, fewer than |S|; a smaller S (at least r + 2 rows
+            # for the r + 1 columns of B, so the null space can still be
+            # one-dimensional) can fit inside them
+            search.n_null = max(r + 2, search.n_null // 2)
             stalled = 0
     timings["rounding"] = time.perf_counter() - t0
     if search.last_reject_reason and search.n_found < r:

@@ -24,7 +24,7 @@ __all__ = ["OutputFit", "fit_output_layer", "missing_units_note"]
 #: independent columns of a generic design many times over).
 RANK_ROWS_BASE = 1000
 #: a bias at most this fraction of its unit's typical pre-activation (hidden) or
-#: of its output's root-mean-square value (output) is rounding error: set to 0.
+#: of its output's typical (median) size (output) is rounding error: set to 0.
 BIAS_SNAP = 1e-12
 #: rows on which the pre-activations' scale is measured for that test.
 SNAP_ROWS = 2000
@@ -114,13 +114,17 @@ def fit_output_layer(X, Y, V, activation, *, b=None, bias_column=None, offset=No
     Hr[:, k] *= max(float(np.abs(Hr[:, :k]).max(initial=0.0)), 1e-300) / max(
         float(np.abs(Hr[:, k]).max()), 1e-300)
     rank_H = matrix_rank(Hr) - 1
-    Ut = _least_squares(H, Y, range(k + 1))
+    G = H.T @ H
+    Ut = _least_squares(H, Y, G, H.T @ Y)
     # an output bias at rounding level of its output is zero: refit without it
     if Ut is not None:
-        rms = np.sqrt(np.mean(Y[:rows] ** 2, axis=0))
-        snap = np.flatnonzero(np.abs(Ut[k]) <= BIAS_SNAP * rms)
+        Ya = np.abs(Y[:rows])
+        typical = np.array([np.median(col[col > 0]) if np.any(col > 0) else 0.0
+                            for col in Ya.T])  # ReLU outputs are often exactly 0
+        snap = np.flatnonzero(np.abs(Ut[k]) <= BIAS_SNAP * typical)
         if snap.size:
-            Us = _least_squares(H, Y[:, snap], range(k))
+            Ys = Y[:, snap]
+            Us = _least_squares(H, Ys, G[:k, :k], (H.T @ Ys)[:k], cols=k)
             if Us is not None:
                 Ut[:k, snap] = Us
                 Ut[k, snap] = 0.0
@@ -131,18 +135,22 @@ def fit_output_layer(X, Y, V, activation, *, b=None, bias_column=None, offset=No
                      rank_hidden=int(rank_H), hidden=H[:, :k])
 
 
-def _least_squares(H, Y, cols):
-    """``Y ~ H[:, cols] W`` by the normal equations and one refinement step, or None.
+def _least_squares(H, Y, G, HtY, cols=None):
+    """``Y ~ H[:, :cols] W`` by the normal equations ``G W = H^T Y`` and one
+    refinement step, or None.
 
     Float64 accuracy for the well conditioned ``H`` of a Gaussian design, 5x
-    cheaper than an SVD least squares; None when the Gram matrix is singular.
-    The result has ``H.shape[1]`` rows when ``cols`` is all of them, else ``len(cols)``.
+    cheaper than an SVD least squares; ``G`` and ``H^T Y`` (of the first ``cols``
+    columns) are passed in, so a fit on the first columns reuses the blocks of the
+    full one, and ``H`` is used whole (a column slice would be a strided copy).
+    None when ``G`` is singular.
     """
-    Hc = H[:, list(cols)] if len(cols) < H.shape[1] else H
+    p = H.shape[1] if cols is None else cols
     try:
-        cf = scipy.linalg.cho_factor(Hc.T @ Hc, check_finite=False)
-        W = scipy.linalg.cho_solve(cf, Hc.T @ Y, check_finite=False)
-        W += scipy.linalg.cho_solve(cf, Hc.T @ (Y - Hc @ W), check_finite=False)
+        cf = scipy.linalg.cho_factor(G, check_finite=False)
+        W = scipy.linalg.cho_solve(cf, HtY, check_finite=False)
+        Wf = W if p == H.shape[1] else np.vstack([W, np.zeros((H.shape[1] - p, W.shape[1]))])
+        W += scipy.linalg.cho_solve(cf, (H.T @ (Y - H @ Wf))[:p], check_finite=False)
     except (np.linalg.LinAlgError, ValueError):
         return None
     return W if np.isfinite(W).all() else None
@@ -154,7 +162,7 @@ def _snap_biases(X, V, b, bias_column):
     A bias-free network comes out of the affine solve with ``|b_i|`` about
     ``1e-16 |v_i . x|``: meaningless digits (and, for data far from unit scale,
     digits that dominate the unit's norm ``||[v_i, b_i]||``). The scale of
-    ``v_i . x`` is measured on the first rows.
+    ``v_i . x`` is its median size on the first rows (one huge row cannot inflate it).
     """
     if not np.any(b):
         return b
@@ -162,7 +170,7 @@ def _snap_biases(X, V, b, bias_column):
     with np.errstate(over="ignore", invalid="ignore"):
         S = np.asarray(X[:rows], dtype=float) @ V.T
         w = 1.0 if bias_column is None else bias_column[:rows, None]
-        scale = np.sqrt(np.mean((S / w) ** 2, axis=0))
+        scale = np.median(np.abs(S / w), axis=0)  # typical, not inflated by one row
     return np.where(np.abs(b) <= BIAS_SNAP * scale, 0.0, b)
 
 

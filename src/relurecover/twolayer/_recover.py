@@ -202,11 +202,17 @@ def recover_two_layer(
     units = _Units.of(a.X, a.Y, a.activation)
     X, Y = units.apply(a.X, a.Y)
     t_valid = time.perf_counter() - t_start
-    res = _dispatch(X, Y, a.n_hidden, method, a.activation, rng=rng, tol=tol,
-                    max_starts=a.max_starts, time_limit=time_limit,
-                    work_rows=a.work_rows, chunk_size=a.chunk_size,
-                    infer_hidden=a.n_hidden is None, t_start=t_start,
-                    bias_column=units.bias_column, offset=units.offset)
+    try:
+        res = _dispatch(X, Y, a.n_hidden, method, a.activation, rng=rng, tol=tol,
+                        max_starts=a.max_starts, time_limit=time_limit,
+                        work_rows=a.work_rows, chunk_size=a.chunk_size,
+                        infer_hidden=a.n_hidden is None, t_start=t_start,
+                        bias_column=units.bias_column, offset=units.offset)
+    except np.linalg.LinAlgError as exc:  # never a traceback for a numerical failure
+        res = Recovery(network=None, exact=False, certificate=np.inf, n_found=0,
+                       n_hidden=a.n_hidden or 0, method=method, message=(
+                           f"not recovered: a linear-algebra step failed ({exc}); "
+                           "try another rng, or method='general'."))
     res = units.restore(res, a.X, a.Y, tol=tol)
     return dataclasses.replace(res, timings={"validation": t_valid, **res.timings})
 
@@ -314,8 +320,12 @@ def _fall_back(X, Y, res, diag_auto, *, t_start, time_limit, **kw) -> Recovery:
         f" The Gaussian path was not exact ({res.message}); fell back to the "
         "general path."), "gaussian_message": res.message}
     diag.pop("whitening", None)
-    out = recover_general(X, Y, res.n_hidden, diagnostics=diag,
-                          **{**kw, "time_limit": left})
+    try:
+        out = recover_general(X, Y, res.n_hidden, diagnostics=diag,
+                              **{**kw, "time_limit": left})
+    except np.linalg.LinAlgError as exc:  # a numerical failure: the Gaussian verdict stands
+        msg = res.message + f" (The general path, tried next, failed: {exc}.)"
+        return dataclasses.replace(res, message=msg)
     timings = {f"gaussian: {name}": t for name, t in res.timings.items()}
     if not out.exact and res.n_found > out.n_found:
         # the general path did worse: the Gaussian path's units stand

@@ -242,7 +242,10 @@ class UnitSearch:
 
         S = np.argpartition(score, self.n_null - 1)[: self.n_null]
         BS = self.B[S]
-        _, sv, Vh = np.linalg.svd(BS, full_matrices=True)  # accurate small values
+        try:
+            _, sv, Vh = np.linalg.svd(BS, full_matrices=True)  # accurate small values
+        except np.linalg.LinAlgError:
+            return None
         sv = np.concatenate([sv, np.zeros(BS.shape[1] - sv.size)])[::-1]
         vecs = Vh[::-1].T  # right singular vectors, smallest first
         q = int(np.count_nonzero(sv <= self.null_tol))
@@ -408,11 +411,18 @@ def exclude_rare_units(search: UnitSearch, Y: np.ndarray, offset, rows: np.ndarr
 
     if not search.rare_supports:
         return rows, None
-    bad = np.unique(np.concatenate(search.rare_supports))
+    # the sparsest first, and never more than half of the rows: the rows left
+    # must still determine the other units
     keep = np.ones(rows.size, dtype=bool)
-    keep[bad] = False
-    if np.count_nonzero(keep) < 4 * search.B.shape[1] + 10:
-        search.rare_supports = []
+    floor = max(rows.size // 2, 4 * search.B.shape[1] + 10, 2 * search.X.shape[1])
+    for sup in sorted(search.rare_supports, key=len):
+        trial = keep.copy()
+        trial[sup] = False
+        if np.count_nonzero(trial) < floor:
+            break
+        keep = trial
+    search.rare_supports = []
+    if keep.all():
         return rows, None
     new = rows[keep]
     Bfull, _, rank = affine_column_space(
@@ -494,3 +504,38 @@ def find_by_reflection(search: UnitSearch, starts: np.ndarray, *, rounds: int = 
             break
     return added
 
+
+
+def complement_starts(search: UnitSearch, rng, n_random: int = 4) -> np.ndarray | None:
+    """Starts aimed at the units still missing, from what the found ones leave (1.5, 6).
+
+    The activation vectors of the missing units lie in ``span{Y, 1}`` but outside
+    ``span{z_found, 1}``: take vectors ``z = B q`` with ``q`` in the complement of
+    the found coefficient vectors (and ``e_0``), regress each on ``[F, z_found]``,
+    and keep the part on ``F``. The found units absorb their own share exactly, and
+    for Gaussian inputs the regression of ``f(v . x + b)`` on ``[x, 1]`` points
+    along ``v`` (Stein: ``E[relu(v . x + b) x] = Phi(beta) v``), so the scores of
+    the start rank the samples as the missing unit does. Returns a ``(p, b)``
+    array of starts (both signs), or None when nothing is missing.
+    """
+    r1 = search.B.shape[1]
+    A = np.zeros((1, r1))
+    A[0, 0] = 1.0
+    if search.found_A:
+        A = np.vstack([A, np.asarray(search.found_A)])
+    # orthonormal complement of the found coefficient vectors and e_0
+    _, sv, Vh = np.linalg.svd(A, full_matrices=True)
+    rank = int(np.count_nonzero(sv > 1e-8 * max(sv.max(), 1e-300)))
+    C = Vh[rank:].T  # (r1, missing)
+    if C.shape[1] == 0:
+        return None
+    Q = np.hstack([C, C @ rng.standard_normal((C.shape[1], n_random))])
+    Z = search.B @ Q  # (n, b)
+    if search.found_V:
+        Hf = search.activation(search.X @ np.asarray(search.found_V).T)
+        D = np.hstack([search.F, Hf])
+    else:
+        D = search.F
+    coef, *_ = np.linalg.lstsq(D, Z, rcond=None)
+    W = coef[: search.F.shape[1]]
+    return np.hstack([W, -W])
