@@ -289,3 +289,14 @@ def test_noisy_labels_with_biases():
     assert se.b.shape == (3,) and se.c.shape == (5,) and np.all(se.b > 0)
     # the standard errors are of the right size: within a factor 10 of the error
     assert 0.1 < c.error / se.estimated_error < 10
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_few_outputs_with_biases(k):
+    # one output (rank(U) = 1 < k): the fixed-pattern finish on rows [x, 1]
+    t = TwoLayerNetwork.random(10, k, 1, bias_scale=0.5, rng=k)
+    X = gaussian_inputs(10_000, 10, rng=k + 1)
+    res = recover_two_layer(X, t.predict(X), rng=0)
+    assert res.method == "few-outputs" and res.exact, res.message
+    c = compare(res.network, t)
+    assert c.max_error < 1e-9 and c.b_error < 1e-9 and c.c_error < 1e-9

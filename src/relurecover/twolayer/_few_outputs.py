@@ -265,9 +265,14 @@ def _finish(X, y, E, n_rows, *, rng, exact_tol=1e-10) -> _Finish:
     return _Finish(E=E, W=W, lvec=lvec, converged=False, iterations=it, residual=res)
 
 
-def _network_from_patterns(E, W, lvec):
-    """Orient the units: ``l = -sum_{flipped} w_i`` gives which directions flip (step 4)."""
-    c = np.linalg.lstsq(W.T, lvec, rcond=None)[0]  # ideally each c_i in {0, -1}
+def _network_from_patterns(E, W, lvec, d=None):
+    """Orient the units: ``l = -sum_{flipped} w_i`` gives which directions flip (step 4).
+
+    With rows ``[x, 1]`` the free term's constant also holds the output bias, so
+    only its first ``d`` coordinates are matched (``d`` None: all of them).
+    """
+    d = W.shape[1] if d is None else d
+    c = np.linalg.lstsq(W[:, :d].T, lvec[:d], rcond=None)[0]  # ideally each c_i in {0, -1}
     flip = c < -0.5
     V = np.where(flip[:, None], -E, E)
     return V, c
@@ -430,8 +435,12 @@ def _recover(X, Y, k, *, activation, rng, tol, max_starts, time_limit, chunk_siz
     timings["moments and tensor"] = time.perf_counter() - t0
 
     # --- steps 4-5 --------------------------------------------------------------
+    # on rows [x, 1]: a unit is (v, b), and the free affine term of the pattern
+    # solve carries the output bias (docs/algorithms.md 6)
     t0 = time.perf_counter()
-    found, best, stop_reason = _search(Xf, y, E0, Q, Z, r, k, rng=rng,
+    Xa = np.hstack([Xf, np.ones((n, 1))])
+    E0 = np.hstack([E0, np.zeros((k, 1))])
+    found, best, stop_reason = _search(Xa, y, E0, Q, Z, r, k, rng=rng,
                                        max_starts=max_starts, deadline=deadline,
                                        time_limit=time_limit, diag=diag)
     timings["finish"] = time.perf_counter() - t0
@@ -474,7 +483,9 @@ def _search(Xf, y, E0, Q, Z, r, k, *, rng, max_starts, deadline, time_limit, dia
         if time.perf_counter() > deadline:
             stop_reason = f"the time limit of {time_limit} s was reached"
             break
-        E, kind = _start(starts, E0, Q, Z, r, k, rng)
+        E, kind = _start(starts, E0[:, : Q.shape[0]], Q, Z, r, k, rng)
+        if E.shape[1] < d:  # rows [x, 1]: the start's bias is 0
+            E = np.hstack([E, np.zeros((E.shape[0], d - E.shape[1]))])
         E = E / np.linalg.norm(E, axis=1, keepdims=True)
         starts += 1
         kinds.append(kind)
@@ -511,11 +522,13 @@ def _certify(Xf, Y, k, found, best, stop_reason, notes, k_inferred, *, activatio
                + " ".join(notes))
         return result(network=None, exact=False, certificate=np.inf, message=msg.strip(),
                       n_found=0)
-    V, c = _network_from_patterns(cand.E, cand.W, cand.lvec)
+    d = Xf.shape[1]
+    Va, c = _network_from_patterns(cand.E, cand.W, cand.lvec, d)
     diag["flip_coefficients"] = c
-    out = fit_output_layer(Xf, Y, V, activation, offset=offset, chunk_size=chunk_size)
+    V, b = Va[:, :d], (Va[:, d] if Va.shape[1] > d else np.zeros(len(Va)))
+    out = fit_output_layer(Xf, Y, V, activation, b=b, offset=offset, chunk_size=chunk_size)
     diag["rank_hidden"] = out.rank_hidden
-    net = TwoLayerNetwork(out.U, V, activation=activation, c=out.c)
+    net = TwoLayerNetwork(out.U, out.V, activation=activation, b=out.b, c=out.c)
     exact = bool(found is not None and out.rank_hidden == k and out.certificate <= tol)
     n_found = k if exact else 0
     if exact:
