@@ -300,3 +300,28 @@ def test_few_outputs_with_biases(k):
     assert res.method == "few-outputs" and res.exact, res.message
     c = compare(res.network, t)
     assert c.max_error < 1e-9 and c.b_error < 1e-9 and c.c_error < 1e-9
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("scale", [1e-300, 1e300])
+def test_extreme_scales_with_biases_compare_finite(scale):
+    # weights near overflow (data at 1e+-300): compare must not overflow its norms
+    t = _biased(10, 3, 4, seed=3)
+    X = gaussian_inputs(1000, 10, rng=4)
+    res = recover_two_layer(X * scale, t.predict(X), rng=0)
+    assert res.exact, res.message
+    truth = TwoLayerNetwork(t.U, t.V / scale, b=t.b, c=t.c)
+    assert compare(res.network, truth).max_error < 1e-9
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("method", ["general", "auto"])
+def test_outlier_row_with_biases_general_path_exact(method):
+    # the constant column is scaled like a typical entry, so one row 1e12 longer
+    # than the others (shortened before the paths) leaves the span of [X, 1] whole
+    t = _biased(10, 3, 4, seed=3)
+    X = gaussian_inputs(1000, 10, rng=4)
+    X[0] *= 1e12
+    res = recover_two_layer(X, t.predict(X), method=method, rng=0)
+    assert res.exact, res.message
+    assert compare(res.network, t).max_error < 1e-9

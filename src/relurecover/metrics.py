@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ._linalg import safe_norm
+
 __all__ = ["Alignment", "Comparison", "compare", "normalize_units", "align",
            "principal_angles"]
 
@@ -132,9 +134,14 @@ def normalize_units(U, V, degree: float = 1.0):
     """
     U = np.asarray(U, dtype=float)
     V = np.asarray(V, dtype=float)
-    norms = np.linalg.norm(V, axis=1)
-    safe = np.where(norms > 0, norms, 1.0)
-    return U * safe**degree, V / safe[:, None]
+    # scaled by each row's largest entry, so that rows near under/overflow
+    # (weights of data given at 1e+-300) keep a finite, exact-as-possible norm
+    top = np.abs(V).max(axis=1, initial=0.0)
+    top = np.where(top > 0, top, 1.0)
+    with np.errstate(over="ignore"):
+        norms = top * np.linalg.norm(V / top[:, None], axis=1)
+        safe = np.where(norms > 0, norms, 1.0)
+        return U * safe**degree, V / safe[:, None]
 
 
 def align(U_found, V_found, U_true, V_true, degree: float | None = 1.0) -> Alignment:
@@ -175,15 +182,16 @@ def align(U_found, V_found, U_true, V_true, degree: float | None = 1.0) -> Align
         U_found, V_found = normalize_units(U_found, V_found, degree)
         U_true, V_true = normalize_units(U_true, V_true, degree)
     # cost: distance between unit directions plus output columns, both normalised
+    # (differences scaled before their norms: weights near overflow stay finite)
     scale_u = max(np.abs(U_true).max(initial=0.0), _TINY)
-    cost = (
-        np.linalg.norm(V_found[:, None, :] - V_true[None, :, :], axis=2)
-        / max(np.abs(V_true).max(initial=0.0), _TINY)
-    )
-    if U_found.shape[0] == U_true.shape[0]:
-        cost = cost + np.linalg.norm(
-            U_found.T[:, None, :] - U_true.T[None, :, :], axis=2
-        ) / scale_u
+    scale_v = max(np.abs(V_true).max(initial=0.0), _TINY)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cost = np.linalg.norm(V_found[:, None, :] / scale_v - V_true[None, :, :] / scale_v,
+                              axis=2)
+        if U_found.shape[0] == U_true.shape[0]:
+            cost = cost + np.linalg.norm(
+                U_found.T[:, None, :] / scale_u - U_true.T[None, :, :] / scale_u, axis=2)
+    cost = np.where(np.isfinite(cost), cost, 1e300)  # a non-finite unit matches nothing well
     rows, cols = linear_sum_assignment(cost)
     perm = np.full(V_found.shape[0], -1)
     perm[rows] = cols
@@ -243,7 +251,7 @@ def compare(found, truth) -> Comparison:
     dV[perm[matched]] = Vf[matched] - Vt[perm[matched]]
     missing = np.setdiff1d(np.arange(k_true), perm[matched])
     dV[missing] = Vt[missing]
-    v_err = np.linalg.norm(dV) / max(np.linalg.norm(Vt), _TINY)
+    v_err = safe_norm(dV) / max(safe_norm(Vt), _TINY)
     vmax = np.abs(dV).max(initial=0.0) / scale_a
     db = bt.copy()
     db[perm[matched]] = bf[matched] - bt[perm[matched]]
@@ -252,7 +260,7 @@ def compare(found, truth) -> Comparison:
         dU = np.zeros_like(Ut)
         dU[:, perm[matched]] = Uf[:, matched] - Ut[:, perm[matched]]
         dU[:, missing] = Ut[:, missing]
-        u_err = np.linalg.norm(dU) / max(np.linalg.norm(Ut), _TINY)
+        u_err = safe_norm(dU) / max(safe_norm(Ut), _TINY)
         umax = np.abs(dU).max() / max(np.abs(Ut).max(), _TINY)
     else:
         u_err = umax = np.inf
@@ -266,7 +274,7 @@ def compare(found, truth) -> Comparison:
     extra = Vf[~matched]
     if extra.size:
         vmax = max(vmax, 1.0)
-        v_err = float(np.hypot(v_err, np.linalg.norm(extra) / np.linalg.norm(Vt)))
+        v_err = float(np.hypot(v_err, safe_norm(extra) / max(safe_norm(Vt), _TINY)))
     max_err = float(max(vmax, umax, b_err, c_err))
     bits = float(min(_FLOAT64_BITS, -np.log2(max_err))) if max_err > 0 else _FLOAT64_BITS
     return Comparison(

@@ -139,8 +139,9 @@ def recover_general(
     if not hidden_bias:
         diag["hidden_biases"] = ("not fitted: for this activation a hidden bias is not "
                                  "identifiable (see Activation.bias_identifiable)")
-    Xp, Qx, notes = _input_span(X, bias_column, hidden_bias, chunk_size=chunk_size,
-                                diag=diag, timings=timings)
+    Xp, Qx, notes, bias_scale = _input_span(X, bias_column, hidden_bias,
+                                            chunk_size=chunk_size, diag=diag,
+                                            timings=timings)
     t0 = time.perf_counter()
     keep, B, rank = _informative_rows(Y, offset, diag)
     if k is None:
@@ -181,7 +182,7 @@ def recover_general(
     return _assemble(X, Y, k, rank, search, Qx, stop_reason, problems, noisy_hint,
                      activation=activation, tol=tol, chunk_size=chunk_size, diag=diag,
                      timings=timings, result=result, bias_column=bias_column,
-                     offset=offset)
+                     offset=offset, bias_scale=bias_scale)
 
 
 def _input_span(X, bias_column=None, hidden_bias=True, *, chunk_size, diag, timings):
@@ -189,15 +190,22 @@ def _input_span(X, bias_column=None, hidden_bias=True, *, chunk_size, diag, timi
     dimension ``r < d`` are worked on in the coordinates ``[X, 1] Q`` of that span
     (``(V, b)`` is identifiable only there).
 
-    Returns ``(Xp, Q or None, notes)``: ``Xp`` holds the augmented rows (the last
-    column the bias column when ``Q`` is None). Without ``hidden_bias`` the rows
-    are not augmented (and the span is linear).
+    Returns ``(Xp, Q or None, notes, scale)``: ``Xp`` holds the augmented rows (the
+    last column the bias column times ``scale`` when ``Q`` is None). ``scale`` is a
+    power of two near a typical entry of ``X``, so the constant column weighs like
+    the others in rank decisions (a unit's bias is ``scale`` times its last
+    weight). Without ``hidden_bias`` the rows are not augmented (and the span is
+    linear).
     """
     t0 = time.perf_counter()
     n, d = X.shape
+    scale = 1.0
     if hidden_bias:
         ones = np.ones(n) if bias_column is None else bias_column
-        Xa = np.hstack([np.asarray(X, dtype=float), ones[:, None]])
+        typical = float(np.median(np.abs(np.asarray(X[: min(n, 4096)], dtype=float))))
+        if typical > 0 and np.isfinite(typical):
+            scale = float(np.exp2(np.round(np.log2(typical))))
+        Xa = np.hstack([np.asarray(X, dtype=float), scale * ones[:, None]])
     else:
         Xa = X
     Qx, sx, r_a = row_span(Xa, chunk_size=chunk_size)
@@ -214,7 +222,7 @@ def _input_span(X, bias_column=None, hidden_bias=True, *, chunk_size, diag, timi
     else:
         Xp, Qx = Xa, None
     timings["data span"] = time.perf_counter() - t0
-    return Xp, Qx, notes
+    return Xp, Qx, notes, scale
 
 
 def _rest_rows(Y, offset):
@@ -330,7 +338,8 @@ def _search_units(Xk, B, *, activation, rng, max_starts, deadline, time_limit, d
 
 
 def _assemble(X, Y, k, r, search, Qx, stop_reason, problems, noisy_hint, *, activation,
-              tol, chunk_size, diag, timings, result, bias_column=None, offset=None):
+              tol, chunk_size, diag, timings, result, bias_column=None, offset=None,
+              bias_scale=1.0):
     """Step 4: ``U``, ``c`` and the certificate on the original ``X``, and the verdict."""
     t0 = time.perf_counter()
     n_found = search.n_found
@@ -344,7 +353,7 @@ def _assemble(X, Y, k, r, search, Qx, stop_reason, problems, noisy_hint, *, acti
     Va = np.asarray(search.found_V)
     if Qx is not None:
         Va = Va @ Qx.T  # back to R^(d+1), inside the span of the inputs
-    V, b = Va[:, :d], (Va[:, d] if Va.shape[1] > d else np.zeros(len(Va)))
+    V, b = Va[:, :d], (Va[:, d] * bias_scale if Va.shape[1] > d else np.zeros(len(Va)))
     out = fit_output_layer(X, Y, V, activation, b=b, bias_column=bias_column,
                            offset=offset, chunk_size=chunk_size)
     timings["output layer"] = time.perf_counter() - t0
