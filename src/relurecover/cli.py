@@ -210,7 +210,7 @@ def _verdict(res: Recovery) -> str:
 def _recovery_table(res: Recovery, title: str = "Recovery") -> Table:
     t = Table(title=title, show_header=False, title_justify="left")
     t.add_row("verdict", _verdict(res))
-    t.add_row("certificate", _fmt(res.certificate) + "  (‖Y − U f(V X)‖ / ‖Y‖)")
+    t.add_row("certificate", _fmt(res.certificate) + "  (‖Y − U f(V X + b) − c‖ / ‖Y‖)")
     t.add_row("units found", f"{res.n_found} of {res.n_hidden}")
     t.add_row("method", res.method)
     if "auto" in res.diagnostics:
@@ -228,6 +228,9 @@ def _comparison_table(found: TwoLayerNetwork, truth: TwoLayerNetwork) -> Table:
     t.add_row("units matched", f"{c.n_matched} of {c.n_true} (found {c.n_found})")
     t.add_row("V relative error", _fmt(c.v_error))
     t.add_row("U relative error", _fmt(c.u_error))
+    if found.has_biases or truth.has_biases:
+        t.add_row("b error", _fmt(c.b_error))
+        t.add_row("c error", _fmt(c.c_error))
     t.add_row("max relative error", _fmt(c.max_error))
     t.add_row("bits of precision", f"{c.bits:.1f}")
     return t
