@@ -46,6 +46,7 @@ PUBLIC_MODULES = (
     "relurecover.twolayer",
     "relurecover.baselines",
     "relurecover.optimize",
+    "relurecover.formats",
 )
 
 _NUM = r"\d+(?:\.\d+)?"
