@@ -100,3 +100,21 @@ def test_torch_conversions_without_torch(no_torch):
     # the scikit-learn conversions do not need torch
     net = TwoLayerNetwork.random(3, 2, 2, bias_scale=0.5, rng=0)
     np.testing.assert_array_equal(from_mlp(to_mlp(net)).b, net.b)
+
+
+def test_network_methods_delegate():
+    net = TwoLayerNetwork.random(5, 3, 2, bias_scale=0.5, rng=0)
+    X = gaussian_inputs(20, 5, rng=1)
+    np.testing.assert_allclose(TwoLayerNetwork.from_mlp(net.to_mlp()).predict(X),
+                               net.predict(X), rtol=1e-12, atol=1e-14)
+    deep = DeepNetwork.from_mlp(net.to_mlp())  # one hidden layer is a deep network too
+    np.testing.assert_allclose(deep.predict(X), net.predict(X), rtol=1e-12, atol=1e-14)
+    d3 = DeepNetwork.random(5, [3, 3], 2, rng=2)
+    with pytest.raises(ValueError, match="DeepNetwork.from_mlp"):
+        TwoLayerNetwork.from_mlp(d3.to_mlp())
+    torch = pytest.importorskip("torch")
+    back = TwoLayerNetwork.from_torch(net.to_torch())
+    np.testing.assert_allclose(back.predict(X), net.predict(X), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(DeepNetwork.from_torch(d3.to_torch()).predict(X),
+                               d3.predict(X), rtol=1e-12, atol=1e-14)
+    assert isinstance(d3.to_torch(dtype=torch.float32)[0].weight.dtype, torch.dtype)

@@ -277,6 +277,80 @@ class TwoLayerNetwork:
             c = f["c"] if "c" in f else None
             return cls(f["U"], f["V"], activation=act, b=b, c=c)
 
+    @classmethod
+    def from_mlp(cls, mlp) -> "TwoLayerNetwork":
+        """The network of a fitted one-hidden-layer scikit-learn ``MLPRegressor``.
+
+        See :func:`relurecover.formats.from_mlp`.
+
+        Parameters
+        ----------
+        mlp : sklearn.neural_network.MLPRegressor
+            Fitted, ReLU, one hidden layer.
+
+        Returns
+        -------
+        TwoLayerNetwork
+        """
+        from .formats import from_mlp
+
+        net = from_mlp(mlp)
+        if not isinstance(net, cls):
+            raise ValueError(f"the MLPRegressor has {len(mlp.coefs_) - 1} hidden layers; "
+                             "use DeepNetwork.from_mlp.")
+        return net
+
+    def to_mlp(self):
+        """A scikit-learn ``MLPRegressor`` predicting as this network does
+        (:func:`relurecover.formats.to_mlp`).
+
+        Returns
+        -------
+        sklearn.neural_network.MLPRegressor
+        """
+        from .formats import to_mlp
+
+        return to_mlp(self)
+
+    def to_torch(self, *, dtype=None):
+        """A PyTorch ``nn.Sequential(Linear, ReLU, Linear)`` with these weights
+        (:func:`relurecover.formats.to_torch`).
+
+        Parameters
+        ----------
+        dtype : torch.dtype, default=None
+            None: ``torch.float64``.
+
+        Returns
+        -------
+        torch.nn.Sequential
+        """
+        from .formats import to_torch
+
+        return to_torch(self, dtype=dtype)
+
+    @classmethod
+    def from_torch(cls, module) -> "TwoLayerNetwork":
+        """The network of ``nn.Sequential(Linear, ReLU, Linear)``
+        (:func:`relurecover.formats.from_torch`).
+
+        Parameters
+        ----------
+        module : torch.nn.Sequential
+            One hidden layer.
+
+        Returns
+        -------
+        TwoLayerNetwork
+        """
+        from .formats import from_torch
+
+        net = from_torch(module)
+        if not isinstance(net, cls):
+            raise ValueError("the module has more than one hidden layer; use "
+                             "DeepNetwork.from_torch.")
+        return net
+
     def __repr__(self) -> str:
         return (
             f"TwoLayerNetwork(d={self.n_inputs}, k={self.n_hidden}, "
@@ -436,6 +510,77 @@ class DeepNetwork:
                 )
             biases = [f[f"b{k[1:]}"] if f"b{k[1:]}" in f else None for k in keys]
             return cls([f[k] for k in keys], biases)
+
+    @classmethod
+    def from_mlp(cls, mlp) -> "DeepNetwork":
+        """The network of a fitted scikit-learn ``MLPRegressor`` (ReLU), any depth
+        (:func:`relurecover.formats.from_mlp`).
+
+        Parameters
+        ----------
+        mlp : sklearn.neural_network.MLPRegressor
+            Fitted, ReLU.
+
+        Returns
+        -------
+        DeepNetwork
+        """
+        from .formats import from_mlp
+
+        net = from_mlp(mlp)
+        if isinstance(net, TwoLayerNetwork):
+            net = cls([net.V, net.U], [net.b, net.c])
+        return net
+
+    def to_mlp(self):
+        """A scikit-learn ``MLPRegressor`` predicting as this network does
+        (:func:`relurecover.formats.to_mlp`).
+
+        Returns
+        -------
+        sklearn.neural_network.MLPRegressor
+        """
+        from .formats import to_mlp
+
+        return to_mlp(self)
+
+    def to_torch(self, *, dtype=None):
+        """A PyTorch ``nn.Sequential`` of ``Linear`` and ``ReLU`` with these weights
+        (:func:`relurecover.formats.to_torch`).
+
+        Parameters
+        ----------
+        dtype : torch.dtype, default=None
+            None: ``torch.float64``.
+
+        Returns
+        -------
+        torch.nn.Sequential
+        """
+        from .formats import to_torch
+
+        return to_torch(self, dtype=dtype)
+
+    @classmethod
+    def from_torch(cls, module) -> "DeepNetwork":
+        """The network of an ``nn.Sequential`` of ``Linear`` and ``ReLU``, any depth
+        (:func:`relurecover.formats.from_torch`).
+
+        Parameters
+        ----------
+        module : torch.nn.Sequential
+            ``Linear`` layers alternating with ``ReLU``.
+
+        Returns
+        -------
+        DeepNetwork
+        """
+        from .formats import from_torch
+
+        net = from_torch(module)
+        if isinstance(net, TwoLayerNetwork):
+            net = cls([net.V, net.U], [net.b, net.c])
+        return net
 
     def __repr__(self) -> str:
         return (
