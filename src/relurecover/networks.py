@@ -82,7 +82,84 @@ def _check_vector(a, name: str, size: int, what: str) -> np.ndarray:
     return a
 
 
-class TwoLayerNetwork:
+class _Formats:
+    """Conversions to and from scikit-learn and PyTorch, shared by both network
+    classes (the work is done by :mod:`relurecover.formats`)."""
+
+    @classmethod
+    def _converted(cls, net):
+        """``net`` (what :mod:`relurecover.formats` built) as an instance of ``cls``."""
+        raise NotImplementedError  # each class says how it takes the other's form
+
+    @classmethod
+    def from_mlp(cls, mlp):
+        """The network of a fitted scikit-learn ``MLPRegressor`` (ReLU)
+        (:func:`relurecover.formats.from_mlp`).
+
+        Parameters
+        ----------
+        mlp : sklearn.neural_network.MLPRegressor
+            Fitted, ReLU.
+
+        Returns
+        -------
+        TwoLayerNetwork or DeepNetwork
+            An instance of the class it is called on.
+        """
+        from .formats import from_mlp
+
+        return cls._converted(from_mlp(mlp))
+
+    @classmethod
+    def from_torch(cls, module):
+        """The network of an ``nn.Sequential`` of ``Linear`` and ``ReLU``
+        (:func:`relurecover.formats.from_torch`).
+
+        Parameters
+        ----------
+        module : torch.nn.Sequential
+            ``Linear`` layers alternating with ``ReLU``.
+
+        Returns
+        -------
+        TwoLayerNetwork or DeepNetwork
+            An instance of the class it is called on.
+        """
+        from .formats import from_torch
+
+        return cls._converted(from_torch(module))
+
+    def to_mlp(self):
+        """A scikit-learn ``MLPRegressor`` predicting as this network does
+        (:func:`relurecover.formats.to_mlp`).
+
+        Returns
+        -------
+        sklearn.neural_network.MLPRegressor
+        """
+        from .formats import to_mlp
+
+        return to_mlp(self)
+
+    def to_torch(self, *, dtype=None):
+        """A PyTorch ``nn.Sequential`` of ``Linear`` and ``ReLU`` with these weights
+        (:func:`relurecover.formats.to_torch`).
+
+        Parameters
+        ----------
+        dtype : torch.dtype, default=None
+            None: ``torch.float64``.
+
+        Returns
+        -------
+        torch.nn.Sequential
+        """
+        from .formats import to_torch
+
+        return to_torch(self, dtype=dtype)
+
+
+class TwoLayerNetwork(_Formats):
     """The network ``y = U f(V x + b) + c``.
 
     Parameters
@@ -278,77 +355,10 @@ class TwoLayerNetwork:
             return cls(f["U"], f["V"], activation=act, b=b, c=c)
 
     @classmethod
-    def from_mlp(cls, mlp) -> "TwoLayerNetwork":
-        """The network of a fitted one-hidden-layer scikit-learn ``MLPRegressor``.
-
-        See :func:`relurecover.formats.from_mlp`.
-
-        Parameters
-        ----------
-        mlp : sklearn.neural_network.MLPRegressor
-            Fitted, ReLU, one hidden layer.
-
-        Returns
-        -------
-        TwoLayerNetwork
-        """
-        from .formats import from_mlp
-
-        net = from_mlp(mlp)
-        if not isinstance(net, cls):
-            raise ValueError(f"the MLPRegressor has {len(mlp.coefs_) - 1} hidden layers; "
-                             "use DeepNetwork.from_mlp.")
-        return net
-
-    def to_mlp(self):
-        """A scikit-learn ``MLPRegressor`` predicting as this network does
-        (:func:`relurecover.formats.to_mlp`).
-
-        Returns
-        -------
-        sklearn.neural_network.MLPRegressor
-        """
-        from .formats import to_mlp
-
-        return to_mlp(self)
-
-    def to_torch(self, *, dtype=None):
-        """A PyTorch ``nn.Sequential(Linear, ReLU, Linear)`` with these weights
-        (:func:`relurecover.formats.to_torch`).
-
-        Parameters
-        ----------
-        dtype : torch.dtype, default=None
-            None: ``torch.float64``.
-
-        Returns
-        -------
-        torch.nn.Sequential
-        """
-        from .formats import to_torch
-
-        return to_torch(self, dtype=dtype)
-
-    @classmethod
-    def from_torch(cls, module) -> "TwoLayerNetwork":
-        """The network of ``nn.Sequential(Linear, ReLU, Linear)``
-        (:func:`relurecover.formats.from_torch`).
-
-        Parameters
-        ----------
-        module : torch.nn.Sequential
-            One hidden layer.
-
-        Returns
-        -------
-        TwoLayerNetwork
-        """
-        from .formats import from_torch
-
-        net = from_torch(module)
-        if not isinstance(net, cls):
-            raise ValueError("the module has more than one hidden layer; use "
-                             "DeepNetwork.from_torch.")
+    def _converted(cls, net):
+        if not isinstance(net, TwoLayerNetwork):
+            raise ValueError(f"the model has {len(net.widths)} hidden layers; use "
+                             "DeepNetwork.from_mlp / DeepNetwork.from_torch.")
         return net
 
     def __repr__(self) -> str:
@@ -359,7 +369,7 @@ class TwoLayerNetwork:
         )
 
 
-class DeepNetwork:
+class DeepNetwork(_Formats):
     """The network ``F(x) = W_{L+1} relu(W_L ... relu(W_1 x + b_1) ... + b_L) + b_{L+1}``.
 
     Parameters
@@ -512,74 +522,9 @@ class DeepNetwork:
             return cls([f[k] for k in keys], biases)
 
     @classmethod
-    def from_mlp(cls, mlp) -> "DeepNetwork":
-        """The network of a fitted scikit-learn ``MLPRegressor`` (ReLU), any depth
-        (:func:`relurecover.formats.from_mlp`).
-
-        Parameters
-        ----------
-        mlp : sklearn.neural_network.MLPRegressor
-            Fitted, ReLU.
-
-        Returns
-        -------
-        DeepNetwork
-        """
-        from .formats import from_mlp
-
-        net = from_mlp(mlp)
-        if isinstance(net, TwoLayerNetwork):
-            net = cls([net.V, net.U], [net.b, net.c])
-        return net
-
-    def to_mlp(self):
-        """A scikit-learn ``MLPRegressor`` predicting as this network does
-        (:func:`relurecover.formats.to_mlp`).
-
-        Returns
-        -------
-        sklearn.neural_network.MLPRegressor
-        """
-        from .formats import to_mlp
-
-        return to_mlp(self)
-
-    def to_torch(self, *, dtype=None):
-        """A PyTorch ``nn.Sequential`` of ``Linear`` and ``ReLU`` with these weights
-        (:func:`relurecover.formats.to_torch`).
-
-        Parameters
-        ----------
-        dtype : torch.dtype, default=None
-            None: ``torch.float64``.
-
-        Returns
-        -------
-        torch.nn.Sequential
-        """
-        from .formats import to_torch
-
-        return to_torch(self, dtype=dtype)
-
-    @classmethod
-    def from_torch(cls, module) -> "DeepNetwork":
-        """The network of an ``nn.Sequential`` of ``Linear`` and ``ReLU``, any depth
-        (:func:`relurecover.formats.from_torch`).
-
-        Parameters
-        ----------
-        module : torch.nn.Sequential
-            ``Linear`` layers alternating with ``ReLU``.
-
-        Returns
-        -------
-        DeepNetwork
-        """
-        from .formats import from_torch
-
-        net = from_torch(module)
-        if isinstance(net, TwoLayerNetwork):
-            net = cls([net.V, net.U], [net.b, net.c])
+    def _converted(cls, net):
+        if isinstance(net, TwoLayerNetwork):  # one hidden layer is a deep network too
+            return cls([net.V, net.U], [net.b, net.c])
         return net
 
     def __repr__(self) -> str:

@@ -33,7 +33,6 @@ from ._result import Recovery, unit_verdict
 from ._rounding import (
     UnitSearch,
     complement_starts,
-    drop_sparse_units,
     exclude_rare_units,
     find_by_reflection,
     visible_units,
@@ -84,12 +83,11 @@ def _directions(M1, Q, Xw, Yw, *, rng, chunk_size, timings) -> _Moments:
 
     With biases the second moment's weights are ``||v_i|| phi(beta_i) U[:, i]``
     and the first moment's ``Phi(beta_i) U[:, i]``: both positive multiples of
-    ``U[:, i]``, so the same steps apply (docs/algorithms.md 6); the labels are
-    centred first."""
+    ``U[:, i]``, so the same steps apply (docs/algorithms.md 6); ``Yw`` comes
+    centred."""
     t0 = time.perf_counter()
     m = Yw.shape[1]
     Zw = Xw @ Q
-    Yw = Yw - Yw.mean(axis=0)
     T = contracted_second_moments(Zw, Yw, rng.standard_normal((m, N_CONTRACTIONS)),
                                   chunk_size=chunk_size)
     P = jennrich(T[0], T[1])
@@ -117,7 +115,6 @@ def _round_units(mo: _Moments, Xw, Yw, B, n, ones, *, activation, rng, max_start
     n_work, d = Xw.shape
     r = B.shape[1] - 1  # units; B also holds the constant vector
     m = Yw.shape[1]
-    Yw = Yw - Yw.mean(axis=0)
     Q, T = mo.Q, mo.T
     projected = n_work >= PROJECTED_MIN_ROWS * d and Q.shape[1] == r
     if ones is None:  # no hidden biases (Activation.bias_identifiable)
@@ -137,7 +134,7 @@ def _round_units(mo: _Moments, Xw, Yw, B, n, ones, *, activation, rng, max_start
     stop_reason = ""
     rows = np.arange(n_work)
     target = r  # units visible on the rows searched (fewer once rows are dropped)
-    dropped_sparse = reflected = aimed = False
+    reflected = aimed = False
     while visible_units(search) < target:
         rows, rank_left = exclude_rare_units(search, Yw, offset_w, rows)
         if rank_left is not None:
@@ -157,13 +154,6 @@ def _round_units(mo: _Moments, Xw, Yw, B, n, ones, *, activation, rng, max_start
             projected = False
             search.F = Xa[rows]
             diag["switched_to_full_dimension_after_starts"] = search.starts_used
-        if stalled >= 2 * STALL_ROUNDS and not dropped_sparse:
-            # no unit in a while: found units active on few rows may hide the
-            # others in every null space (docs/algorithms.md 6.4): drop their rows
-            dropped_sparse = True
-            if drop_sparse_units(search, rows.size // 8):
-                stalled = STALL_ROUNDS
-                continue
         if stalled >= STALL_ROUNDS and not aimed:
             # starts aimed at what the found units leave unexplained (1.5, 6)
             aimed = True
@@ -304,10 +294,11 @@ def _recover_exact(X, Y, k, *, activation, rng, tol, max_starts, time_limit, chu
 
     M1, Q = _first_moment_subspace(X, Y, rank, chunk_size=chunk_size, diag=diag,
                                    timings=timings)
-    mo = _directions(M1, Q, Xw, Yw, rng=rng, chunk_size=chunk_size, timings=timings)
+    Yc = Yw - Yw.mean(axis=0)  # centred once: the moments' labels (the span is the same)
+    mo = _directions(M1, Q, Xw, Yc, rng=rng, chunk_size=chunk_size, timings=timings)
     search, stop_reason = _round_units(
-        mo, Xw, Yw, B, n, ones, offset_w=off_w, activation=activation, rng=rng, max_starts=max_starts,
-        deadline=deadline, time_limit=time_limit, chunk_size=chunk_size, diag=diag,
+        mo, Xw, Yc, B, n, ones, offset_w=off_w, activation=activation, rng=rng,
+        max_starts=max_starts, deadline=deadline, time_limit=time_limit, chunk_size=chunk_size, diag=diag,
         timings=timings)
     return _output_layer(X, Y, k, rank, search, Qx, stop_reason, problems, activation=activation,
                          tol=tol, chunk_size=chunk_size, diag=diag, timings=timings,

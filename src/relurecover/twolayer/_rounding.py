@@ -431,24 +431,6 @@ def exclude_rare_units(search: UnitSearch, Y: np.ndarray, offset, rows: np.ndarr
     return new, rank
 
 
-def drop_sparse_units(search: UnitSearch, max_active: int) -> int:
-    """Queue for dropping the rows where found units active on few rows are active.
-
-    A unit active on few samples vanishes on most sets ``S``, so while it is in
-    the span the null space of ``B_S`` holds it beside the unit sought (a large
-    bias, docs/algorithms.md 6.4). Once it is found its rows can go: off them it
-    is zero and the span loses its dimension. Only units active on at most
-    ``max_active`` of the current rows qualify; returns how many were queued.
-    """
-    queued = 0
-    for v in search.found_V:
-        act = np.flatnonzero(search.activation(search.X @ v) > 0)
-        if 0 < act.size <= max_active:
-            search.rare_supports.append(act)
-            queued += 1
-    return queued
-
-
 def visible_units(search: UnitSearch) -> int:
     """Found units not identically zero on the rows the search works on."""
     return search.n_found - search.n_hidden_by_drops
