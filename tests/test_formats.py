@@ -95,7 +95,7 @@ def test_non_relu_network_has_no_mlp_form():
 def test_torch_conversions_without_torch(no_torch):
     from relurecover.deep import MissingDependencyError
 
-    with pytest.raises(MissingDependencyError):
+    with pytest.raises(MissingDependencyError, match="to_torch / from_torch need PyTorch"):
         to_torch(TwoLayerNetwork.random(3, 2, 2, rng=0))
     # the scikit-learn conversions do not need torch
     net = TwoLayerNetwork.random(3, 2, 2, bias_scale=0.5, rng=0)

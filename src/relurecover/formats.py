@@ -119,9 +119,14 @@ def to_mlp(net):
 
 
 def _torch():
-    from .deep._learn import import_torch
+    from .deep._learn import MissingDependencyError, import_torch
 
-    return import_torch()
+    try:
+        return import_torch()
+    except MissingDependencyError as exc:
+        raise MissingDependencyError(
+            "to_torch / from_torch need PyTorch: pip install 'relurecover[torch]' (the "
+            "scikit-learn conversions, from_mlp and to_mlp, do not).") from exc
 
 
 def to_torch(net, *, dtype=None):
