@@ -1,0 +1,762 @@
+"""Black-box extraction of a one-hidden-layer ReLU network from queries (docs/algorithms.md 7).
+
+``F(x) = U relu(V x + b) + c`` is piecewise affine. The steps, each in its function:
+
+1. :func:`_probe`: the output width ``m``, the scale of the answers and the oracle's
+   precision (second differences on an affine piece).
+2. When the outputs span the hidden units (``m >= k``), random Gaussian queries and
+   :func:`relurecover.recover_two_layer` (7.5): :func:`_gaussian_route`.
+3. Otherwise chosen queries. Kinks along random lines (7.1, :mod:`._lines`); the
+   Jacobian of each affine piece between kinks by finite differences; the jump of
+   ``[J, F - J x]`` between consecutive pieces is ``u_i [v_i, b_i]`` (rank one), which
+   gives each hyperplane roughly (7.2, :func:`_locate_units`). Later lines must meet
+   the same hyperplanes: a kink that lies on none is a new unit; kinks that keep
+   appearing off every hyperplane mean a deeper network (7.6).
+4. Precise jumps (7.4, :func:`_measure_units`): for each unit two cells of the
+   hyperplane arrangement that differ in that unit alone, re-centred far from every
+   hyperplane (least-norm points with all ``|v_l . x + b_l| = rho``, or a max-margin LP
+   when there are more units than inputs), so that the finite-difference steps can be
+   as long as the cell allows; the rounding error of the oracle then costs only a few
+   ulps of the weights.
+5. Orientation (7.3, :func:`_orient`): with orientations guessed, ``F`` minus the
+   guessed network is affine, and its linear part is ``-sum_{i flipped} u_i v_i^T``:
+   a linear system in the 0/1 indicators of the flipped units, solved by least squares
+   and rounding when its columns are independent, and by an integer program
+   (``scipy.optimize.milp``) otherwise; never ``2^k`` enumeration.
+6. The certificate (:func:`fidelity`): the output error on fresh random queries.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._validation import check_random_state
+from ..networks import TwoLayerNetwork
+from ._lines import NotPiecewiseLinear, find_kinks
+from ._oracle import BudgetExhausted, NotAnOracle, QueryOracle
+
+__all__ = ["extract", "Extraction", "Fidelity", "fidelity"]
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """How closely a recovered network reproduces the oracle on fresh inputs.
+
+    Attributes
+    ----------
+    max_error : float
+        ``max_x ||F(x) - G(x)||_inf / max_x ||F(x)||_inf`` over the inputs.
+    mean_error : float
+        Mean of ``||F(x) - G(x)||_inf`` divided by ``max_x ||F(x)||_inf``.
+    bits : float
+        ``-log2(max_error)`` (inf when the outputs agree exactly).
+    class_agreement : float or None
+        Fraction of inputs where the arg-max output agrees (outputs read as logits);
+        None for one output.
+    n_inputs : int
+        Fresh inputs used.
+    """
+
+    max_error: float
+    mean_error: float
+    bits: float
+    class_agreement: float | None
+    n_inputs: int
+
+    def as_dict(self) -> dict:
+        """The fields as a plain dict (JSON-ready)."""
+        return {"max_error": self.max_error, "mean_error": self.mean_error,
+                "bits": self.bits, "class_agreement": self.class_agreement,
+                "n_inputs": self.n_inputs}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Extraction:
+    """What :func:`extract` recovered from the oracle, and how sure it is.
+
+    Attributes
+    ----------
+    network : TwoLayerNetwork or None
+        The recovered network (rows of ``V`` of unit norm, biases ``b``, ``c``); with
+        a budget cut short, the units measured so far; None when none was.
+    exact : bool
+        True only when the network reproduces the oracle on fresh random queries to
+        ``tol`` relative (see :attr:`fidelity`).
+    n_queries : int
+        Queries sent to the oracle, in all.
+    queries : dict of str to int
+        Queries per stage.
+    fidelity : Fidelity or None
+        The output error on fresh inputs (None when no network).
+    n_hidden : int
+        Units found.
+    message : str
+        The verdict in words, with the reason when not exact.
+    method : str
+        ``"gaussian-queries"`` (outputs span the units) or ``"chosen-queries"``.
+    precision : float
+        Relative precision of the oracle's answers (measured).
+    timings : dict of str to float
+        Seconds per stage.
+    diagnostics : dict
+        Lines searched, kinks, unresolved segments, the orientation solver.
+    """
+
+    network: TwoLayerNetwork | None
+    exact: bool
+    n_queries: int
+    queries: dict
+    fidelity: Fidelity | None
+    n_hidden: int
+    message: str
+    method: str
+    precision: float
+    timings: dict = field(default_factory=dict)
+    diagnostics: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        fid = "none" if self.fidelity is None else f"{self.fidelity.max_error:.2e}"
+        return (f"Extraction(exact={self.exact}, n_hidden={self.n_hidden}, "
+                f"n_queries={self.n_queries}, max_error={fid}, method={self.method!r})")
+
+
+# ---------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------
+def fidelity(oracle, network, X) -> Fidelity:
+    """Output error of ``network`` against ``oracle`` on the rows of ``X`` (7.4).
+
+    Parameters
+    ----------
+    oracle : callable
+        ``(q, d)`` array to ``(q,)`` or ``(q, m)`` outputs.
+    network : TwoLayerNetwork
+        The candidate.
+    X : ndarray of shape (q, d)
+        Inputs (fresh: not used to build ``network``).
+
+    Returns
+    -------
+    Fidelity
+    """
+    F = np.asarray(oracle(X), dtype=float)
+    if F.ndim == 1:
+        F = F[:, None]
+    G = network.predict(X)
+    if G.ndim == 1:
+        G = G[:, None]
+    scale = float(np.max(np.abs(F))) or 1.0
+    err = np.max(np.abs(F - G), axis=1) / scale
+    max_err = float(err.max())
+    agree = None
+    if F.shape[1] > 1:
+        agree = float(np.mean(np.argmax(F, axis=1) == np.argmax(G, axis=1)))
+    bits = float("inf") if max_err == 0 else float(-np.log2(max_err))
+    return Fidelity(max_error=max_err, mean_error=float(err.mean()), bits=bits,
+                    class_agreement=agree, n_inputs=int(X.shape[0]))
+
+
+def _jacobian(Q: QueryOracle, x, h):
+    """``[J, F(x) - J x]`` (shape ``(m, d + 1)``) by forward differences of step ``h``."""
+    d = x.size
+    P = np.repeat(x[None, :], d + 1, axis=0)
+    P[np.arange(1, d + 1), np.arange(d)] += h
+    Y = Q(P)
+    J = ((Y[1:] - Y[0]) / h).T
+    return np.concatenate([J, (Y[0] - J @ x)[:, None]], axis=1), Y[0]
+
+
+def _rank_one(dA, n_ref=None):
+    """``dA = u h^T`` with ``||h[:d]|| = 1`` oriented along ``n_ref``; relative residual."""
+    Us, s, Wt = np.linalg.svd(dA, full_matrices=False)
+    w = Wt[0]
+    nw = np.linalg.norm(w[:-1])
+    if nw == 0 or s[0] == 0:
+        return None, None, np.inf
+    h = w / nw
+    u = Us[:, 0] * s[0] * nw
+    if n_ref is not None and h[:-1] @ n_ref < 0:
+        h, u = -h, -u
+    resid = float(s[1] / s[0]) if s.size > 1 else 0.0
+    return u, h, resid
+
+
+# ---------------------------------------------------------------------------------
+# step 1: probe
+# ---------------------------------------------------------------------------------
+def _probe(Q: QueryOracle, d, scale, rng):
+    """Output width, answer scale and precision from a few queries (7, step 1)."""
+    X = scale * rng.standard_normal((16, d))
+    Y = Q(X)
+    f_scale = float(np.max(np.abs(Y))) or 1.0
+    noise = []
+    for _ in range(3):
+        x = scale * rng.standard_normal(d)
+        e = rng.standard_normal(d)
+        e /= np.linalg.norm(e)
+        h = 1e-4 * scale
+        P = x[None, :] + h * np.arange(5)[:, None] * e[None, :]
+        Z = Q(P)
+        second = np.abs(Z[:-2] - 2 * Z[1:-1] + Z[2:]).max()
+        noise.append(second / (4 * max(f_scale, float(np.max(np.abs(Z))))))
+    Q.note_noise(float(min(noise)))
+    return f_scale
+
+
+# ---------------------------------------------------------------------------------
+# step 2: outputs that span the units
+# ---------------------------------------------------------------------------------
+def _gaussian_route(Q, d, scale, rng, n_hidden, tol, m):
+    """``recover_two_layer`` on random Gaussian queries (7.5); None when it does not certify."""
+    import warnings
+
+    from ..twolayer import recover_two_layer
+
+    Q.stage("gaussian queries")
+    n = 20 * (d + 1) if n_hidden is None else max(20 * (d + 1), 4 * n_hidden * (d + 1))
+    X = scale * rng.standard_normal((n, d))
+    Y = Q(X)
+    with warnings.catch_warnings():
+        # a failed attempt is expected when m < k: its warnings are not the user's
+        warnings.simplefilter("ignore")
+        res = recover_two_layer(X / scale, Y, n_hidden=n_hidden, rng=rng)
+    if res.network is None:
+        return None, res
+    net = res.network
+    net = TwoLayerNetwork(net.U, net.V / scale, activation=net.activation,
+                          b=net.b, c=net.c)
+    return net, res
+
+
+# ---------------------------------------------------------------------------------
+# step 3: locate the hyperplanes along lines
+# ---------------------------------------------------------------------------------
+@dataclass
+class _Units:
+    """Approximate hyperplanes ``h_i = [n_i, b_i]`` (``||n_i|| = 1``) and output weights."""
+
+    H: list = field(default_factory=list)
+    u: list = field(default_factory=list)
+    err: list = field(default_factory=list)  # expected relative error of each h
+    where: list = field(default_factory=list)  # (line, region point before, after)
+    pair: list = field(default_factory=list)  # (cell before, cell after, step) measured
+
+    def __len__(self):
+        return len(self.H)
+
+    def matrix(self):
+        return np.array(self.H) if self.H else np.zeros((0, 0))
+
+    def same(self, h, err):
+        """Whether hyperplane ``h`` (either orientation, relative error ``err``) is known."""
+        if not self.H:
+            return False
+        Hm = self.matrix()
+        diff = np.minimum(np.linalg.norm(Hm - h, axis=1), np.linalg.norm(Hm + h, axis=1))
+        tol = np.maximum(1e-6, 30.0 * np.maximum(err, np.array(self.err)))
+        return bool(np.any(diff <= tol * (1.0 + abs(h[-1]))))
+
+    def match(self, p, size, precision):
+        """Index of the measured hyperplane through point ``p`` (norm scale ``size``), or None.
+
+        Unit ``l`` passes through ``p`` when ``|n_l . p + b_l| <= max(1e-6, 30 err_l,
+        1e3 precision) size`` (``precision`` bounds the error of the kink's position).
+        """
+        done = [i for i in range(len(self.H)) if self.pair[i] is not None]
+        if not done:
+            return None
+        Hm = self.matrix()[done]
+        rel = np.maximum(max(1e-6, 1e3 * precision), 30.0 * np.array(self.err)[done])
+        z = np.abs(Hm[:, :-1] @ p + Hm[:, -1]) / (rel * size)
+        i = int(np.argmin(z))
+        return done[i] if z[i] <= 1.0 else None
+
+
+class _Line:
+    """A random line ``x0 + t e`` and the scalar projection ``r . F`` searched on it."""
+
+    def __init__(self, Q, d, scale, rng):
+        self.x0 = 0.5 * scale * rng.standard_normal(d)
+        e = rng.standard_normal(d)
+        self.e = e / np.linalg.norm(e)
+        r = rng.standard_normal(Q.m)
+        self.r = r / np.linalg.norm(r)
+        self.Q = Q
+
+    def point(self, t):
+        return self.x0 + np.multiply.outer(t, self.e)
+
+    def g(self, t):
+        t = np.atleast_1d(np.asarray(t, dtype=float))
+        return self.Q(self.point(t)) @ self.r
+
+
+def _region_points(t):
+    """One point inside each affine piece between consecutive kinks (and the two outer)."""
+    gaps = np.diff(t)
+    w = float(np.median(gaps)) if gaps.size else 1.0
+    pts = [t[0] - w] + list(0.5 * (t[:-1] + t[1:])) + [t[-1] + w]
+    half = [w] + list(0.5 * gaps) + [w]
+    return np.array(pts), np.array(half)
+
+
+def _locate_jump(Q, line, j, t_kink, pts, half, d, scale, f_scale, memo):
+    """Approximate ``(u, h, err)`` of the unit whose kink is at ``t_kink`` (7.2), or None.
+
+    The kink lies between region points ``pts[j]`` and ``pts[j + 1]``; the Jacobian of
+    each region is measured once (``memo``) and shared by the kinks either side of it.
+    ``err`` is the expected relative error of ``h`` from the rounding of the answers.
+    """
+    p_kink = line.point(np.array([t_kink]))[0]
+    size = np.linalg.norm(p_kink) + scale
+    Q.stage("locate")
+    for shrink in (1e-2, 1e-4):
+        floor = np.sqrt(Q.precision) * size
+        A, err_J = [], 0.0
+        for r in (j, j + 1):
+            if (r, shrink) not in memo:
+                h = max(shrink * half[r] / np.sqrt(d), floor)
+                Ar, F0 = _jacobian(Q, line.point(np.array([pts[r]]))[0], h)
+                e = 4.0 * Q.precision * (f_scale + np.max(np.abs(F0))) / h
+                memo[r, shrink] = (Ar, e)
+            A.append(memo[r, shrink][0])
+            err_J = max(err_J, memo[r, shrink][1])
+        u, h, resid = _rank_one(A[1] - A[0], n_ref=line.e)
+        if h is None:
+            continue
+        err = err_J * np.sqrt(2.0 * (d + 1)) / max(np.linalg.norm(u), 1e-300)
+        tol = max(1e-7, 30.0 * err)
+        # the hyperplane must pass through the kink point (a finite-difference step
+        # that crossed another hyperplane breaks this), and the jump be rank one
+        z = abs(h[:-1] @ p_kink + h[-1])
+        if z <= tol * size and resid <= max(1e-4, tol):
+            return u, h, err
+    return None
+
+
+def _search_line(Q, units, d, scale, f_scale, rng, max_kinks, new_ok=True):
+    """One line: its kinks, the new units among them (7.1, 7.2). Returns counts."""
+    line = _Line(Q, d, scale, rng)
+    Q.stage("kink search")
+    T0 = 4.0 * scale * np.sqrt(d)
+    lk = find_kinks(line.g, T0, precision=Q.precision, f_scale=f_scale,
+                    max_kinks=max_kinks)
+    t = lk.t
+    n_new = n_matched = n_failed = 0
+    if t.size == 0:
+        return line, lk, n_new, n_matched, n_failed
+    pts, half = _region_points(t)
+    P = line.point(t)
+    memo: dict = {}
+    for j, tj in enumerate(t):
+        if units.match(P[j], np.linalg.norm(P[j]) + scale, Q.precision) is not None:
+            n_matched += 1
+            continue
+        if not new_ok:
+            n_failed += 1
+            continue
+        found = _locate_jump(Q, line, j, tj, pts, half, d, scale, f_scale, memo)
+        if found is None:
+            # a kink far out (a hyperplane almost parallel to the line) is measured
+            # poorly here; other lines cross it nearer
+            n_failed += abs(tj) <= 16.0 * T0
+            continue
+        u, h, err = found
+        if units.same(h, err):
+            n_matched += 1  # the same hyperplane, measured twice: keep the first
+            continue
+        units.H.append(h)
+        units.u.append(u)
+        units.err.append(err)
+        units.where.append((line, pts[j], pts[j + 1]))
+        units.pair.append(None)
+        n_new += 1
+    return line, lk, n_new, n_matched, n_failed
+
+
+# ---------------------------------------------------------------------------------
+# step 4: precise jumps in re-centred cells
+# ---------------------------------------------------------------------------------
+def _cell_point(Hm, sigma, rho, anchor):
+    """A point where ``sigma_l (n_l . x + b_l) >= rho`` for every unit, far from all (7.4).
+
+    Least-norm solution of ``n_l . x + b_l = sigma_l rho`` when the normals are
+    independent; otherwise the max-margin point of the cell within a box around
+    ``anchor`` (HiGHS).
+    """
+    N, b = Hm[:, :-1], Hm[:, -1]
+    k, d = N.shape
+    target = sigma * rho - b
+    if k <= d:
+        x, *_ = np.linalg.lstsq(N, target, rcond=None)
+        z = N @ x + b
+        if np.all(sigma * z >= 0.5 * rho):
+            return x, 0.5 * rho
+    from scipy.optimize import linprog
+
+    # variables (x, s): maximise s subject to sigma_l (n_l x + b_l) >= s, s <= rho,
+    # |x - anchor|_inf <= box
+    box = 4.0 * (np.max(np.abs(anchor)) + rho)
+    A = np.hstack([-(sigma[:, None] * N), np.ones((k, 1))])
+    ub = sigma * b
+    bounds = [(a - box, a + box) for a in anchor] + [(None, rho)]
+    c = np.zeros(d + 1)
+    c[-1] = -1.0
+    res = linprog(c, A_ub=A, b_ub=ub, bounds=bounds, method="highs")
+    if res.status != 0 or res.x[-1] <= 0:
+        return None, 0.0
+    return res.x[:-1], 0.5 * float(res.x[-1])
+
+
+class _Cells:
+    """Measured cells of the arrangement: point, finite-difference step, ``[J, F - J x]``, F."""
+
+    def __init__(self, Q):
+        self.Q = Q
+        self.items: list = []
+        self._cache: dict = {}
+
+    def measure(self, Hm, sigma, rho, anchor):
+        """The re-centred cell of sign pattern ``sigma`` (measured once per pattern)."""
+        key = (Hm.shape[0], sigma.tobytes())
+        if key not in self._cache:
+            x, margin = _cell_point(Hm, sigma, rho, anchor)
+            if x is None:
+                self._cache[key] = None
+            else:
+                A, F = _jacobian(self.Q, x, margin)
+                self._cache[key] = (x, margin, A, F)
+                self.items.append(self._cache[key])
+        return self._cache[key]
+
+    def valid(self, Hm):
+        """The cells that no finite-difference step took across a hyperplane of ``Hm``."""
+        out = []
+        for x, step, A, F in self.items:
+            z = np.abs(Hm[:, :-1] @ x + Hm[:, -1])
+            if np.all(z > 1.01 * step):
+                out.append((x, step, A, F))
+        return out
+
+
+def _measure_unit(Q, units, i, cells, rho, f_scale):
+    """Precise ``(u_i, h_i)`` from the jump between two re-centred cells (7.4).
+
+    The two cells have the sign pattern of the current arrangement beside unit ``i``'s
+    kink on the line where it was found, and differ in unit ``i`` alone. Returns None
+    on success, else the reason.
+    """
+    Hm = units.matrix()
+    line, t_before, t_after = units.where[i]
+    xb = line.point(np.array([t_before]))[0]
+    xa = line.point(np.array([t_after]))[0]
+    sb = np.sign(Hm[:, :-1] @ xb + Hm[:, -1])
+    sb[sb == 0] = 1.0
+    sb[i] = -1.0
+    sa = sb.copy()
+    sa[i] = 1.0
+    anchor = 0.5 * (xb + xa)
+    c0 = cells.measure(Hm, sb, rho, anchor)
+    c1 = cells.measure(Hm, sa, rho, anchor)
+    if c0 is None or c1 is None:
+        return "no cell of the arrangement beside its hyperplane could be centred"
+    u, h, resid = _rank_one(c1[2] - c0[2], n_ref=Hm[i, :-1])
+    if h is None:
+        return "its jump vanished"
+    step = min(c0[1], c1[1])
+    size = f_scale + max(np.max(np.abs(c0[3])), np.max(np.abs(c1[3])))
+    err_J = 4.0 * Q.precision * size / step
+    err = err_J * np.sqrt(2.0 * Hm.shape[1]) / max(np.linalg.norm(u), 1e-300)
+    tol = max(1e-7, 30.0 * err)
+    if resid > tol or np.linalg.norm(h[:-1] - Hm[i, :-1]) > max(1e-3, 100.0 * units.err[i]):
+        return "its jump was not rank one or not along its hyperplane"
+    units.H[i], units.u[i], units.err[i] = h, u, err
+    units.pair[i] = (c0[0], c1[0], step)
+    return None
+
+
+def _pair_valid(Hm, i, pair):
+    """Whether the cells measured for unit ``i`` still differ in unit ``i`` alone."""
+    x0, x1, step = pair
+    z0 = Hm[:, :-1] @ x0 + Hm[:, -1]
+    z1 = Hm[:, :-1] @ x1 + Hm[:, -1]
+    others = np.arange(Hm.shape[0]) != i
+    same = np.sign(z0[others]) == np.sign(z1[others])
+    clear = np.minimum(np.abs(z0[others]), np.abs(z1[others])) > 1.01 * step
+    return bool(np.all(same) and np.all(clear))
+
+
+# ---------------------------------------------------------------------------------
+# step 5: orientation
+# ---------------------------------------------------------------------------------
+def _orient(U, Hm, cells, precision):
+    """Which units to flip so that ``F`` minus the network is constant (7.3).
+
+    Returns (flip indicator, c, solver name) or (None, None, reason).
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    k = Hm.shape[0]
+    m = U.shape[0]
+    d = Hm.shape[1] - 1
+    diffs = []
+    for x, _, A, F in cells:
+        act = (Hm[:, :-1] @ x + Hm[:, -1]) > 0
+        diffs.append(A - (U[:, act] @ Hm[act]))
+    L = np.mean(diffs, axis=0)[:, :-1]  # m x d: -sum_flipped u_i n_i^T
+    M = -np.stack([np.outer(U[:, i], Hm[i, :-1]).ravel() for i in range(k)], axis=1)
+    target = L.ravel()
+    scale = float(np.max(np.abs(M))) or 1.0
+    if k <= m * d:
+        phi, *_ = np.linalg.lstsq(M, target, rcond=None)
+        r = np.round(phi)
+        if np.all(np.abs(phi - r) < 0.25) and np.all((r == 0) | (r == 1)):
+            resid = np.max(np.abs(M @ r - target))
+            if resid <= max(1e-7, 1e5 * precision) * scale * np.sqrt(k):
+                return r.astype(bool), "least squares"
+    tau = max(1e-9, 1e4 * precision) * scale * np.sqrt(k)
+    cons = [LinearConstraint(M, target - tau, target + tau)]
+    res = milp(np.zeros(k), constraints=cons, integrality=np.ones(k),
+               bounds=Bounds(0, 1), options={"time_limit": 60.0})
+    if res.status != 0 or res.x is None:
+        return None, "no 0/1 orientation makes the rest affine (integer program infeasible)"
+    return np.round(res.x).astype(bool), "integer program (HiGHS)"
+
+
+# ---------------------------------------------------------------------------------
+# the entry point
+# ---------------------------------------------------------------------------------
+def extract(oracle, d=None, *, max_queries=None, time_limit=None, n_hidden=None, rng=None,
+            input_scale: float = 1.0, tol=None, max_lines: int = 8,
+            max_kinks: int = 4096, n_fidelity: int = 10_000) -> Extraction:
+    """Recover a one-hidden-layer ReLU network that one can only query (docs/algorithms.md 7).
+
+    Parameters
+    ----------
+    oracle : callable, torch.nn.Module, sklearn estimator or path
+        Anything :func:`relurecover.extract.as_oracle` opens: a callable from an
+        ``(q, d)`` float64 array to ``(q,)`` or ``(q, m)`` outputs, a PyTorch module,
+        a fitted scikit-learn ``MLPRegressor``, or a model file (state dict, TorchScript,
+        ONNX, ``.skops``, ``.npz``). Extraction only ever calls it.
+    d : int, optional
+        Input dimension; read from the model's declared input shape when omitted.
+    max_queries : int, optional
+        The oracle is never asked more rows than this; a budget too small returns the
+        units measured so far ("found j of k"), never a wrong unit.
+    time_limit : float, optional
+        Seconds; no batch of queries is sent after it.
+    n_hidden : int, optional
+        Expected width: checked against the width found (never required).
+    rng : None, int or numpy.random.Generator
+        Seeds the lines, the cells and the fresh inputs.
+    input_scale : float, default=1.0
+        Scale of the inputs of interest: the fresh inputs of the certificate are
+        ``N(0, input_scale^2 I)`` and the first search range is a few
+        ``input_scale sqrt(d)``.
+    tol : float, optional
+        ``exact`` needs the fidelity's ``max_error <= tol``; default
+        ``max(2^-36, 2^12 precision)`` (the oracle's measured precision).
+    max_lines : int, default=8
+        Lines searched at most; the search stops at the first line after the first
+        whose kinks all lie on known hyperplanes.
+    max_kinks : int, default=4096
+        Dirty segments per line at most (bounds the search on oracles that are not
+        piecewise linear).
+    n_fidelity : int, default=10000
+        Fresh inputs of the certificate.
+
+    Returns
+    -------
+    Extraction
+    """
+    from ._models import as_oracle
+
+    t_start = time.perf_counter()
+    fn, d, _ = as_oracle(oracle, d)
+    if not (isinstance(input_scale, (int, float)) and np.isfinite(input_scale)
+            and input_scale > 0):
+        raise ValueError(f"`input_scale` must be a positive number, got {input_scale!r}.")
+    if n_hidden is not None and (int(n_hidden) != n_hidden or n_hidden < 1):
+        raise ValueError(f"`n_hidden` must be a positive integer or None, got {n_hidden!r}.")
+    rng = check_random_state(rng)
+    scale = float(input_scale)
+    Q = QueryOracle(fn, d, max_queries=max_queries, time_limit=time_limit)
+    timings: dict = {}
+    diag: dict = {}
+
+    def done(network, message, method, exact=False, fid=None):
+        timings["total"] = time.perf_counter() - t_start
+        return Extraction(network=network, exact=bool(exact), n_queries=Q.n_queries,
+                          queries=dict(Q.per_stage), fidelity=fid,
+                          n_hidden=0 if network is None else network.n_hidden,
+                          message=message, method=method, precision=Q.precision,
+                          timings=timings, diagnostics=diag)
+
+    def certify(net):
+        n_fid = int(min(n_fidelity, max(0, Q.remaining)))
+        if n_fid < min(n_fidelity, 100):
+            return None
+        Q.stage("fidelity")
+        Xf = scale * rng.standard_normal((n_fid, d))
+        return fidelity(Q, net, Xf)
+
+    try:
+        Q.stage("probe")
+        t0 = time.perf_counter()
+        f_scale = _probe(Q, d, scale, rng)
+        timings["probe"] = time.perf_counter() - t0
+    except BudgetExhausted as exc:
+        return done(None, f"not recovered: {exc} while probing the oracle", "none")
+    except NotAnOracle as exc:
+        return done(None, f"not recovered: {exc}", "none")
+    if Q.precision > 1e-4:
+        return done(None, f"not recovered: the oracle's answers are not affine on a short "
+                    f"segment even to {Q.precision:.1e} relative (a ReLU network's are, to "
+                    f"rounding): the outputs are random, noisy or not piecewise linear",
+                    "none")
+    if tol is None:
+        tol = max(2.0**-36, 2.0**12 * Q.precision)
+    m = Q.m
+    diag["precision"] = Q.precision
+
+    # step 2: outputs that span the units
+    if m >= 2:
+        t0 = time.perf_counter()
+        try:
+            net, res = _gaussian_route(Q, d, scale, rng, n_hidden, tol, m)
+            diag["gaussian_route"] = res.message
+            if net is not None:
+                fid = certify(net)
+                if fid is not None and fid.max_error <= tol:
+                    timings["gaussian queries"] = time.perf_counter() - t0
+                    return done(net, f"exact: {net.n_hidden} units from random queries "
+                                f"(the outputs span the hidden units); max output error "
+                                f"{fid.max_error:.1e} on {fid.n_inputs} fresh inputs",
+                                "gaussian-queries", True, fid)
+        except BudgetExhausted:
+            pass
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            diag["gaussian_route"] = f"failed: {exc}"
+        timings["gaussian queries"] = time.perf_counter() - t0
+
+    # steps 3 and 4: lines, each new unit located roughly then measured precisely, so
+    # that the next line's kinks are matched against precise hyperplanes
+    units = _Units()
+    cells = _Cells(Q)
+    lines = []
+    verdict = None
+    failed: dict = {}
+    t0 = time.perf_counter()
+    rho = scale
+
+    def partial(why):
+        idx = [i for i in range(len(units)) if units.pair[i] is not None]
+        net = None
+        if idx:
+            Hm = np.array([units.H[i] for i in idx])
+            U = np.stack([units.u[i] for i in idx], axis=1)
+            net = TwoLayerNetwork(U, Hm[:, :-1], b=Hm[:, -1], c=np.zeros(m))
+        note = ("" if net is None else ". The units returned have their hyperplanes and "
+                "output weights measured; which side of each hyperplane is active is fixed "
+                "only once all are found, so `network` is not the oracle's function")
+        diag["lines"] = lines
+        timings["lines"] = time.perf_counter() - t0
+        return done(net, f"not recovered: found {len(idx)} of at least {len(units)} units "
+                    f"({why}){note}", "chosen-queries")
+
+    try:
+        for n_lines in range(1, max_lines + 1):
+            k_before = len(units)
+            line, lk, n_new, n_matched, n_failed = _search_line(
+                Q, units, d, scale, f_scale, rng, max_kinks)
+            lines.append({"kinks": int(lk.t.size), "new": n_new, "matched": n_matched,
+                          "failed": n_failed, "unresolved": lk.unresolved})
+            Q.stage("measure")
+            for i in range(k_before, len(units)):
+                why = _measure_unit(Q, units, i, cells, rho, f_scale)
+                if why is not None:
+                    failed[i] = why
+            if n_lines >= 2 and n_new == 0 and n_failed == 0:
+                break
+        else:
+            verdict = (f"kinks keep appearing off the {len(units)} hyperplanes found after "
+                       f"{max_lines} lines: the oracle is not a one-hidden-layer ReLU network "
+                       f"(a second hidden layer bends the hyperplanes of its units)")
+        # units measured before later units were found: re-measure those whose two
+        # cells a later hyperplane separates or comes too close to
+        Q.stage("measure")
+        for _ in range(2):
+            Hm = units.matrix()
+            redo = [i for i in range(len(units)) if units.pair[i] is None
+                    or not _pair_valid(Hm, i, units.pair[i])]
+            for i in redo:
+                why = _measure_unit(Q, units, i, cells, rho, f_scale)
+                if why is not None:
+                    failed[i] = why
+                    units.pair[i] = None
+            if not redo:
+                break
+    except NotPiecewiseLinear as exc:
+        diag["lines"] = lines
+        timings["lines"] = time.perf_counter() - t0
+        return done(None, f"not recovered: the oracle is not a piecewise-linear (ReLU) "
+                    f"network: {exc}", "chosen-queries")
+    except BudgetExhausted as exc:
+        return partial(str(exc))
+    diag["lines"] = lines
+    timings["lines"] = time.perf_counter() - t0
+    k = len(units)
+    if k == 0:
+        return done(None, "not recovered: no kink on any line (the oracle is affine on "
+                    "every line searched)", "chosen-queries")
+    if verdict is not None:
+        return done(None, "not recovered: " + verdict, "chosen-queries")
+    failed = {i: r for i, r in failed.items() if units.pair[i] is None}
+    if failed:
+        return partial("; ".join(f"unit {i}: {r}" for i, r in failed.items()))
+    Hm = units.matrix()
+    U = np.stack(units.u, axis=1)
+    cells = cells.valid(Hm)
+
+    # step 5: orientation and the output bias
+    t0 = time.perf_counter()
+    flip, solver = _orient(U, Hm, cells, Q.precision)
+    diag["orientation"] = solver
+    if flip is None:
+        net = TwoLayerNetwork(U, Hm[:, :-1], b=Hm[:, -1], c=np.zeros(m))
+        return done(net, f"not recovered: {solver}", "chosen-queries")
+    sgn = np.where(flip, -1.0, 1.0)
+    V = Hm[:, :-1] * sgn[:, None]
+    b = Hm[:, -1] * sgn
+    net0 = TwoLayerNetwork(U, V, b=b, c=np.zeros(m))
+    X = np.array([cc[0] for cc in cells])
+    F = np.array([cc[3] for cc in cells])
+    c = np.median(F - net0.predict(X).reshape(F.shape), axis=0)
+    net = TwoLayerNetwork(U, V, b=b, c=c)
+    timings["orient"] = time.perf_counter() - t0
+
+    # step 6: certificate
+    t0 = time.perf_counter()
+    try:
+        fid = certify(net)
+    except BudgetExhausted:
+        fid = None
+    timings["fidelity"] = time.perf_counter() - t0
+    width_note = ""
+    if n_hidden is not None and int(n_hidden) != k:
+        width_note = f" (you expected {int(n_hidden)})"
+    if fid is None:
+        return done(net, f"not certified: {k} units found{width_note}, but the budget left "
+                    f"no fresh queries for the certificate", "chosen-queries", False, None)
+    exact = fid.max_error <= tol
+    if exact:
+        msg = (f"exact: {k} units found{width_note} with {Q.n_queries} queries; max output "
+               f"error {fid.max_error:.1e} ({fid.bits:.1f} bits) on {fid.n_inputs} fresh "
+               f"inputs")
+    else:
+        msg = (f"not certified: {k} units found{width_note}, but the max output error on "
+               f"fresh inputs is {fid.max_error:.1e} > tol = {tol:.1e}")
+    return done(net, msg, "chosen-queries", exact, fid)
