@@ -22,3 +22,18 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+#: names imported on first use, so that ``import relurecover`` needs neither
+#: scikit-learn nor PyTorch; not in ``__all__`` (a star import would need them).
+_LAZY = {"TwoLayerReLURegressor": "estimators", "DeepReLURegressor": "estimators"}
+
+
+def __getattr__(name):
+    """``relurecover.TwoLayerReLURegressor`` and ``DeepReLURegressor``, imported from
+    :mod:`relurecover.estimators` on first use (an ImportError that names the extra
+    without scikit-learn)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Networks in and out of other libraries' formats: scikit-learn and PyTorch.
+"""Networks in and out of other libraries' formats: scikit-learn, PyTorch and ONNX.
 
 A :class:`~relurecover.networks.TwoLayerNetwork` ``y = U relu(V x + b) + c`` is a
 scikit-learn ``MLPRegressor`` with one hidden layer (``coefs_ = [V^T, U^T]``,
@@ -7,18 +7,27 @@ scikit-learn ``MLPRegressor`` with one hidden layer (``coefs_ = [V^T, U^T]``,
 :class:`~relurecover.networks.DeepNetwork` is the same with more hidden layers.
 The conversions copy the weights (float64 by default) and check that the
 structure is one these networks have: a rectified ReLU, an identity output.
+:func:`to_onnx` writes that ``nn.Sequential`` to an ONNX file (``Gemm`` and
+``Relu`` nodes, float64 by default, any number of rows).
 
 PyTorch is optional: the torch functions import it when called and raise
-:class:`relurecover.deep.MissingDependencyError` without it.
+:class:`relurecover.deep.MissingDependencyError` without it; :func:`to_onnx` also
+needs ``onnx`` and ``onnxscript`` (``pip install 'relurecover[torch,onnx]'``).
 """
 
 from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import warnings
+from pathlib import Path
 
 import numpy as np
 
 from .networks import DeepNetwork, TwoLayerNetwork
 
-__all__ = ["from_mlp", "to_mlp", "to_torch", "from_torch"]
+__all__ = ["from_mlp", "to_mlp", "to_torch", "from_torch", "to_onnx"]
 
 
 def _layers(net):
@@ -26,8 +35,9 @@ def _layers(net):
     if isinstance(net, TwoLayerNetwork):
         if not net.activation.is_relu:
             raise ValueError(
-                f"only ReLU networks have an MLPRegressor / PyTorch form here; this one "
-                f"uses {net.activation.name!r}.")
+                f"only ReLU networks have an MLPRegressor / PyTorch / ONNX form here "
+                f"(MLPRegressor's activations are 'identity', 'logistic', 'tanh' and "
+                f"'relu'); this one uses {net.activation.name!r}.")
         return [(net.V, net.b), (net.U, net.c)]
     if isinstance(net, DeepNetwork):
         return list(zip(net.weights, net.biases))
@@ -200,3 +210,122 @@ def from_torch(module):
         raise ValueError("the module must end with an nn.Linear and hold at least one "
                          "hidden layer (Linear, ReLU, Linear).")
     return _from_layers(layers)
+
+
+#: what :func:`to_onnx` raises without one of the packages it needs.
+ONNX_HINT = ("to_onnx needs PyTorch, onnx and onnxscript (torch.onnx.export): pip install "
+             "'relurecover[torch,onnx]' (onnxruntime, in the onnx extra, runs the file).")
+#: the names of the graph's input and output.
+ONNX_INPUT, ONNX_OUTPUT = "X", "Y"
+
+
+def _onnx_torch():
+    """``torch`` once ``torch``, ``onnx`` and ``onnxscript`` are all importable."""
+    from .deep._learn import MissingDependencyError
+
+    missing = []
+    for name in ("torch", "onnx", "onnxscript"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise MissingDependencyError(f"{ONNX_HINT} Missing: {', '.join(missing)}.")
+    import torch
+
+    return torch
+
+
+def _onnx_dtype(dtype, torch):
+    """``dtype`` (NumPy's, a string, or torch's) as ``torch.float64`` / ``torch.float32``."""
+    if isinstance(dtype, torch.dtype):
+        known = {torch.float64: torch.float64, torch.float32: torch.float32}
+        if dtype in known:
+            return known[dtype]
+    else:
+        try:
+            np_dtype = np.dtype(dtype)
+        except TypeError:
+            np_dtype = None
+        if np_dtype == np.float64:
+            return torch.float64
+        if np_dtype == np.float32:
+            return torch.float32
+    raise ValueError(f"`dtype` must be float64 or float32 (NumPy's or torch's), got "
+                     f"{dtype!r}.")
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """Silence what ``torch.onnx.export`` says on every call that is not about the
+    model: the registry's note that torchvision (whose operators a ``Linear`` and
+    ``ReLU`` network does not use) is absent, and a deprecation inside torch."""
+    registry = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registry.level
+    registry.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+            yield
+    finally:
+        registry.setLevel(level)
+
+
+def to_onnx(net, path, *, dtype=np.float64):
+    """Write ``net`` to an ONNX file: ``Gemm`` layers with ``Relu`` between them.
+
+    The module of :func:`to_torch` is exported by ``torch.onnx.export`` (the
+    ``torch.export``-based exporter, which needs ``onnxscript``) with a dynamic
+    batch dimension. The graph has one input ``"X"`` of shape ``(batch, d)`` and
+    one output ``"Y"`` of shape ``(batch, m)`` (2-D also for ``m = 1``); the
+    weights are stored in the file itself, in ``dtype``. With float64,
+    onnxruntime's CPU provider reproduces ``net.predict`` to rounding
+    (``tests/test_onnx.py``: 1e-12 relative).
+
+    Parameters
+    ----------
+    net : TwoLayerNetwork or DeepNetwork
+        A ReLU network.
+    path : str or path-like
+        The file to write (conventionally ``.onnx``); overwritten if it exists.
+    dtype : numpy dtype, str or torch.dtype, default=numpy.float64
+        Of the weights and of the input and output: float64 (exact copies of the
+        weights) or float32.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    MissingDependencyError
+        When ``torch``, ``onnx`` or ``onnxscript`` is missing (an ImportError that
+        names the extras ``torch`` and ``onnx``).
+    ValueError
+        For a network whose activation is not ReLU, or another ``dtype``.
+
+    Examples
+    --------
+    >>> import pytest; ort = pytest.importorskip("onnxruntime")
+    >>> _ = pytest.importorskip("onnxscript")
+    >>> import tempfile, os
+    >>> net = TwoLayerNetwork.random(4, 3, 2, bias_scale=0.5, rng=0)
+    >>> path = to_onnx(net, os.path.join(tempfile.mkdtemp(), "net.onnx"))
+    >>> X = np.random.default_rng(1).standard_normal((5, 4))
+    >>> Y = ort.InferenceSession(str(path)).run(None, {"X": X})[0]
+    >>> Y.dtype, bool(np.allclose(Y, net.predict(X), rtol=1e-12, atol=0))
+    (dtype('float64'), True)
+    """
+    torch = _onnx_torch()
+    tdtype = _onnx_dtype(dtype, torch)
+    module = to_torch(net, dtype=tdtype).eval()
+    d = _layers(net)[0][0].shape[1]
+    path = Path(os.fspath(path))
+    example = (torch.zeros(2, d, dtype=tdtype),)  # traced once; the batch is dynamic
+    with _quiet_exporter():
+        torch.onnx.export(module, example, str(path), dynamo=True, verbose=False,
+                          input_names=[ONNX_INPUT], output_names=[ONNX_OUTPUT],
+                          dynamic_shapes=({0: torch.export.Dim("batch")},),
+                          external_data=False, optimize=True)
+    return path
