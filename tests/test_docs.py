@@ -47,6 +47,7 @@ PUBLIC_MODULES = (
     "relurecover.baselines",
     "relurecover.optimize",
     "relurecover.formats",
+    "relurecover.report",
 )
 
 _NUM = r"\d+(?:\.\d+)?"

@@ -104,3 +104,64 @@ def test_repr():
     assert repr(TwoLayerNetwork.random(5, 3, 2, rng=0)) == (
         "TwoLayerNetwork(d=5, k=3, m=2, activation='relu')"
     )
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+@pytest.mark.parametrize("make", [
+    lambda: TwoLayerNetwork.random(5, 3, 2, bias_scale=0.5, rng=0),
+    lambda: DeepNetwork.random(6, [3, 2], m=2, rng=0),
+])
+def test_save_with_metadata_round_trip(tmp_path, make):
+    from relurecover.networks import read_metadata
+
+    net = make()
+    meta = {"exact": True, "certificate": 1.5e-15, "method": "gaussian",
+            "message": "exact: all 3 units certified", "data": {"n": 360, "Y": None},
+            "widths": [3, 2]}
+    net.save(tmp_path / "net.npz", metadata=meta)
+    assert read_metadata(tmp_path / "net.npz") == meta
+    back = load_network(tmp_path / "net.npz")  # load ignores the metadata
+    assert type(back) is type(net)
+    X = gaussian_inputs(4, net.n_inputs, rng=1)
+    np.testing.assert_array_equal(back.predict(X), net.predict(X))
+
+
+def test_files_without_metadata_still_load(tmp_path):
+    from relurecover.networks import read_metadata
+
+    net = TwoLayerNetwork.random(4, 2, 3, rng=0)
+    net.save(tmp_path / "new.npz")  # no metadata given: none stored
+    np.savez(tmp_path / "old.npz", U=net.U, V=net.V)  # a file from before biases
+    for name in ("new.npz", "old.npz"):
+        assert read_metadata(tmp_path / name) == {}
+        np.testing.assert_array_equal(TwoLayerNetwork.load(tmp_path / name).V, net.V)
+    with np.load(tmp_path / "new.npz") as f:
+        assert "metadata" not in f.files
+
+
+@pytest.mark.parametrize("meta, match", [
+    ({"certificate": float("nan")}, "JSON-serialisable"),
+    ({"weights": np.ones(2)}, "JSON-serialisable"),
+    ([("exact", True)], "must be a dict"),
+    ({1: "x"}, "str keys"),
+])
+def test_bad_metadata_is_refused_before_writing(tmp_path, meta, match):
+    with pytest.raises(ValueError, match=match):
+        TwoLayerNetwork.random(4, 2, 3, rng=0).save(tmp_path / "n.npz", metadata=meta)
+    with pytest.raises(ValueError, match=match):
+        DeepNetwork.random(4, [2], rng=0).save(tmp_path / "d.npz", metadata=meta)
+    assert not (tmp_path / "n.npz").exists() and not (tmp_path / "d.npz").exists()
+
+
+def test_read_metadata_rejects_a_corrupt_entry(tmp_path):
+    from relurecover.networks import read_metadata
+
+    net = TwoLayerNetwork.random(4, 2, 3, rng=0)
+    np.savez(tmp_path / "bad.npz", U=net.U, V=net.V, metadata=np.array("{not json"))
+    with pytest.raises(ValueError, match="not valid JSON"):
+        read_metadata(tmp_path / "bad.npz")
+    np.savez(tmp_path / "list.npz", U=net.U, V=net.V, metadata=np.array("[1, 2]"))
+    with pytest.raises(ValueError, match="not a JSON object"):
+        read_metadata(tmp_path / "list.npz")

@@ -10,7 +10,9 @@ data as ``d x n``.)
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from typing import Sequence
 
 import numpy as np
@@ -48,6 +50,62 @@ def gaussian_inputs(n: int, d: int, *, rng=None) -> np.ndarray:
     return check_random_state(rng).standard_normal((n, d))
 
 
+#: the array of a saved network that holds its metadata, a JSON object as a string.
+METADATA_KEY = "metadata"
+
+
+def _metadata_entry(metadata) -> dict:
+    """``{METADATA_KEY: <0-d str array>}`` for ``np.savez`` (empty for None)."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping) or not all(isinstance(k, str) for k in metadata):
+        raise ValueError(f"`metadata` must be a dict with str keys, got "
+                         f"{type(metadata).__name__}.")
+    try:
+        text = json.dumps(dict(metadata), allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"`metadata` must be JSON-serialisable (str, int, float, bool, "
+                         f"None, lists and dicts of them; no NaN or infinity): {exc}"
+                         ) from None
+    return {METADATA_KEY: np.array(text)}
+
+
+def read_metadata(path) -> dict:
+    """The metadata saved with a network (``save(path, metadata=...)``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        An ``.npz`` archive written by ``TwoLayerNetwork.save`` or
+        ``DeepNetwork.save`` (or any ``.npz``).
+
+    Returns
+    -------
+    dict
+        The dictionary given to ``save``; empty when the file holds none (files
+        written before metadata existed, or saved without it).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "net.npz")
+    >>> TwoLayerNetwork.random(4, 2, 2, rng=0).save(path, metadata={"exact": True})
+    >>> read_metadata(path)
+    {'exact': True}
+    """
+    with _open_npz(path) as f:
+        if METADATA_KEY not in f.files:
+            return {}
+        text = str(f[METADATA_KEY])
+    try:
+        meta = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{os.fspath(path)!r}: its metadata is not valid JSON ({exc}).") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{os.fspath(path)!r}: its metadata is not a JSON object.")
+    return meta
+
+
 def _open_npz(path):
     """``np.load`` that insists on an ``.npz`` archive (a ``.npy`` holds no network)."""
     f = np.load(path, allow_pickle=False)
@@ -83,8 +141,8 @@ def _check_vector(a, name: str, size: int, what: str) -> np.ndarray:
 
 
 class _Formats:
-    """Conversions to and from scikit-learn and PyTorch, shared by both network
-    classes (the work is done by :mod:`relurecover.formats`)."""
+    """Conversions to and from scikit-learn and PyTorch, and to ONNX, shared by both
+    network classes (the work is done by :mod:`relurecover.formats`)."""
 
     @classmethod
     def _converted(cls, net):
@@ -157,6 +215,27 @@ class _Formats:
         from .formats import to_torch
 
         return to_torch(self, dtype=dtype)
+
+    def to_onnx(self, path, *, dtype=np.float64):
+        """Write this network to an ONNX file, ``Gemm`` and ``Relu`` nodes with a
+        dynamic batch dimension (:func:`relurecover.formats.to_onnx`).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write.
+        dtype : numpy dtype, str or torch.dtype, default=numpy.float64
+            Of the weights, the input ``"X"`` and the output ``"Y"``: float64 or
+            float32.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+        """
+        from .formats import to_onnx
+
+        return to_onnx(self, path, dtype=dtype)
 
 
 class TwoLayerNetwork(_Formats):
@@ -307,26 +386,33 @@ class TwoLayerNetwork(_Formats):
 
     __call__ = predict
 
-    def save(self, path) -> None:
+    def save(self, path, metadata=None) -> None:
         """Write ``U``, ``V``, ``b``, ``c`` and the activation's name to an ``.npz`` file.
 
         Parameters
         ----------
         path : str or path-like
             Destination (``np.savez`` appends ``.npz`` when it is missing).
+        metadata : dict, default=None
+            JSON-serialisable facts about the network (e.g. ``exact``, the
+            certificate, the method), stored as one JSON string in the archive and
+            read back by :func:`read_metadata`; :meth:`load` ignores it.
 
         Raises
         ------
         ValueError
-            For a custom activation, which cannot be stored by name.
+            For a custom activation, which cannot be stored by name, or metadata
+            that is not a JSON-serialisable dict.
         """
         if self.activation.name == "custom":
             raise ValueError(
                 "a network with a custom activation cannot be saved by name; save "
                 "U and V yourself, or use a registered activation."
             )
+        extra = _metadata_entry(metadata)
         np.savez(path, U=self.U, V=self.V, b=self.b, c=self.c,
-                 activation=np.array(self.activation.name), kind=np.array("two-layer"))
+                 activation=np.array(self.activation.name), kind=np.array("two-layer"),
+                 **extra)
 
     @classmethod
     def load(cls, path):
@@ -485,15 +571,24 @@ class DeepNetwork(_Formats):
 
     __call__ = predict
 
-    def save(self, path) -> None:
+    def save(self, path, metadata=None) -> None:
         """Write the layers to an ``.npz`` file (``W0``, ``W1``, ... and ``b0``, ``b1``, ...).
 
         Parameters
         ----------
         path : str or path-like
             Destination (``np.savez`` appends ``.npz`` when it is missing).
+        metadata : dict, default=None
+            JSON-serialisable facts about the network (e.g. the held-out error and
+            the verdict), stored as one JSON string in the archive and read back by
+            :func:`read_metadata`; :meth:`load` ignores it.
+
+        Raises
+        ------
+        ValueError
+            For metadata that is not a JSON-serialisable dict.
         """
-        np.savez(path, kind=np.array("deep"),
+        np.savez(path, kind=np.array("deep"), **_metadata_entry(metadata),
                  **{f"W{i}": W for i, W in enumerate(self.weights)},
                  **{f"b{i}": bv for i, bv in enumerate(self.biases)})
 
@@ -552,4 +647,4 @@ def load_network(path):
     return TwoLayerNetwork.load(path) if kind == "two-layer" else DeepNetwork.load(path)
 
 
-__all__.append("load_network")
+__all__ += ["load_network", "read_metadata"]

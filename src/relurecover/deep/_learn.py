@@ -26,6 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .._progress import check_progress, report, reporting
 from .._validation import check_positive_int, check_random_state
 from ..exceptions import AssumptionWarning, ConvergenceWarning
 from ..networks import DeepNetwork
@@ -387,6 +388,8 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
     fits = []
     restart_errors = []
     revived = 0
+    n_fits = restarts * len(candidates)
+    report("fit", 0.0)
     with _torch_threads(torch, 1):
         for arch in candidates:
             sizes = [r, *arch, m]
@@ -399,6 +402,7 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
                 err = _relative_error(Ws, Z_ho, Y_ho_t, torch)
                 restart_errors.append(err)
                 fits.append((err, len(fits), arch, [W.detach().clone() for W in Ws]))
+                report("fit", len(fits) / n_fits)
     fits.sort(key=lambda f: f[:2])
     timings["fit"] = time.perf_counter() - t0
 
@@ -413,6 +417,8 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
     refine_rows = min(refine_rows, n_tr)
     screened = []
     it_refine = 0
+    n_refined = min(len(fits), max(1, n_screen)) + 1  # the screened ones, then the chosen
+    report("refine", 0.0)
     with _torch_threads(torch, n_threads):
         for err, idx, arch_i, Ws_i in fits[:max(1, n_screen)]:
             Ws = [W.clone() for W in Ws_i]
@@ -424,12 +430,14 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
                                   torch=torch)
                 it_refine += it
             screened.append((_relative_error(Ws, X_ho_t, Y_ho_t, torch), idx, arch_i, Ws))
+            report("refine", len(screened) / n_refined)
         screened.sort(key=lambda f: f[:2])
         _, chosen, arch, Ws = screened[0]
         _, it, _ = _lbfgs(Ws, X_t[:refine_rows], Y_t[:refine_rows], max_iter=max_iter,
                           tol=tol, deadline=deadline, torch=torch)
         it_refine += it
     timings["refine"] = time.perf_counter() - t0
+    report("refine", 1.0)
 
     # Levenberg-Marquardt where L-BFGS stalls (5.4)
     t0 = time.perf_counter()
@@ -446,6 +454,7 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
             Ws = [torch.from_numpy(np.ascontiguousarray(M)).requires_grad_(True)
                   for M in mats1]
     timings["lm"] = time.perf_counter() - t0
+    report("lm", 1.0)
 
     # polish on all training rows
     t0 = time.perf_counter()
@@ -455,6 +464,7 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
             _, it_polish, _ = _lbfgs(Ws, X_t, Y_t, max_iter=polish_iter, tol=tol,
                                      deadline=deadline, torch=torch, chunk=ROW_BLOCK)
     timings["polish"] = time.perf_counter() - t0
+    report("polish", 1.0)
     return {"Ws": Ws, "arch": arch, "heldout": _relative_error(Ws, X_ho_t, Y_ho_t, torch),
             "restart_errors": restart_errors, "best_fit_error": fits[0][0],
             "subspace_fit_error": restart_errors[chosen], "chosen_restart": chosen,
@@ -557,14 +567,30 @@ def _check_pca_options(pca_options):
     return opts
 
 
-def _learn_deep_iv(X, y, *, widths, subspace, n_directions, restarts, heldout, fit_rows,
-                   refine_rows, fit_iter, n_screen, screen_iter, max_iter, polish_iter,
-                   lm_iter, lm_max_params, rounds, tol, success_tol, time_limit,
-                   n_threads, pca_options):
-    """Check every argument of :func:`learn_deep` before any work."""
-    X, Y = check_samples(X, y, zero_y="there is nothing to learn.")
-    n, d = X.shape
-    basis = _check_subspace(subspace, d)
+def check_deep_sample_size(n, d, heldout=0.1):
+    """Refuse the sample sizes :func:`learn_deep` refuses, before any data exist.
+
+    Shared by :func:`learn_deep` and the command line's ``generate --widths``
+    (which must not write a data set that ``fit --deep`` refuses).
+
+    Parameters
+    ----------
+    n, d : int
+        Samples and inputs.
+    heldout : float, default=0.1
+        The fraction of rows held out (``learn_deep``'s ``heldout``).
+
+    Returns
+    -------
+    int
+        The number of held-out rows.
+
+    Raises
+    ------
+    ValueError
+        When fewer than ``2 d`` training rows would be left, or ``heldout`` is
+        not a fraction in (0, 0.5).
+    """
     if not (isinstance(heldout, numbers.Real) and 0 < heldout < 0.5):
         raise ValueError(f"`heldout` must be a fraction in (0, 0.5), got {heldout!r}.")
     n_ho = max(1, min(int(round(heldout * n)), MAX_HELDOUT_ROWS))
@@ -573,6 +599,18 @@ def _learn_deep_iv(X, y, *, widths, subspace, n_directions, restarts, heldout, f
             f"too few samples: n = {n} leaves {n - n_ho} training rows for d = {d}; "
             "provide n >= 20 d (filtered PCA needs far more for weak directions)."
         )
+    return n_ho
+
+
+def _learn_deep_iv(X, y, *, widths, subspace, n_directions, restarts, heldout, fit_rows,
+                   refine_rows, fit_iter, n_screen, screen_iter, max_iter, polish_iter,
+                   lm_iter, lm_max_params, rounds, tol, success_tol, time_limit,
+                   n_threads, pca_options):
+    """Check every argument of :func:`learn_deep` before any work."""
+    X, Y = check_samples(X, y, zero_y="there is nothing to learn.")
+    n, d = X.shape
+    basis = _check_subspace(subspace, d)
+    n_ho = check_deep_sample_size(n, d, heldout)
     if not (isinstance(tol, numbers.Real) and 0 < tol < 1):
         raise ValueError(f"`tol` must be a number in (0, 1), got {tol!r}.")
     if isinstance(success_tol, bool) or not (isinstance(success_tol, numbers.Real)
@@ -633,6 +671,7 @@ def _subspace_step(data, subspace, cfg: _Config, timings):
     message (when nothing is found, ``P`` is the identity, with a warning).
     """
     t0 = time.perf_counter()
+    report("subspace", 0.0)
     if cfg.basis is None:
         opts = dict(cfg.pca_options)
         opts.setdefault("n_directions", cfg.n_directions)
@@ -647,6 +686,7 @@ def _subspace_step(data, subspace, cfg: _Config, timings):
                        rounds=np.zeros(r, dtype=int), method="given",
                        message="subspace given by the caller.")
     timings["subspace"] = time.perf_counter() - t0
+    report("subspace", 1.0)
     if sub.n_found:
         return sub, sub.basis, []
     warnings.warn(
@@ -755,7 +795,7 @@ def learn_deep(
     polish_iter: int = 40, lm_iter: int = 30, lm_max_params: int = 3000, rounds: int = 2,
     tol: float = 1e-14, success_tol: float = DEFAULT_SUCCESS_TOL,
     time_limit: float | None = None, n_threads: int | None = 1,
-    pca_options: dict | None = None,
+    pca_options: dict | None = None, progress=None,
 ) -> DeepFit:
     """Learn ``F(x) = W_{L+1} relu(W_L ... relu(W_1 x))`` from Gaussian samples [CKM].
 
@@ -824,6 +864,13 @@ def learn_deep(
         Torch threads of the full-dimensional refinement (None: torch's setting).
     pca_options : dict, default=None
         Keyword arguments for :func:`filtered_pca`.
+    progress : callable, default=None
+        Called as ``progress(stage, fraction)`` while the call runs: ``stage`` a
+        name as in ``DeepFit.timings`` (``"subspace"``, ``"fit"``, ``"refine"``,
+        ``"lm"``, ``"polish"``, again for a later round; ``"done"`` last) and
+        ``fraction`` in ``[0, 1]`` (``"fit"``: restarts done of all), 1 when the
+        stage is done. For progress bars; None (the default) reports nothing and
+        changes nothing. An exception it raises stops the call.
 
     Returns
     -------
@@ -844,6 +891,7 @@ def learn_deep(
     """
     torch = import_torch()
     t_start = time.perf_counter()
+    progress = check_progress(progress)
     X, Y, cfg = _learn_deep_iv(
         X, y, widths=widths, subspace=subspace, n_directions=n_directions,
         restarts=restarts, heldout=heldout, fit_rows=fit_rows, refine_rows=refine_rows,
@@ -853,13 +901,15 @@ def learn_deep(
         n_threads=n_threads, pca_options=pca_options)
     rng = check_random_state(rng)
     deadline = t_start + time_limit if time_limit is not None else math.inf
-    data, scales = _split(X, Y, cfg, rng, torch)
-    timings = {}
-    sub, P, notes = _subspace_step(data, subspace, cfg, timings)
-    gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
-    best, rounds_out = _rounds(P, P.shape[1], data, cfg, timings, deadline=deadline,
-                               gen=gen, torch=torch)
-    _check_deadline(deadline, time_limit, notes)
-    fit = _result(best, rounds_out, sub, data, scales, notes, cfg, timings, torch)
-    timings["total"] = time.perf_counter() - t_start
+    with reporting(progress):
+        data, scales = _split(X, Y, cfg, rng, torch)
+        timings = {}
+        sub, P, notes = _subspace_step(data, subspace, cfg, timings)
+        gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
+        best, rounds_out = _rounds(P, P.shape[1], data, cfg, timings, deadline=deadline,
+                                   gen=gen, torch=torch)
+        _check_deadline(deadline, time_limit, notes)
+        fit = _result(best, rounds_out, sub, data, scales, notes, cfg, timings, torch)
+        timings["total"] = time.perf_counter() - t_start
+        report("done", 1.0)
     return fit

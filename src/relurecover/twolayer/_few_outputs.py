@@ -53,6 +53,7 @@ import time
 import numpy as np
 import scipy.linalg
 
+from .._progress import report
 from ..moments import C2, hermite4_contraction, hermite4_moment, second_moment
 from ..networks import TwoLayerNetwork
 from ..tensor import jennrich
@@ -488,6 +489,7 @@ def _search(Xf, y, E0, Q, Z, r, k, *, rng, max_starts, deadline, time_limit, dia
             E = np.hstack([E, np.zeros((E.shape[0], d - E.shape[1]))])
         E = E / np.linalg.norm(E, axis=1, keepdims=True)
         starts += 1
+        report("rounding", starts / max_starts)
         kinds.append(kind)
         if _duplicate(E):
             continue
@@ -500,6 +502,8 @@ def _search(Xf, y, E0, Q, Z, r, k, *, rng, max_starts, deadline, time_limit, dia
             break
     else:
         stop_reason = f"the budget of max_starts={max_starts} starts was spent"
+    report("rounding", 1.0)
+    report("output layer", 0.0)
     diag.update(starts_used=starts, start_kinds=kinds,
                 finish_residual=np.inf if best is None else best.residual)
     return found, best, stop_reason
@@ -513,6 +517,7 @@ def _certify(Xf, Y, k, found, best, stop_reason, notes, k_inferred, *, activatio
 
     def result(**kw):
         timings["output layer"] = time.perf_counter() - t0
+        report("output layer", 1.0)
         return Recovery(n_hidden=k, method="few-outputs", timings=timings,
                         diagnostics=diag, **kw)
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._linalg import affine_column_space, row_span
+from .._progress import report
 from ..exceptions import AssumptionWarning, warn
 from ..moments import contracted_second_moments, first_moment, second_moment_weights
 from ..networks import TwoLayerNetwork
@@ -130,6 +131,7 @@ def _round_units(mo: _Moments, Xw, Yw, B, n, ones, *, activation, rng, max_start
         return P if ones is None else np.vstack([P, np.zeros((1, P.shape[1]))])
 
     search.run(to_F(mo.P))
+    report("rounding", search.n_found / max(r, 1))
     rounds = stalled = 0
     stop_reason = ""
     rows = np.arange(n_work)
@@ -201,7 +203,10 @@ def _round_units(mo: _Moments, Xw, Yw, B, n, ones, *, activation, rng, max_start
         before = search.n_found
         search.run(starts[:, : max_starts - search.starts_used])
         stalled = 0 if search.n_found > before else stalled + 1
+        report("rounding", search.n_found / max(r, 1))
     timings["rounding"] = time.perf_counter() - t0
+    report("rounding", 1.0)
+    report("output layer", 0.0)
     if search.last_reject_reason and search.n_found < r:
         stop_reason = "; ".join(filter(None, [
             stop_reason, f"candidate units were found but rejected: {search.last_reject_reason}"]))
@@ -314,6 +319,7 @@ def _output_layer(X, Y, k, r, search, Qx, stop_reason, problems, *, activation, 
 
     def result(**kw):
         timings["output layer"] = time.perf_counter() - t0
+        report("output layer", 1.0)
         return Recovery(method="gaussian", timings=timings, diagnostics=diag,
                         n_hidden=k, **kw)
 

@@ -31,6 +31,7 @@ import time
 import numpy as np
 
 from .._linalg import affine_column_space, inverse_sqrt, row_span
+from .._progress import report
 from ..networks import TwoLayerNetwork
 from ._output import fit_output_layer, missing_units_note
 from ._result import Recovery, unit_verdict
@@ -314,6 +315,7 @@ def _search_units(Xk, B, *, activation, rng, max_starts, deadline, time_limit, d
         W = Wh @ general_starts(kind, b, G=G, Qm=Qm, rng=rng)
         starts_by[kind] += b
         new = search.run(W)
+        report("rounding", search.n_found / max(r, 1))
         found_by[kind] += new
         stalled = 0 if new else stalled + 1
         if stalled >= 2 * len(START_KINDS) and search.n_null > r + 2:
@@ -324,6 +326,8 @@ def _search_units(Xk, B, *, activation, rng, max_starts, deadline, time_limit, d
             search.n_null = max(r + 2, search.n_null // 2)
             stalled = 0
     timings["rounding"] = time.perf_counter() - t0
+    report("rounding", 1.0)
+    report("output layer", 0.0)
     if search.last_reject_reason and search.n_found < r:
         stop_reason += (
             f"; candidate units were found but rejected: {search.last_reject_reason}")
@@ -346,6 +350,7 @@ def _assemble(X, Y, k, r, search, Qx, stop_reason, problems, noisy_hint, *, acti
     d = X.shape[1]
     if n_found == 0:
         timings["output layer"] = time.perf_counter() - t0
+        report("output layer", 1.0)
         text = unit_verdict(exact=False, k=k, n_found=0, certificate=np.inf, tol=tol,
                             stop_reason=stop_reason, problems=problems) + noisy_hint
         return result(network=None, exact=False, certificate=np.inf, message=text,
@@ -357,6 +362,7 @@ def _assemble(X, Y, k, r, search, Qx, stop_reason, problems, noisy_hint, *, acti
     out = fit_output_layer(X, Y, V, activation, b=b, bias_column=bias_column,
                            offset=offset, chunk_size=chunk_size)
     timings["output layer"] = time.perf_counter() - t0
+    report("output layer", 1.0)
     always = int(np.count_nonzero((out.hidden > 0).all(axis=0)))
     diag.update(rank_hidden=out.rank_hidden, units_active_on_all_rows=always)
     if always >= 1:

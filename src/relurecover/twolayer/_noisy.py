@@ -48,6 +48,7 @@ import numpy as np
 import scipy.linalg
 import scipy.stats
 
+from .._progress import report
 from ..moments import (
     contracted_second_moments,
     iter_blocks,
@@ -644,12 +645,14 @@ def noisy_recovery(X, Y, k, *, rng, chunk_size, work_rows, reason, timings=None,
                                      chunk_size=chunk_size)
     del Xw, Yw
     timings["noisy: moment start"] = time.perf_counter() - t0
+    report("noisy: moment start", 1.0)
 
     t0 = time.perf_counter()
     with _one_blas_thread():
         fit = refine_least_squares(X, Y, U0, V0, b0, c0, rng=rng, time_limit=time_limit,
                                    chunk_size=max(chunk_size, REFINE_CHUNK))
     timings["noisy: refinement"] = time.perf_counter() - t0
+    report("noisy: refinement", 1.0)
 
     net = TwoLayerNetwork(fit.U, fit.V, activation="relu", b=fit.b, c=fit.c)
     se = StandardErrors(V=fit.se_V, U=fit.se_U, b=fit.se_b, c=fit.se_c,

@@ -22,6 +22,7 @@ from .._linalg import (
     relative_residual,
     scale_and_row_norms,
 )
+from .._progress import check_progress, report, reporting
 from .._validation import (
     as_2d_float,
     check_chunk_size,
@@ -54,28 +55,37 @@ class _Args:
     chunk_size: int
 
 
-def _recover_two_layer_iv(X, Y, n_hidden, method, activation, tol, max_starts,
-                          time_limit, work_rows, chunk_size):
-    """Validate and normalise the arguments of :func:`recover_two_layer`."""
-    X = as_2d_float(X, "X")
-    if not np.any(X):
-        raise ValueError("`X` is identically zero: every unit is inactive on every "
-                         "sample, so nothing can be recovered.")
-    Y = as_2d_float(Y, "Y", allow_1d_column=True)
-    n, d = X.shape
-    if Y.shape[0] != n:
-        raise ValueError(
-            f"`X` and `Y` must have the same number of rows (samples); got {n} and "
-            f"{Y.shape[0]}."
-        )
+def check_problem_size(n, d, m, n_hidden=None, method="auto"):
+    """Refuse the sizes :func:`recover_two_layer` refuses, before any data exist.
+
+    The one check of samples, inputs, outputs and units, shared by
+    :func:`recover_two_layer` and the command line's ``generate`` (which must not
+    write a data set that ``fit`` refuses).
+
+    Parameters
+    ----------
+    n, d, m : int
+        Samples, inputs and outputs.
+    n_hidden : int, default=None
+        Hidden units (None: inferred later from ``rank(Y)``).
+    method : str, default="auto"
+        The path asked for.
+
+    Returns
+    -------
+    int or None
+        ``n_hidden``, checked.
+
+    Raises
+    ------
+    ValueError
+        With the reason and what to change.
+    """
     if n < d:
         raise ValueError(
             f"too few samples: `X` has n = {n} rows < d = {d} columns. Each unit must be active on at "
             f"least d samples to be determined; provide n >= 2 d (4 d is safer)."
         )
-    m = Y.shape[1]
-    if not np.any(Y):
-        raise ValueError("`Y` is identically zero: there is nothing to recover.")
     if method not in _METHODS:
         raise ValueError(f"`method` must be one of {_METHODS}, got {method!r}.")
     n_hidden = check_positive_int(n_hidden, "n_hidden", allow_none=True)
@@ -93,6 +103,27 @@ def _recover_two_layer_iv(X, Y, n_hidden, method, activation, tol, max_starts,
             "problem is fixed-parameter tractable only [BJW]: use method='few-outputs' "
             "(or 'auto')."
         )
+    return n_hidden
+
+
+def _recover_two_layer_iv(X, Y, n_hidden, method, activation, tol, max_starts,
+                          time_limit, work_rows, chunk_size):
+    """Validate and normalise the arguments of :func:`recover_two_layer`."""
+    X = as_2d_float(X, "X")
+    if not np.any(X):
+        raise ValueError("`X` is identically zero: every unit is inactive on every "
+                         "sample, so nothing can be recovered.")
+    Y = as_2d_float(Y, "Y", allow_1d_column=True)
+    n, d = X.shape
+    if Y.shape[0] != n:
+        raise ValueError(
+            f"`X` and `Y` must have the same number of rows (samples); got {n} and "
+            f"{Y.shape[0]}."
+        )
+    m = Y.shape[1]
+    n_hidden = check_problem_size(n, d, m, n_hidden, method)
+    if not np.any(Y):
+        raise ValueError("`Y` is identically zero: there is nothing to recover.")
     chunk_size = check_chunk_size(chunk_size)
     if isinstance(tol, bool) or not (isinstance(tol, numbers.Real) and 0 < tol < 1):
         raise ValueError(f"`tol` must be a number in (0, 1), got {tol!r}.")
@@ -121,6 +152,7 @@ def recover_two_layer(
     time_limit: float | None = None,
     work_rows: int | None = None,
     chunk_size: int = 16384,
+    progress=None,
 ) -> Recovery:
     """Recover ``U`` and ``V`` of ``Y = f(X V^T) U^T`` exactly [BJW] (docs/algorithms.md 1).
 
@@ -164,6 +196,13 @@ def recover_two_layer(
         All rows are always used for the first moment and the certificate.
     chunk_size : int, default=16384
         Rows per chunk when streaming over ``X``.
+    progress : callable, default=None
+        Called as ``progress(stage, fraction)`` while the call runs: ``stage`` a
+        name as in ``Recovery.timings`` (``"validation"``, ``"auto checks"``,
+        ``"rounding"``, ``"noisy: refinement"``, ...; ``"done"`` last) and
+        ``fraction`` in ``[0, 1]`` (rounding: units certified of those sought), 1
+        when the stage is done. For progress bars; None (the default) reports
+        nothing and changes nothing. An exception it raises stops the call.
 
     Notes
     -----
@@ -196,12 +235,24 @@ def recover_two_layer(
     True
     """
     t_start = time.perf_counter()
+    progress = check_progress(progress)
+    with reporting(progress):
+        res = _recover_two_layer(X, Y, n_hidden, method, activation, rng, tol, max_starts,
+                                 time_limit, work_rows, chunk_size, t_start)
+        report("done", 1.0)
+    return res
+
+
+def _recover_two_layer(X, Y, n_hidden, method, activation, rng, tol, max_starts,
+                       time_limit, work_rows, chunk_size, t_start) -> Recovery:
+    """The body of :func:`recover_two_layer`, inside its progress reporting."""
     a = _recover_two_layer_iv(X, Y, n_hidden, method, activation, tol, max_starts,
                               time_limit, work_rows, chunk_size)
     rng = check_random_state(rng)
     units = _Units.of(a.X, a.Y, a.activation)
     X, Y = units.apply(a.X, a.Y)
     t_valid = time.perf_counter() - t_start
+    report("validation", 1.0)
     try:
         res = _dispatch(X, Y, a.n_hidden, method, a.activation, rng=rng, tol=tol,
                         max_starts=a.max_starts, time_limit=time_limit,
@@ -232,8 +283,10 @@ def _dispatch(X, Y, k, method, act, *, rng, tol, max_starts, time_limit, work_ro
         from ._auto import choose_method
 
         t0 = time.perf_counter()
+        report("auto checks", 0.0)
         method, diag_auto = choose_method(X, Y, k, rng=rng)
         t_auto = time.perf_counter() - t0
+        report("auto checks", 1.0)
     kw = dict(activation=act, rng=rng, tol=tol, max_starts=max_starts,
               time_limit=_time_left(time_limit, t_start), chunk_size=chunk_size,
               bias_column=bias_column, offset=offset)
