@@ -169,6 +169,41 @@ def _jacobian(Q: QueryOracle, x, h):
     return np.concatenate([J, (Y[0] - J @ x)[:, None]], axis=1), Y[0]
 
 
+def _checked_jacobian(Q: QueryOracle, x, h0, f_scale, retries: int = 6):
+    """``[J, F - J x]`` by central differences whose steps are checked (low precision).
+
+    A step that crossed a hyperplane shows in the second difference
+    ``F(x + h e_j) + F(x - h e_j) - 2 F(x)``, which is rounding only on an affine piece;
+    such directions are measured again with an eighth of the step. Long steps keep the
+    rounding of a low-precision oracle small. Returns ``(A, F(x), err)`` with ``err``
+    the expected error of ``J`` (2-norm over its entries).
+    """
+    d = x.size
+    F0 = Q(x[None, :])[0]
+    noise = 4.0 * Q.precision * (f_scale + np.max(np.abs(F0)))
+    J = np.zeros((F0.size, d))
+    h = np.full(d, float(h0))
+    todo = np.arange(d)
+    err = np.zeros(d)
+    for attempt in range(retries):
+        P = np.repeat(x[None, :], 2 * todo.size, axis=0)
+        P[np.arange(todo.size), todo] += h[todo]
+        P[todo.size + np.arange(todo.size), todo] -= h[todo]
+        Y = Q(P)
+        Yp, Ym = Y[:todo.size], Y[todo.size:]
+        second = np.max(np.abs(Yp + Ym - 2.0 * F0), axis=1)
+        J[:, todo] = ((Yp - Ym) / (2.0 * h[todo, None])).T
+        ok = second <= 8.0 * noise
+        if attempt == retries - 1:
+            ok[:] = True
+        err[todo[ok]] = (noise + 0.5 * second[ok]) / h[todo[ok]]
+        todo = todo[~ok]
+        if todo.size == 0:
+            break
+        h[todo] /= 8.0
+    return np.concatenate([J, (F0 - J @ x)[:, None]], axis=1), F0, float(np.linalg.norm(err))
+
+
 def _rank_one(dA, n_ref=None):
     """``dA = u h^T`` with ``||h[:d]|| = 1`` oriented along ``n_ref``; relative residual."""
     Us, s, Wt = np.linalg.svd(dA, full_matrices=False)
@@ -241,7 +276,8 @@ class _Units:
     H: list = field(default_factory=list)
     u: list = field(default_factory=list)
     err: list = field(default_factory=list)  # expected relative error of each h
-    where: list = field(default_factory=list)  # (line, region point before, after)
+    where: list = field(default_factory=list)  # (line, t before, t after, kink point)
+    rough: list = field(default_factory=list)  # (h, err) from the line (7.2)
     pair: list = field(default_factory=list)  # (cell before, cell after, step) measured
 
     def __len__(self):
@@ -256,20 +292,20 @@ class _Units:
             return False
         Hm = self.matrix()
         diff = np.minimum(np.linalg.norm(Hm - h, axis=1), np.linalg.norm(Hm + h, axis=1))
-        tol = np.maximum(1e-6, 30.0 * np.maximum(err, np.array(self.err)))
+        tol = np.maximum(1e-6, 5.0 * np.maximum(err, np.array(self.err)))
         return bool(np.any(diff <= tol * (1.0 + abs(h[-1]))))
 
     def match(self, p, size, precision):
         """Index of the measured hyperplane through point ``p`` (norm scale ``size``), or None.
 
-        Unit ``l`` passes through ``p`` when ``|n_l . p + b_l| <= max(1e-6, 30 err_l,
+        Unit ``l`` passes through ``p`` when ``|n_l . p + b_l| <= max(1e-6, 5 err_l,
         1e3 precision) size`` (``precision`` bounds the error of the kink's position).
         """
         done = [i for i in range(len(self.H)) if self.pair[i] is not None]
         if not done:
             return None
         Hm = self.matrix()[done]
-        rel = np.maximum(max(1e-6, 1e3 * precision), 30.0 * np.array(self.err)[done])
+        rel = np.maximum(max(1e-6, 1e3 * precision), 5.0 * np.array(self.err)[done])
         z = np.abs(Hm[:, :-1] @ p + Hm[:, -1]) / (rel * size)
         i = int(np.argmin(z))
         return done[i] if z[i] <= 1.0 else None
@@ -313,21 +349,26 @@ def _locate_jump(Q, line, j, t_kink, pts, half, d, scale, f_scale, memo):
     p_kink = line.point(np.array([t_kink]))[0]
     size = np.linalg.norm(p_kink) + scale
     Q.stage("locate")
-    for shrink in (1e-2, 1e-4):
+    low = Q.precision > 1e-12  # float32 and coarser: long checked steps
+    for shrink in ((0.5, 1e-2) if low else (1e-2, 1e-4)):
         floor = np.sqrt(Q.precision) * size
         A, err_J = [], 0.0
         for r in (j, j + 1):
             if (r, shrink) not in memo:
-                h = max(shrink * half[r] / np.sqrt(d), floor)
-                Ar, F0 = _jacobian(Q, line.point(np.array([pts[r]]))[0], h)
-                e = 4.0 * Q.precision * (f_scale + np.max(np.abs(F0))) / h
+                x = line.point(np.array([pts[r]]))[0]
+                if low:
+                    Ar, F0, e = _checked_jacobian(Q, x, shrink * half[r], f_scale)
+                else:
+                    h = max(shrink * half[r] / np.sqrt(d), floor)
+                    Ar, F0 = _jacobian(Q, x, h)
+                    e = 4.0 * Q.precision * (f_scale + np.max(np.abs(F0))) / h * np.sqrt(d)
                 memo[r, shrink] = (Ar, e)
             A.append(memo[r, shrink][0])
-            err_J = max(err_J, memo[r, shrink][1])
+            err_J = np.hypot(err_J, memo[r, shrink][1])
         u, h, resid = _rank_one(A[1] - A[0], n_ref=line.e)
         if h is None:
             continue
-        err = err_J * np.sqrt(2.0 * (d + 1)) / max(np.linalg.norm(u), 1e-300)
+        err = err_J / max(np.linalg.norm(u), 1e-300)
         tol = max(1e-7, 30.0 * err)
         # the hyperplane must pass through the kink point (a finite-difference step
         # that crossed another hyperplane breaks this), and the jump be rank one
@@ -351,8 +392,13 @@ def _search_line(Q, units, d, scale, f_scale, rng, max_kinks, new_ok=True):
     pts, half = _region_points(t)
     P = line.point(t)
     memo: dict = {}
+    used: set = set()
     for j, tj in enumerate(t):
-        if units.match(P[j], np.linalg.norm(P[j]) + scale, Q.precision) is not None:
+        hit = units.match(P[j], np.linalg.norm(P[j]) + scale, Q.precision)
+        if hit is not None and hit not in used:
+            # (a line crosses each hyperplane once: a second kink on the same
+            # hyperplane is another unit close to it)
+            used.add(hit)
             n_matched += 1
             continue
         if not new_ok:
@@ -371,7 +417,8 @@ def _search_line(Q, units, d, scale, f_scale, rng, max_kinks, new_ok=True):
         units.H.append(h)
         units.u.append(u)
         units.err.append(err)
-        units.where.append((line, pts[j], pts[j + 1]))
+        units.where.append((line, pts[j], pts[j + 1], P[j]))
+        units.rough.append((h, err))
         units.pair.append(None)
         n_new += 1
     return line, lk, n_new, n_matched, n_failed
@@ -450,7 +497,7 @@ def _measure_unit(Q, units, i, cells, rho, f_scale):
     on success, else the reason.
     """
     Hm = units.matrix()
-    line, t_before, t_after = units.where[i]
+    line, t_before, t_after, p_kink = units.where[i]
     xb = line.point(np.array([t_before]))[0]
     xa = line.point(np.array([t_after]))[0]
     sb = np.sign(Hm[:, :-1] @ xb + Hm[:, -1])
@@ -471,7 +518,13 @@ def _measure_unit(Q, units, i, cells, rho, f_scale):
     err_J = 4.0 * Q.precision * size / step
     err = err_J * np.sqrt(2.0 * Hm.shape[1]) / max(np.linalg.norm(u), 1e-300)
     tol = max(1e-7, 30.0 * err)
-    if resid > tol or np.linalg.norm(h[:-1] - Hm[i, :-1]) > max(1e-3, 100.0 * units.err[i]):
+    h_rough, err_rough = units.rough[i]
+    size = np.linalg.norm(p_kink) + rho
+    off_kink = abs(h[:-1] @ p_kink + h[-1]) / size  # the kink where it was found
+    if (resid > tol or np.linalg.norm(h[:-1] - h_rough[:-1]) > max(1e-3, 100.0 * err_rough)
+            or off_kink > max(1e-6, 1e3 * Q.precision, 30.0 * err)):
+        # a jump that is not the unit's alone: a hyperplane not yet found (or found
+        # only roughly) runs between the two cells
         return "its jump was not rank one or not along its hyperplane"
     units.H[i], units.u[i], units.err[i] = h, u, err
     units.pair[i] = (c0[0], c1[0], step)
@@ -526,12 +579,54 @@ def _orient(U, Hm, cells, precision):
     return np.round(res.x).astype(bool), "integer program (HiGHS)"
 
 
+def _polish(Q, net, scale, rng, *, max_columns: int = 2500, reserve: int = 100):
+    """Least squares over all weights with the activation patterns fixed (7.4).
+
+    With the hyperplanes known, ``F(x) = sum_i a_i(x) (W_i x + beta_i) + c`` is linear
+    in ``(W_i, beta_i, c)`` (``a_i(x)`` the 0/1 pattern, ``W_i = u_i v_i^T``). On
+    ``3 (k (d + 1) + 1)`` fresh Gaussian queries the least-squares solution averages the
+    rounding of the cells' finite differences away; each ``[W_i, beta_i]`` is then
+    projected on rank one. Only for ``k (d + 1) + 1 <= max_columns`` (the design
+    matrix is dense) and when the budget allows; returns None otherwise, or when the
+    polish does not lower the residual.
+    """
+    k, d = net.V.shape
+    cols = k * (d + 1) + 1
+    n = 3 * cols
+    if cols > max_columns or Q.remaining < n + reserve:
+        return None
+    Q.stage("polish")
+    X = scale * rng.standard_normal((n, d))
+    Y = Q(X)
+    Z = X @ net.V.T + net.b
+    act = Z > 0
+    Xa = np.concatenate([X, np.ones((n, 1))], axis=1)
+    D = np.concatenate([(act[:, :, None] * Xa[:, None, :]).reshape(n, -1),
+                        np.ones((n, 1))], axis=1)
+    keep = np.min(np.abs(Z) / (np.linalg.norm(net.V, axis=1) * scale), axis=1) > 1e-9
+    sol, *_ = np.linalg.lstsq(D[keep], Y[keep], rcond=None)  # (cols, m)
+    blocks = sol[:-1].reshape(k, d + 1, -1)  # unit, [x, 1], output
+    U = np.empty_like(net.U)
+    V = np.empty_like(net.V)
+    b = np.empty_like(net.b)
+    for i in range(k):
+        Ms = blocks[i].T  # (m, d + 1) = u_i [v_i, b_i]
+        u, h, _ = _rank_one(Ms, n_ref=net.V[i])
+        if h is None:
+            return None
+        U[:, i], V[i], b[i] = u, h[:-1], h[-1]
+    new = TwoLayerNetwork(U, V, b=b, c=sol[-1])
+    old_res = np.linalg.norm(Y - net.predict(X).reshape(Y.shape))
+    new_res = np.linalg.norm(Y - new.predict(X).reshape(Y.shape))
+    return new if new_res < old_res else None
+
+
 # ---------------------------------------------------------------------------------
 # the entry point
 # ---------------------------------------------------------------------------------
 def extract(oracle, d=None, *, max_queries=None, time_limit=None, n_hidden=None, rng=None,
             input_scale: float = 1.0, tol=None, max_lines: int = 8,
-            max_kinks: int = 4096, n_fidelity: int = 10_000) -> Extraction:
+            max_kinks: int = 4096, n_fidelity: int = 10_000, progress=None) -> Extraction:
     """Recover a one-hidden-layer ReLU network that one can only query (docs/algorithms.md 7).
 
     Parameters
@@ -567,6 +662,10 @@ def extract(oracle, d=None, *, max_queries=None, time_limit=None, n_hidden=None,
         piecewise linear).
     n_fidelity : int, default=10000
         Fresh inputs of the certificate.
+    progress : callable, optional
+        ``progress(stage, fraction)`` at each stage (``probe``, ``lines``, ``orient``,
+        ``polish``, ``fidelity``), ``fraction`` in ``[0, 1]``: the command line's
+        progress bar.
 
     Returns
     -------
@@ -584,10 +683,18 @@ def extract(oracle, d=None, *, max_queries=None, time_limit=None, n_hidden=None,
     rng = check_random_state(rng)
     scale = float(input_scale)
     Q = QueryOracle(fn, d, max_queries=max_queries, time_limit=time_limit)
+    if progress is not None and not callable(progress):
+        raise TypeError(f"`progress` must be callable or None, got {type(progress).__name__}.")
+
+    def report(stage, fraction):
+        if progress is not None:
+            progress(stage, fraction)
+
     timings: dict = {}
     diag: dict = {}
 
     def done(network, message, method, exact=False, fid=None):
+        report("done", 1.0)
         timings["total"] = time.perf_counter() - t_start
         return Extraction(network=network, exact=bool(exact), n_queries=Q.n_queries,
                           queries=dict(Q.per_stage), fidelity=fid,
@@ -605,6 +712,7 @@ def extract(oracle, d=None, *, max_queries=None, time_limit=None, n_hidden=None,
 
     try:
         Q.stage("probe")
+        report("probe", 0.0)
         t0 = time.perf_counter()
         f_scale = _probe(Q, d, scale, rng)
         timings["probe"] = time.perf_counter() - t0
@@ -664,11 +772,13 @@ def extract(oracle, d=None, *, max_queries=None, time_limit=None, n_hidden=None,
                 "only once all are found, so `network` is not the oracle's function")
         diag["lines"] = lines
         timings["lines"] = time.perf_counter() - t0
-        return done(net, f"not recovered: found {len(idx)} of at least {len(units)} units "
-                    f"({why}){note}", "chosen-queries")
+        what = (f"found {len(idx)} of at least {len(units)} units" if len(units)
+                else "found no unit")
+        return done(net, f"not recovered: {what} ({why}){note}", "chosen-queries")
 
     try:
         for n_lines in range(1, max_lines + 1):
+            report("lines", 0.1 + 0.6 * (n_lines - 1) / max_lines)
             k_before = len(units)
             line, lk, n_new, n_matched, n_failed = _search_line(
                 Q, units, d, scale, f_scale, rng, max_kinks)
@@ -722,6 +832,7 @@ def extract(oracle, d=None, *, max_queries=None, time_limit=None, n_hidden=None,
     cells = cells.valid(Hm)
 
     # step 5: orientation and the output bias
+    report("orient", 0.75)
     t0 = time.perf_counter()
     flip, solver = _orient(U, Hm, cells, Q.precision)
     diag["orientation"] = solver
@@ -738,7 +849,20 @@ def extract(oracle, d=None, *, max_queries=None, time_limit=None, n_hidden=None,
     net = TwoLayerNetwork(U, V, b=b, c=c)
     timings["orient"] = time.perf_counter() - t0
 
+    # step 5b: a global least-squares polish when the network is small
+    report("polish", 0.8)
+    t0 = time.perf_counter()
+    try:
+        polished = _polish(Q, net, scale, rng, reserve=min(n_fidelity, 100))
+    except BudgetExhausted:
+        polished = None
+    if polished is not None:
+        net = polished
+        diag["polished"] = True
+    timings["polish"] = time.perf_counter() - t0
+
     # step 6: certificate
+    report("fidelity", 0.9)
     t0 = time.perf_counter()
     try:
         fid = certify(net)

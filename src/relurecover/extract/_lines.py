@@ -5,16 +5,20 @@ on a fixed random vector, is a piecewise-linear function ``g(t)`` whose kinks ar
 crossings of the hyperplanes ``v_i . x + b_i = 0``. :func:`find_kinks` locates them with
 values only:
 
-- three sampled points that are collinear (to the oracle's precision) hold no kink
-  between them (two kinks whose slope changes cancel exactly are a null event);
+- three sampled points that are collinear (to 64 times the oracle's precision,
+  relative to the values, the typical output and the slope times the distance) hold
+  no kink between them (two kinks whose slope changes cancel exactly are a null event);
+- only a triple whose two gaps are within a factor 16 certifies: with the middle
+  point very close to one end, a kink in the long gap moves it off the chord by no
+  more than the short gap times the slope change;
 - a dirty segment between two clean ones probably holds a single kink where the two
-  clean lines meet: ``g`` is sampled there and at ``t* -+ delta`` (``delta`` just long
-  enough for a slope change to show). When it is a single kink, the new segments
-  are all clean; when not, some stay dirty and the refinement goes on. The points
-  either side are the guard against the false kink of the "2-linear test": two
-  kinks whose middle slope is not between the outer ones put the meeting point of
-  the outer lines *outside* both kinks, on one of the outer lines, where the value
-  alone agrees;
+  clean lines meet: ``g`` is sampled there, at ``t* -+ delta`` (``delta`` just long
+  enough for a slope change to show) and midway to the segment's ends. When every
+  one lies on its line, ``t*`` is a kink and the two short segments beside it are
+  clean; otherwise the new points refine the segment. The points beside ``t*`` are
+  the guard against the false kink of the "2-linear test": two kinks whose middle
+  slope is not between the outer ones put the meeting point of the outer lines
+  *outside* both kinks, on one of the outer lines, where the value alone agrees;
 - otherwise the segment is bisected. Segments narrower than the precision of ``t``
   are given up ("unresolved": two kinks closer than precision, or a function that
   is not piecewise linear) and counted;
@@ -72,14 +76,24 @@ def _collinear(t, f, tol):
     return np.abs(f2 - pred) <= tol(scale, np.maximum(np.abs(t1), np.abs(t3)))
 
 
-def _clean_segments(t, f, tol):
-    """Segment ``j`` (between points j and j+1) is clean if a collinear triple holds it."""
+def _clean_segments(t, f, tol, certified=(), max_ratio: float = 16.0):
+    """Segment ``j`` (between points j and j+1) is clean if a collinear triple holds it.
+
+    Only a triple whose two gaps are within ``max_ratio`` of each other certifies:
+    with a middle point very close to one end, a kink in the long gap moves the middle
+    point off the chord by no more than the short gap times the slope change, which
+    the tolerance hides.
+    """
     n = t.size
     clean = np.zeros(n - 1, dtype=bool)
     if n >= 3:
-        col = _collinear(t, f, tol)
+        gaps = np.diff(t)
+        ratio = np.maximum(gaps[:-1], gaps[1:]) / np.minimum(gaps[:-1], gaps[1:])
+        col = _collinear(t, f, tol) & (ratio <= max_ratio)
         clean[:-1] |= col
         clean[1:] |= col
+    if certified:
+        clean |= np.isin(t[:-1], np.fromiter(certified, float))
     return clean
 
 
@@ -100,8 +114,9 @@ def find_kinks(g, T0: float, *, precision: float, f_scale: float, n_grid: int = 
     precision : float
         Relative precision of the values (the oracle's unit roundoff or noise).
     f_scale : float
-        Typical magnitude of the values and the network's internal sums near
-        ``t = 0`` (sets the absolute part of the collinearity tolerance).
+        Typical magnitude of the values and the network's internal sums at
+        ``|t| <= T0`` (sets the absolute part of the collinearity tolerance, which
+        grows in proportion to ``|t| / T0`` beyond).
     n_grid : int, default=33
         Points of the first grid.
     max_kinks : int, default=4096
@@ -120,10 +135,12 @@ def find_kinks(g, T0: float, *, precision: float, f_scale: float, n_grid: int = 
         When the function does not look piecewise linear with at most ``max_kinks``
         pieces (too many dirty segments, or most segments unresolved).
     """
-    eta = 256.0 * precision
+    eta = 64.0 * precision
     slope_scale = [0.0]
 
     def tol(scale, tabs):
+        # rounding of the answers: relative to the values and to the network's
+        # internal sums, which grow with the distance from the origin like the slope
         return eta * (scale + f_scale + slope_scale[0] * tabs)
 
     t = np.linspace(-T0, T0, n_grid)
@@ -141,9 +158,10 @@ def find_kinks(g, T0: float, *, precision: float, f_scale: float, n_grid: int = 
     slope_scale[0] = max(slope_scale[0], float(np.max(np.abs(np.diff(f) / np.diff(t)))))
 
     unresolved_segments: set = set()
+    certified: set = set()  # left ends of the short segments beside accepted kinks
     t_min_width = 64.0 * precision
     for _ in range(10_000):
-        clean = _clean_segments(t, f, tol)
+        clean = _clean_segments(t, f, tol, certified)
         width = np.diff(t)
         too_small = width <= t_min_width * np.maximum(np.abs(t[:-1]), np.abs(t[1:])) + 1e-300
         dirty = np.flatnonzero(~clean & ~too_small)
@@ -156,10 +174,29 @@ def find_kinks(g, T0: float, *, precision: float, f_scale: float, n_grid: int = 
                 f"more than {max_kinks} segments of one line are not linear at the oracle's "
                 f"precision: the function is not piecewise linear with few pieces")
         new_t = []
+        candidates = []
+        # clean runs: run_start[j] is the first point of the run of clean segments that
+        # ends at point j; run_end[j] the last point of the run that starts at j. The
+        # slopes of the lines come from the whole run (the farthest points), not from
+        # the nearest two, which may be a short step apart (t* -+ delta)
+        # (a run goes on through a point only where the point is on its neighbours'
+        # chord: a kink on a sampled point ends it)
+        n = t.size
+        straight = np.zeros(n, dtype=bool)
+        straight[1:-1] = _collinear(t, f, tol)
+        run_start = np.arange(n)
+        for j in range(1, n):
+            if clean[j - 1]:
+                run_start[j] = run_start[j - 1] if straight[j - 1] else j - 1
+        run_end = np.arange(n)
+        for j in range(n - 2, -1, -1):
+            if clean[j]:
+                run_end[j] = run_end[j + 1] if straight[j + 1] else j + 1
         for j in dirty:
             if 1 <= j and j + 2 < t.size and clean[j - 1] and clean[j + 1]:
-                ta, fa, tb, fb = t[j - 1], f[j - 1], t[j], f[j]
-                tc, fc, td, fd = t[j + 1], f[j + 1], t[j + 2], f[j + 2]
+                a, e = run_start[j], run_end[j + 1]
+                ta, fa, tb, fb = t[a], f[a], t[j], f[j]
+                tc, fc, td, fd = t[j + 1], f[j + 1], t[e], f[e]
                 sl, sr = (fb - fa) / (tb - ta), (fd - fc) / (td - tc)
                 if sl != sr:
                     ts = (fc - fb + sl * tb - sr * tc) / (sl - sr)
@@ -172,12 +209,28 @@ def find_kinks(g, T0: float, *, precision: float, f_scale: float, n_grid: int = 
                         # for a slope change to show above the tolerance
                         need = 64.0 * tol(max(abs(fb), abs(fc)), abs(ts)) / abs(sl - sr)
                         delta = min(max(1e-6 * (hi - lo), need), 0.25 * (hi - lo))
-                        new_t += [ts, ts - delta, ts + delta]
+                        left, right = (ta, fa, tb, fb), (tc, fc, td, fd)
+                        checks = [(ts, left), (ts, right), (ts - delta, left),
+                                  (ts + delta, right)]
+                        if ts - delta > lo:
+                            checks.append((0.5 * (lo + ts - delta), left))
+                        if ts + delta < hi:
+                            checks.append((0.5 * (ts + delta + hi), right))
+                        candidates.append((ts, delta, len(new_t), checks))
+                        new_t += [c[0] for c in checks]
                         continue
             new_t.append(0.5 * (t[j] + t[j + 1]))
         new_t = np.asarray(new_t)
         new_f = np.asarray(g(new_t), dtype=float)
         n_queries += new_t.size
+        # a candidate is a kink when every check point lies on its line: then the two
+        # short segments beside it are clean (no triple of comparable gaps can say so)
+        for ts, delta, start, checks in candidates:
+            vals = new_f[start:start + len(checks)]
+            if all(abs(v - _line_at(*line, tc_)) <= tol(abs(v), abs(tc_))
+                   for v, (tc_, line) in zip(vals, checks)):
+                certified.add(float(ts - delta))
+                certified.add(float(ts))
         order = np.argsort(np.concatenate([t, new_t]), kind="stable")
         t = np.concatenate([t, new_t])[order]
         f = np.concatenate([f, new_f])[order]
@@ -189,7 +242,7 @@ def find_kinks(g, T0: float, *, precision: float, f_scale: float, n_grid: int = 
 
     # every segment is now clean (or given up), so the kinks sit on sampled points: a
     # point whose two neighbours' chord misses it, both its segments clean
-    clean = _clean_segments(t, f, tol)
+    clean = _clean_segments(t, f, tol, certified)
     bent = ~_collinear(t, f, tol) & clean[:-1] & clean[1:]
     kinks = t[1:-1][bent]
     n_segments = t.size - 1
