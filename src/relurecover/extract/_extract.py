@@ -374,8 +374,37 @@ def _locate_jump(Q, line, j, t_kink, pts, half, d, scale, f_scale, memo):
         # that crossed another hyperplane breaks this), and the jump be rank one
         z = abs(h[:-1] @ p_kink + h[-1])
         if z <= tol * size and resid <= max(1e-4, tol):
-            return u, h, err
+            if not low or _kink_elsewhere(Q, line, p_kink, u, h, scale):
+                return u, h, err
     return None
+
+
+def _kink_elsewhere(Q, line, p_kink, u, h, scale, tries: int = 2) -> bool:
+    """Whether the hyperplane ``h`` bends ``F`` away from the kink it was found at (7.2).
+
+    For low-precision oracles the kink-point check is weak: a step that crossed another
+    hyperplane spoils one column of a Jacobian and the offset with it, and the bad
+    hyperplane still passes near the kink. So the jump is looked for at a point of the
+    hyperplane one input scale away: the second difference of ``r . F`` across it along
+    the line's direction must be the one the unit predicts, ``(r . u)(n . e) delta``
+    (three queries a try; a try spoilt by another hyperplane nearby is retried).
+    """
+    n = h[:-1]
+    rng = np.random.default_rng(abs(hash(p_kink.tobytes())) % (2**32))
+    delta = 0.05 * scale
+    pred = float(line.r @ u) * float(n @ line.e) * delta
+    for _ in range(tries):
+        w = rng.standard_normal(n.size)
+        w -= (w @ n) * n
+        w *= scale / np.linalg.norm(w)
+        q = p_kink + w
+        q = q - (n @ q + h[-1]) * n  # on the hyperplane
+        P = q[None, :] + np.array([-delta, 0.0, delta])[:, None] * line.e[None, :]
+        y = Q(P) @ line.r
+        second = y[0] + y[2] - 2.0 * y[1]
+        if abs(second - pred) <= 0.3 * abs(pred):
+            return True
+    return False
 
 
 def _search_line(Q, units, d, scale, f_scale, rng, max_kinks, new_ok=True):
@@ -579,6 +608,59 @@ def _orient(U, Hm, cells, precision):
     return np.round(res.x).astype(bool), "integer program (HiGHS)"
 
 
+def _refine_quiet_cells(Q, net, errs, rho, f_scale, *, target: float = 1e-11,
+                       reserve: int = 100):
+    """Measure units again where every other unit is off (7.4), once orientations are known.
+
+    At a point where all units are inactive ``F = c`` exactly, and where unit ``i``
+    alone is active ``F = c + u_i (v_i . x + b_i)``: the oracle's rounding is then that
+    of a few terms instead of the sum over every active unit, so the jump between the
+    two cells is far more precise. Needs independent normals (``k <= d``: the least-norm
+    points of each pattern exist). Units are measured again when their estimated error
+    is above ``target`` (all of them for a low-precision oracle); the shared all-off
+    cell also gives ``c``. Returns the new network, or None when nothing was done.
+    """
+    k, d = net.V.shape
+    if k > d:
+        return None
+    Hn = np.c_[net.V, net.b] / np.linalg.norm(net.V, axis=1)[:, None]
+    N = Hn[:, :-1]
+    if np.linalg.cond(N) > 1e8:
+        return None
+    low = Q.precision > 1e-12
+    todo = [i for i in range(k) if low or errs[i] > target]
+    per_cell = (2 * d + 1) if low else (d + 1)
+    if not todo or Q.remaining < per_cell * (len(todo) + 1) + reserve:
+        return None
+    Q.stage("refine")
+
+    def measure(target_z):
+        x, *_ = np.linalg.lstsq(N, target_z - Hn[:, -1], rcond=None)
+        if low:
+            A, F, _ = _checked_jacobian(Q, x, 0.9 * rho, f_scale, retries=1)
+        else:
+            A, F = _jacobian(Q, x, 0.5 * rho)
+        return x, A, F
+
+    off = -rho * np.ones(k)
+    x0, A0, F0 = measure(off)
+    U = net.U / np.linalg.norm(net.V, axis=1)[None, :]  # weights of the normalised units
+    V, b = N.copy(), Hn[:, -1].copy()
+    for i in todo:
+        z = off.copy()
+        z[i] = rho
+        _, Ai, _ = measure(z)
+        u, h, _ = _rank_one(Ai - A0, n_ref=N[i])
+        # a new measurement must agree with the old one to the old one's error (a
+        # pattern other than the planned one would not)
+        if h is None or np.linalg.norm(h - Hn[i]) > max(1e-9, 10.0 * errs[i]):
+            continue
+        U[:, i], V[i], b[i] = u, h[:-1], h[-1]
+    c_old = np.asarray(net.c, dtype=float)
+    c = F0 if np.all(np.abs(F0 - c_old) <= 1e-6 * (1.0 + np.abs(c_old))) else c_old
+    return TwoLayerNetwork(U, V, b=b, c=c)
+
+
 def _polish(Q, net, scale, rng, *, max_columns: int = 2500, reserve: int = 100):
     """Least squares over all weights with the activation patterns fixed (7.4).
 
@@ -653,7 +735,8 @@ def extract(oracle, d=None, *, max_queries=None, time_limit=None, n_hidden=None,
         ``input_scale sqrt(d)``.
     tol : float, optional
         ``exact`` needs the fidelity's ``max_error <= tol``; default
-        ``max(2^-36, 2^12 precision)`` (the oracle's measured precision).
+        ``max(2^-36, 2^6 precision)`` (the oracle's measured precision: ``2^-18`` for a
+        float32 oracle).
     max_lines : int, default=8
         Lines searched at most; the search stops at the first line after the first
         whose kinks all lie on known hyperplanes.
@@ -726,7 +809,7 @@ def extract(oracle, d=None, *, max_queries=None, time_limit=None, n_hidden=None,
                     f"rounding): the outputs are random, noisy or not piecewise linear",
                     "none")
     if tol is None:
-        tol = max(2.0**-36, 2.0**12 * Q.precision)
+        tol = max(2.0**-36, 2.0**6 * Q.precision)
     m = Q.m
     diag["precision"] = Q.precision
 
@@ -795,6 +878,9 @@ def extract(oracle, d=None, *, max_queries=None, time_limit=None, n_hidden=None,
             verdict = (f"kinks keep appearing off the {len(units)} hyperplanes found after "
                        f"{max_lines} lines: the oracle is not a one-hidden-layer ReLU network "
                        f"(a second hidden layer bends the hyperplanes of its units)")
+            if Q.precision > 1e-12:
+                verdict += (f", or its precision ({Q.precision:.1e} relative) is too coarse "
+                            f"to place them")
         # units measured before later units were found: re-measure those whose two
         # cells a later hyperplane separates or comes too close to
         Q.stage("measure")
@@ -849,9 +935,18 @@ def extract(oracle, d=None, *, max_queries=None, time_limit=None, n_hidden=None,
     net = TwoLayerNetwork(U, V, b=b, c=c)
     timings["orient"] = time.perf_counter() - t0
 
-    # step 5b: a global least-squares polish when the network is small
+    # step 5b: units measured again in quiet cells (every other unit off), then a
+    # global least-squares polish when the network is small
     report("polish", 0.8)
     t0 = time.perf_counter()
+    try:
+        quiet = _refine_quiet_cells(Q, net, [units.err[i] for i in range(k)], rho, f_scale,
+                                    reserve=min(n_fidelity, 100))
+    except BudgetExhausted:
+        quiet = None
+    if quiet is not None:
+        net = quiet
+        diag["refined_in_quiet_cells"] = True
     try:
         polished = _polish(Q, net, scale, rng, reserve=min(n_fidelity, 100))
     except BudgetExhausted:
