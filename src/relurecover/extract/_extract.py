@@ -257,7 +257,9 @@ def _gaussian_route(Q, d, scale, rng, n_hidden, tol, m):
     with warnings.catch_warnings():
         # a failed attempt is expected when m < k: its warnings are not the user's
         warnings.simplefilter("ignore")
-        res = recover_two_layer(X / scale, Y, n_hidden=n_hidden, rng=rng)
+        # (the moment path: the queries are Gaussian, and with m < k it fails fast)
+        res = recover_two_layer(X / scale, Y, n_hidden=n_hidden, method="gaussian",
+                                max_starts=max(100, 8 * m), rng=rng)
     if res.network is None:
         return None, res
     net = res.network
@@ -661,7 +663,7 @@ def _refine_quiet_cells(Q, net, errs, rho, f_scale, *, target: float = 1e-11,
     return TwoLayerNetwork(U, V, b=b, c=c)
 
 
-def _polish(Q, net, scale, rng, *, max_columns: int = 2500, reserve: int = 100):
+def _polish(Q, net, scale, rng, *, max_columns: int = 1200, reserve: int = 100):
     """Least squares over all weights with the activation patterns fixed (7.4).
 
     With the hyperplanes known, ``F(x) = sum_i a_i(x) (W_i x + beta_i) + c`` is linear
