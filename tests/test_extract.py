@@ -1,6 +1,7 @@
 """Black-box extraction (docs/algorithms.md 7): exact recovery from queries, honest failure."""
 
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -231,3 +232,30 @@ def test_torch_module_and_files(tmp_path):
         open_model(pk)
     fn, d, info = open_model(pk, allow_pickle=True)
     assert info.kind == "pickle"
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_outputs_far_from_unit_scale(scale):
+    net = TwoLayerNetwork.random(10, 5, 1, bias_scale=0.5, rng=21)
+    big = TwoLayerNetwork(net.U * scale, net.V, b=net.b, c=net.c * scale)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or underflow on the way
+        ex = extract(big.predict, 10, rng=0, n_fidelity=1000)
+    assert ex.exact and compare(ex.network, big).max_error <= 1e-9
+
+
+def test_almost_a_network_is_not_exact():
+    net = TwoLayerNetwork.random(10, 5, 1, bias_scale=0.5, rng=22)
+    for eps in (1e-9, 1e-6):
+        ex = extract(lambda X: net.predict(X)[:, 0] + eps * np.tanh(X[:, 0]), 10, rng=0,
+                     n_fidelity=1000, time_limit=60)
+        assert not ex.exact
+
+
+def test_square_shapes():
+    net = TwoLayerNetwork.random(5, 5, 5, bias_scale=0.5, rng=23)
+    ex = extract(net.predict, 5, rng=0, n_fidelity=1000)
+    assert ex.exact and compare(ex.network, net).max_error <= 1e-9
+    net = TwoLayerNetwork.random(5, 5, 1, bias_scale=0.5, rng=24)
+    ex = extract(net.predict, 5, rng=0, n_fidelity=1000)
+    assert ex.exact and compare(ex.network, net).max_error <= 1e-9

@@ -780,6 +780,10 @@ def extract(oracle, d=None, *, max_queries=None, time_limit=None, n_hidden=None,
 
     def done(network, message, method, exact=False, fid=None):
         report("done", 1.0)
+        if network is not None and Q.out_scale != 1.0:
+            s_ = Q.out_scale
+            network = TwoLayerNetwork(network.U * s_, network.V, activation=network.activation,
+                                      b=network.b, c=network.c * s_)
         timings["total"] = time.perf_counter() - t_start
         return Extraction(network=network, exact=bool(exact), n_queries=Q.n_queries,
                           queries=dict(Q.per_stage), fidelity=fid,

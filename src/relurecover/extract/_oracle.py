@@ -48,6 +48,9 @@ class QueryOracle:
         Rows sent per stage (see :meth:`stage`).
     m : int or None
         Output width, known after the first answer.
+    out_scale : float
+        A power of two the answers are divided by (1 unless their first batch lies
+        outside ``2^-16 .. 2^16``); the network found is scaled back by it.
     precision : float
         Unit roundoff of the answers' dtype (``2^-53`` for float64, ``2^-24`` for
         float32); raised by :meth:`note_noise` when the answers are noisier.
@@ -68,6 +71,7 @@ class QueryOracle:
         self.dtype = None
         self.precision = float(np.finfo(np.float64).eps) / 2
         self.scalar_output = False
+        self.out_scale = 1.0
 
     # -- budget ------------------------------------------------------------------
     def stage(self, name: str) -> None:
@@ -93,7 +97,7 @@ class QueryOracle:
 
     # -- queries -----------------------------------------------------------------
     def __call__(self, Q) -> np.ndarray:
-        """Answer the rows of ``Q`` as an ``(q, m)`` float64 array.
+        """Answer the rows of ``Q`` as an ``(q, m)`` float64 array (divided by ``out_scale``).
 
         Raises
         ------
@@ -136,6 +140,11 @@ class QueryOracle:
         if self.m is None:
             self.m = Y.shape[1]
             self.scalar_output = scalar
+            top = float(np.max(np.abs(Y))) if np.all(np.isfinite(Y)) else 1.0
+            if top > 0 and not 2.0**-16 <= top <= 2.0**16:
+                # answers far from unit scale (1e-300, 1e300) are divided by a power of
+                # two: exact, and no norm of a Jacobian under- or overflows
+                self.out_scale = float(2.0 ** np.round(np.log2(top)))
             if raw_dtype is not None and np.dtype(raw_dtype).kind == "f":
                 self.dtype = np.dtype(raw_dtype)
                 self.precision = max(self.precision, float(np.finfo(self.dtype).eps) / 2)
@@ -146,7 +155,7 @@ class QueryOracle:
             bad = int(np.flatnonzero(~np.all(np.isfinite(Y), axis=1))[0])
             raise NotAnOracle(f"the oracle answered a non-finite value (query {bad} of "
                               f"a batch of {q}).")
-        return Y
+        return Y / self.out_scale if self.out_scale != 1.0 else Y
 
     def note_noise(self, relative: float) -> None:
         """Raise :attr:`precision` to a measured relative noise level."""
