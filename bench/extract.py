@@ -37,6 +37,8 @@ drops 784-128-1.
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -203,19 +205,26 @@ def part_digits():
         for kind, path in files.items():
             rec = {}
             try:
+                back = tmp / f"back_{path.name}"
+                # the command line, as a user runs it
                 with Timer() as t:
-                    ex = extract(path, rng=0, input_scale=1.0)
-                back = save_like(ex.network, tmp / f"back_{path.name}", open_model(path)[2])
+                    proc = subprocess.run(
+                        [sys.executable, "-m", "relurecover.cli", "extract", str(path),
+                         "--out", str(back), "--json", "--seed", "0"],
+                        capture_output=True, text=True, check=False)
+                obj = json.loads(proc.stdout)
+                r = obj["result"]
                 fn, _, info = open_model(back)
                 G = np.asarray(fn(X))
                 err = float(np.max(np.abs(F - G)) / np.max(np.abs(F)))
-                rec = {"exact": ex.exact, "seconds": t.seconds, "n_queries": ex.n_queries,
-                       "width": ex.n_hidden, "written_as": info.kind,
+                rec = {"exact": r["exact"], "exit_code": proc.returncode,
+                       "seconds": t.seconds, "n_queries": r["n_queries"],
+                       "width": r["n_hidden"], "written_as": info.kind,
                        "digits_max_error": err,
                        "digits_max_error_log2": float(np.log2(err)) if err > 0 else None,
                        "same_class_every_image": bool(np.all(F.argmax(1) == G.argmax(1))),
-                       "fidelity_max_error": ex.fidelity.max_error if ex.fidelity else None,
-                       "message": ex.message}
+                       "fidelity_max_error": (r["fidelity"] or {}).get("max_error"),
+                       "message": obj["message"]}
             except Exception:
                 rec = {"exact": False,
                        "message": "crash: " + traceback.format_exc().strip().splitlines()[-1]}
