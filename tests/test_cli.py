@@ -1044,3 +1044,10 @@ def test_extract_checks_before_the_work(tmp_path):
     assert res.exit_code == 2 and "--max-queries" in obj["error"]
     obj, res = run_json("extract", tmp_path / "nope.onnx")
     assert res.exit_code == 2 and obj["result"] is None
+
+
+def test_python_m_runs_every_command():
+    # `python -m relurecover.cli` must see the commands defined at the end of the module
+    res = subprocess.run([sys.executable, "-m", "relurecover.cli", "extract", "--help"],
+                         capture_output=True, text=True, check=False)
+    assert res.returncode == 0 and "MODEL" in res.stdout

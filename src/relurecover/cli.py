@@ -1113,9 +1113,6 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
 
 def _load_truth_network(path: Path):
     """The true network for ``extract --truth``: a saved ``.npz`` or a PyTorch file."""
@@ -1233,3 +1230,7 @@ def extract(
         "comparison": cmp_json, "seconds": seconds,
     }
     out.finish(EXIT_OK if ex.exact else EXIT_NOT_CERTIFIED, ex.message, result)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
