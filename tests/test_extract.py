@@ -259,3 +259,26 @@ def test_square_shapes():
     net = TwoLayerNetwork.random(5, 5, 1, bias_scale=0.5, rng=24)
     ex = extract(net.predict, 5, rng=0, n_fidelity=1000)
     assert ex.exact and compare(ex.network, net).max_error <= 1e-9
+
+
+def test_low_precision_runs_are_reproducible_across_processes():
+    # every random step is seeded: no dependence on Python's per-process hash salt
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy as np\n"
+            "from relurecover import TwoLayerNetwork\n"
+            "from relurecover.extract import extract\n"
+            "net = TwoLayerNetwork.random(6, 4, 1, bias_scale=0.5, rng=5)\n"
+            "V, U, b, c = (a.astype(np.float32) for a in (net.V, net.U, net.b, net.c))\n"
+            "f = lambda X: (np.maximum(X.astype(np.float32) @ V.T + b, 0) @ U.T + c)[:, 0]\n"
+            "ex = extract(f, 6, rng=0, n_fidelity=200)\n"
+            "print(ex.n_queries, ex.n_hidden)\n")
+    outs = []
+    for salt in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=salt)
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, check=True)
+        outs.append(res.stdout)
+    assert outs[0] == outs[1]

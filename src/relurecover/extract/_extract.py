@@ -29,6 +29,7 @@
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -392,7 +393,9 @@ def _kink_elsewhere(Q, line, p_kink, u, h, scale, tries: int = 2) -> bool:
     (three queries a try; a try spoilt by another hyperplane nearby is retried).
     """
     n = h[:-1]
-    rng = np.random.default_rng(abs(hash(p_kink.tobytes())) % (2**32))
+    # directions drawn from the kink point's bits: reproducible from run to run
+    # (Python's hash of bytes is salted per process)
+    rng = np.random.default_rng(zlib.crc32(p_kink.tobytes()))
     delta = 0.05 * scale
     pred = float(line.r @ u) * float(n @ line.e) * delta
     for _ in range(tries):
