@@ -282,3 +282,40 @@ def test_low_precision_runs_are_reproducible_across_processes():
                              env=env, check=True)
         outs.append(res.stdout)
     assert outs[0] == outs[1]
+
+
+def test_onnx_and_skops_files(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("torch")
+    from relurecover.extract import open_model, save_like
+
+    net = TwoLayerNetwork.random(7, 5, 3, bias_scale=0.5, rng=31)
+    path = tmp_path / "m.onnx"
+    net.to_onnx(path)
+    fn, d, info = open_model(path)
+    assert info.kind == "onnx" and info.dtype == "float64" and d == 7
+    ex = extract(path, rng=0, n_fidelity=500)
+    assert ex.exact and compare(ex.network, net).max_error <= 1e-9
+    back = save_like(ex.network, tmp_path / "back.onnx", info)
+    X = np.random.default_rng(0).standard_normal((30, 7))
+    np.testing.assert_allclose(open_model(back)[0](X), net.predict(X), rtol=1e-10,
+                               atol=1e-10)
+    sio = pytest.importorskip("skops.io")
+    sk = tmp_path / "m.skops"
+    sio.dump(net.to_mlp(), sk)
+    fn, d, info = open_model(sk)
+    assert info.kind == "skops" and d == 7
+    ex = extract(sk, rng=0, n_fidelity=500)
+    assert ex.exact and compare(ex.network, net).max_error <= 1e-9
+
+
+def test_float32_module_is_reported_as_such():
+    torch = pytest.importorskip("torch")
+    net = TwoLayerNetwork.random(6, 3, 1, bias_scale=0.5, rng=32)
+    module = net.to_torch(dtype=torch.float32)
+    ex = extract(module, rng=0, n_fidelity=500)
+    assert ex.precision >= 2.0**-25  # the answers are float32
+    if ex.exact:  # certified means reproduced to 2^-18
+        assert ex.fidelity.max_error <= 2.0**-18
+    else:
+        assert "not" in ex.message
