@@ -496,3 +496,35 @@ def test_dead_units_are_revived_and_the_fit_improves():
     assert kept >= 1
     assert after < 0.5 * before
     assert _activity(Ws, Zt, torch)[1].min() > 0.0
+
+
+def test_architecture_search_grows_only_while_it_gains():
+    pytest.importorskip("torch")
+    from relurecover.deep import learn_deep
+    from relurecover.deep._instances import alternating_network
+    from relurecover.deep._learn import SEARCH_GAIN, SEARCH_GROW_ABOVE
+
+    net = alternating_network(6, 6, rng=0)  # 12 units in a plane: (4,) cannot hold them
+    X = np.random.default_rng(1).standard_normal((6000, 6))
+    fit = learn_deep(X, net.predict(X), rng=2, restarts=1, fit_iter=30, n_screen=1,
+                     max_iter=30, polish_iter=0, lm_iter=0, rounds=1, n_directions=2,
+                     fit_rows=2000)
+    archs = fit.diagnostics["rounds"][0]["architectures"]
+    assert [a["widths"] for a in archs[:2]] == [[4], [4, 4]]
+    assert all(np.isfinite(a["heldout"]) for a in archs)
+    # levels: 2 architectures, then 3 per doubled width; a level is tried only when the
+    # one before was above SEARCH_GROW_ABOVE and gained SEARCH_GAIN on the one before it
+    assert len(archs) == 2 or (len(archs) - 2) % 3 == 0
+    level_best = [min(a["heldout"] for a in archs[:2])]
+    for i in range(2, len(archs), 3):
+        level_best.append(min(a["heldout"] for a in archs[i:i + 3]))
+    for j in range(1, len(level_best)):
+        assert level_best[j - 1] > SEARCH_GROW_ABOVE
+        if j >= 2:
+            assert level_best[j - 1] < SEARCH_GAIN * level_best[j - 2]
+    assert fit.widths in [tuple(a["widths"]) for a in archs]
+    # given widths: no search
+    fit = learn_deep(X, net.predict(X), [4], rng=2, restarts=1, fit_iter=30, n_screen=1,
+                     max_iter=30, polish_iter=0, lm_iter=0, rounds=1, n_directions=2,
+                     fit_rows=2000)
+    assert [a["widths"] for a in fit.diagnostics["rounds"][0]["architectures"]] == [[4]]

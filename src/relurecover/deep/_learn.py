@@ -41,6 +41,13 @@ TORCH_HINT = "learn_deep needs PyTorch: pip install 'relurecover[torch]'"
 #: the default ``success_tol``: a held-out relative square error at most this is a
 #: success (the CLI's ``--tol`` default too).
 DEFAULT_SUCCESS_TOL = 1e-3
+#: the architecture search (``widths=None``) doubles the width up to this, and goes on
+#: while the best held-out error of a level is below SEARCH_GAIN times the last one's
+SEARCH_MAX_WIDTH = 64
+SEARCH_GAIN = 0.5
+#: ... and only while that error is above this (the subspace of filtered PCA is
+#: approximate, so even the right architecture fits it only to about its angle squared)
+SEARCH_GROW_ABOVE = 1e-2
 #: at most this many rows are held out, whatever the fraction ``heldout``.
 MAX_HELDOUT_ROWS = 50_000
 #: the default ``refine_rows``: ``max(REFINE_ROWS_MIN, REFINE_ROWS_PER_PARAM * n_parameters)``.
@@ -368,6 +375,11 @@ def _relative_error(Ws, X, Y, torch, chunk=ROW_BLOCK) -> float:
     return num / max(den, 1e-300)
 
 
+def _n_params(sizes) -> int:
+    """Weights of a bias-free MLP with layer sizes ``sizes``."""
+    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
 def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, screen_iter,
                refine_rows, max_iter, lm_iter, lm_max_params, polish_iter, tol, deadline,
                n_threads, gen, torch):
@@ -383,26 +395,61 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
     Z_fit = torch.from_numpy(np.ascontiguousarray(X_tr[:rows] @ P))
     Y_fit = torch.from_numpy(np.ascontiguousarray(Y_tr[:rows]))
     Z_ho = torch.from_numpy(np.ascontiguousarray(data["X_ho"] @ P))
+    # the architectures: the given widths, or a search (5.5) that starts at (2r,) and
+    # (2r, 2r) and grows the width (doubling, depth 1 to 3) while the best held-out
+    # error of the subspace fits falls by a clear margin (to half) and the deadline
+    # allows; the first level alone is the search of earlier versions
     w0 = max(2 * r, 2)
-    candidates = [widths] if widths is not None else [(w0,), (w0, w0)]
+    if widths is not None:
+        ladder = [[tuple(widths)]]
+    else:
+        ladder, w = [], w0
+        while w <= max(SEARCH_MAX_WIDTH, w0):
+            ladder.append([(w,), (w, w)] + ([(w, w, w)] if w > w0 else []))
+            w *= 2
+    candidates = []
+    architectures = []
     fits = []
     restart_errors = []
     revived = 0
-    n_fits = restarts * len(candidates)
+    n_fits = restarts * len(ladder[0])
     report("fit", 0.0)
+    best_before = math.inf
     with _torch_threads(torch, 1):
-        for arch in candidates:
-            sizes = [r, *arch, m]
-            for _ in range(restarts):
-                Ws = _init_weights(sizes, gen, torch)
-                _lbfgs(Ws, Z_fit, Y_fit, max_iter=fit_iter, tol=tol, deadline=math.inf,
-                       torch=torch)
-                revived += _revive_dead_units(Ws, Z_fit, Y_fit, fit_iter=fit_iter, tol=tol,
-                                              gen=gen, torch=torch)
-                err = _relative_error(Ws, Z_ho, Y_ho_t, torch)
-                restart_errors.append(err)
-                fits.append((err, len(fits), arch, [W.detach().clone() for W in Ws]))
-                report("fit", len(fits) / n_fits)
+        for level, archs in enumerate(ladder):
+            if level and time.perf_counter() > deadline:
+                break
+            level_best = math.inf
+            for arch in archs:
+                candidates.append(arch)
+                sizes = [r, *arch, m]
+                arch_best = math.inf
+                # (the wider levels of the search take a quarter of the restarts)
+                for _ in range(restarts if level == 0 else max(4, restarts // 4)):
+                    Ws = _init_weights(sizes, gen, torch)
+                    _lbfgs(Ws, Z_fit, Y_fit, max_iter=fit_iter, tol=tol, deadline=math.inf,
+                           torch=torch)
+                    revived += _revive_dead_units(Ws, Z_fit, Y_fit, fit_iter=fit_iter,
+                                                  tol=tol, gen=gen, torch=torch)
+                    err = _relative_error(Ws, Z_ho, Y_ho_t, torch)
+                    restart_errors.append(err)
+                    arch_best = min(arch_best, err)
+                    fits.append((err, len(fits), arch, [W.detach().clone() for W in Ws]))
+                    report("fit", min(1.0, len(fits) / n_fits))
+                architectures.append({"widths": list(arch), "heldout": float(arch_best)})
+                level_best = min(level_best, arch_best)
+            if not level_best < SEARCH_GAIN * best_before:
+                break  # no clear gain over the narrower level: stop growing
+            best_before = level_best
+            if level_best <= SEARCH_GROW_ABOVE:
+                break  # as good as the approximate subspace allows: no wider level
+    if len(architectures) > 1:
+        # the smallest architecture within a factor 2 of the best held-out error goes on
+        # (a wider one that fits as well only costs more to refine)
+        top = min(a["heldout"] for a in architectures)
+        fit_ok = [tuple(a["widths"]) for a in architectures if a["heldout"] <= 2.0 * top]
+        chosen_arch = min(fit_ok, key=lambda a: (_n_params([r, *a, m]), len(a)))
+        fits = [f for f in fits if f[2] == chosen_arch]
     fits.sort(key=lambda f: f[:2])
     timings["fit"] = time.perf_counter() - t0
 
@@ -471,7 +518,8 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
             "screened_errors": [float(f[0]) for f in screened], "n_screened": len(screened),
             "refine_rows": refine_rows, "refine_iterations": it_refine,
             "lm_iterations": it_lm, "lm_used": lm_used, "polish_iterations": it_polish,
-            "fit_rows": rows, "candidates": candidates, "n_parameters": n_params,
+            "fit_rows": rows, "candidates": candidates, "architectures": architectures,
+            "n_parameters": n_params,
             "revived_units": revived,
             "timings": timings}
 
@@ -814,8 +862,14 @@ def learn_deep(
     y : array-like of shape (n_samples,) or (n_samples, m)
         Labels.
     widths : sequence of int, or int, default=None
-        Hidden widths ``(w_1, ..., w_L)``. None tries ``(2r,)`` and ``(2r, 2r)``
-        (``r`` the subspace dimension, at least 2), keeping the better held out.
+        Hidden widths ``(w_1, ..., w_L)``. None searches (docs/algorithms.md 5.5):
+        ``(2r,)`` and ``(2r, 2r)`` first (``r`` the subspace dimension, at least 2),
+        then, while the best held-out error of the subspace fits is above
+        ``SEARCH_GROW_ABOVE`` (1e-2), the width doubled with depth 1 to 3 (a quarter of
+        the restarts each), as long as that error falls to half of the narrower
+        level's (up to width ``SEARCH_MAX_WIDTH``); the smallest architecture
+        within a factor 2 of the best goes on to the refinement. Every architecture
+        tried and its held-out error is in ``diagnostics["rounds"][i]["architectures"]``.
     rng : None, int or numpy.random.Generator, default=None
         Seeds the held-out split and the restarts (same seed, same bits for a fixed
         number of threads).
