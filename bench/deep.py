@@ -29,6 +29,10 @@ Parts (``--part``):
   ``|<w_j, x>|`` terms, d = 60), depth 3 (4, 4) at d = 50 and 200, and depth 3 (3, 3) at
   d = 80, n = 2e5: held-out <= 1e-3 on at least 9 of 10 per family, the widths found.
 
+- ``biases`` (issue 13, acceptance 2): depth 3, widths (4, 4), d = 50, biases
+  ``N(0, 0.5^2) ||row||`` in every layer, n = 2e5, ``learn_deep(..., biases=True)``:
+  held-out <= 1e-3 on at least 9 of 10.
+
 Results go to ``bench/results/deep_<part>[_quick].json`` (and
 ``deep_scaling.png``). ``--quick`` runs small sizes and few seeds.
 
@@ -392,7 +396,41 @@ def part_widths_unknown(args) -> dict:
     return out
 
 
+def part_biases(args) -> dict:
+    """Issue 13, acceptance 2: depth 3, (4, 4), d = 50, biases in every layer."""
+    n = 50_000 if args.quick else args.n
+    seeds = min(args.seeds, 2) if args.quick else args.seeds
+    d = 50
+    out = {"n": n, "d": d, "widths": WIDTHS, "seeds": seeds, "heldout_tol": HELDOUT_TOL,
+           "runs": []}
+    for seed in range(seeds):
+        rng = np.random.default_rng([13, 2, d, seed])
+        base = DeepNetwork.random(d, list(WIDTHS), rng=rng)
+        biases = [0.5 * rng.standard_normal(W.shape[0]) * np.linalg.norm(W, axis=1)
+                  for W in base.weights]
+        truth = DeepNetwork(base.weights, biases)
+        X = gaussian_inputs(n, d, rng=np.random.default_rng([13, 2, d, seed, n]))
+        y = truth.predict(X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Timer() as t:
+                fit = learn_deep(X, y, list(WIDTHS), rng=seed, biases=True)
+        out["runs"].append({"seed": seed, "heldout_error": fit.heldout_error,
+                            "time": t.seconds})
+        _progress(f"  biases seed={seed}: held-out {fit.heldout_error:.2e}, {t.seconds:.1f}s")
+        write_json(_name("biases", args.quick), {"part": "biases", "quick": args.quick,
+                                                 **out})
+    he = np.array([r["heldout_error"] for r in out["runs"]])
+    cols = ["d", "n", "seeds", "held-out<=1e-3", "median held-out", "median s"]
+    rows = [[d, n, seeds, int((he <= HELDOUT_TOL).sum()), float(np.median(he)),
+             float(np.median([r["time"] for r in out["runs"]]))]]
+    out["table"] = {"columns": cols, "rows": rows}
+    print_table("learn_deep(biases=True), depth 3 (4, 4), biases in every layer", cols, rows)
+    return out
+
+
 PARTS = {"subspace": part_subspace, "pca-samples": part_pca_samples,
+         "biases": part_biases,
          "widths-unknown": part_widths_unknown,
          "alternating": part_alternating,
          "scaling": part_scaling, "adam": part_adam}

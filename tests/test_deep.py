@@ -528,3 +528,25 @@ def test_architecture_search_grows_only_while_it_gains():
                      max_iter=30, polish_iter=0, lm_iter=0, rounds=1, n_directions=2,
                      fit_rows=2000)
     assert [a["widths"] for a in fit.diagnostics["rounds"][0]["architectures"]] == [[4]]
+
+
+def test_learn_deep_fits_biases_in_every_layer():
+    pytest.importorskip("torch")
+    from relurecover import DeepNetwork
+    from relurecover.deep import learn_deep
+
+    rng = np.random.default_rng(0)
+    base = DeepNetwork.random(8, [3, 3], 1, rng=1)
+    biases = [0.5 * rng.standard_normal(W.shape[0]) * np.linalg.norm(W, axis=1)
+              for W in base.weights]
+    truth = DeepNetwork(base.weights, biases)  # biases in both hidden layers and the output
+    X = np.random.default_rng(2).standard_normal((20_000, 8))
+    y = truth.predict(X)
+    fit = learn_deep(X, y, [3, 3], rng=3, biases=True, restarts=8, rounds=1)
+    Xt = np.random.default_rng(4).standard_normal((2000, 8))
+    err = np.sum((fit.network.predict(Xt) - truth.predict(Xt))**2) / np.sum(truth.predict(Xt)**2)
+    assert fit.heldout_error < 1e-4 and err < 1e-4
+    assert fit.network.widths == [4, 4]  # one constant unit per hidden layer
+    assert np.any(fit.network.biases[0] != 0)
+    with pytest.raises(TypeError, match="biases"):
+        learn_deep(X, y, [3, 3], biases="yes")

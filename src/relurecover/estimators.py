@@ -405,13 +405,16 @@ class DeepReLURegressor(_NetworkRegressor):
     progress : callable, default=None
         Called as ``progress(stage, fraction)`` during ``fit`` (see
         :func:`learn_deep`); None reports nothing.
+    biases : bool, default=False
+        Fit biases in every layer (see :func:`learn_deep`).
     random_state : None, int, numpy.random.Generator or numpy.random.RandomState, default=None
         Seeds the held-out split and the restarts.
 
     Attributes
     ----------
     network_ : DeepNetwork
-        The fitted network (``W_1`` of shape ``(w_1, d)``; zero biases).
+        The fitted network (``W_1`` of shape ``(w_1, d)``; zero biases unless
+        ``biases=True``).
     success_ : bool
         ``heldout_error_ <= success_tol``.
     heldout_error_ : float
@@ -424,7 +427,7 @@ class DeepReLURegressor(_NetworkRegressor):
     coefs_ : list of ndarray
         ``[W_1^T, ..., W_{L+1}^T]``, as in ``MLPRegressor``.
     intercepts_ : list of ndarray
-        Zero vectors, one per layer.
+        The biases, one vector per layer (zero without ``biases=True``).
     n_layers_ : int
         ``L + 2``.
     n_outputs_ : int
@@ -453,7 +456,7 @@ class DeepReLURegressor(_NetworkRegressor):
                  n_screen=4, screen_iter=200, max_iter=2000, polish_iter=40, lm_iter=30,
                  lm_max_params=3000, rounds=2, tol=1e-14, success_tol=1e-3,
                  time_limit=None, n_threads=1, pca_options=None, progress=None,
-                 random_state=None):
+                 biases=False, random_state=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.subspace = subspace
         self.n_directions = n_directions
@@ -475,6 +478,7 @@ class DeepReLURegressor(_NetworkRegressor):
         self.n_threads = n_threads
         self.pca_options = pca_options
         self.progress = progress
+        self.biases = biases
         self.random_state = random_state
 
     def fit(self, X, y):
@@ -516,7 +520,7 @@ class DeepReLURegressor(_NetworkRegressor):
                 lm_iter=self.lm_iter, lm_max_params=self.lm_max_params,
                 rounds=self.rounds, tol=self.tol, success_tol=self.success_tol,
                 time_limit=self.time_limit, n_threads=self.n_threads,
-                pca_options=self.pca_options, progress=self.progress)
+                pca_options=self.pca_options, progress=self.progress, biases=self.biases)
         except ValueError as exc:
             _reraise_too_few_samples(exc, n, d)
             raise

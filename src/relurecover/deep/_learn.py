@@ -185,6 +185,19 @@ def _init_weights(sizes, gen, torch):
     return Ws
 
 
+def _constant_units(Ws, torch):
+    """Make the last unit of every hidden layer the constant 1 (biases, 5.6).
+
+    The inputs end with a constant column 1; the last unit of layer 1 reads only it,
+    the last unit of each later layer only the constant unit before: ``relu(1) = 1``
+    all the way, so every other unit's weight on it is its bias.
+    """
+    with torch.no_grad():
+        for W in Ws[:-1]:
+            W[-1].zero_()
+            W[-1, -1] = 1.0
+
+
 def _activity(Ws, X, torch):
     """Fraction of rows on which each hidden unit is active, one array per layer."""
     out = []
@@ -382,7 +395,7 @@ def _n_params(sizes) -> int:
 
 def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, screen_iter,
                refine_rows, max_iter, lm_iter, lm_max_params, polish_iter, tol, deadline,
-               n_threads, gen, torch):
+               n_threads, gen, torch, biases=False):
     """Steps 5.3-5.4 once: fits in ``span(P)`` from restarts, lift, refine, polish."""
     timings = {}
     X_tr, Y_tr = data["X_tr"], data["Y_tr"]
@@ -399,7 +412,10 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
     # (2r, 2r) and grows the width (doubling, depth 1 to 3) while the best held-out
     # error of the subspace fits falls by a clear margin (to half) and the deadline
     # allows; the first level alone is the search of earlier versions
-    w0 = max(2 * r, 2)
+    # with biases the inputs carry a constant last column (P's last direction), and
+    # every hidden layer one more unit that starts as the constant (5.6)
+    r_in = r - 1 if biases else r
+    w0 = max(2 * r_in, 2)
     if widths is not None:
         ladder = [[tuple(widths)]]
     else:
@@ -422,11 +438,13 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
             level_best = math.inf
             for arch in archs:
                 candidates.append(arch)
-                sizes = [r, *arch, m]
+                sizes = [r, *(w + 1 if biases else w for w in arch), m]
                 arch_best = math.inf
                 # (the wider levels of the search take a quarter of the restarts)
                 for _ in range(restarts if level == 0 else max(4, restarts // 4)):
                     Ws = _init_weights(sizes, gen, torch)
+                    if biases:
+                        _constant_units(Ws, torch)
                     _lbfgs(Ws, Z_fit, Y_fit, max_iter=fit_iter, tol=tol, deadline=math.inf,
                            torch=torch)
                     revived += _revive_dead_units(Ws, Z_fit, Y_fit, fit_iter=fit_iter,
@@ -448,7 +466,7 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
         # (a wider one that fits as well only costs more to refine)
         top = min(a["heldout"] for a in architectures)
         fit_ok = [tuple(a["widths"]) for a in architectures if a["heldout"] <= 2.0 * top]
-        chosen_arch = min(fit_ok, key=lambda a: (_n_params([r, *a, m]), len(a)))
+        chosen_arch = min(fit_ok, key=lambda a: (_n_params([r_in, *a, m]), len(a)))
         fits = [f for f in fits if f[2] == chosen_arch]
     fits.sort(key=lambda f: f[:2])
     timings["fit"] = time.perf_counter() - t0
@@ -538,6 +556,7 @@ class _Config:
     rounds: int
     success_tol: float
     exponents: tuple  # (ex, ey): X and Y are rescaled by 2**-ex and 2**-ey
+    biases: bool  # fit biases in every layer (a constant input and constant units)
     fit: dict  # keyword arguments of _fit_round (but deadline, gen, torch)
 
 
@@ -653,8 +672,10 @@ def check_deep_sample_size(n, d, heldout=0.1):
 def _learn_deep_iv(X, y, *, widths, subspace, n_directions, restarts, heldout, fit_rows,
                    refine_rows, fit_iter, n_screen, screen_iter, max_iter, polish_iter,
                    lm_iter, lm_max_params, rounds, tol, success_tol, time_limit,
-                   n_threads, pca_options):
+                   n_threads, pca_options, biases=False):
     """Check every argument of :func:`learn_deep` before any work."""
+    if not isinstance(biases, (bool, np.bool_)):
+        raise TypeError(f"`biases` must be True or False, got {biases!r}.")
     X, Y = check_samples(X, y, zero_y="there is nothing to learn.")
     n, d = X.shape
     basis = _check_subspace(subspace, d)
@@ -684,7 +705,7 @@ def _learn_deep_iv(X, y, *, widths, subspace, n_directions, restarts, heldout, f
                          pca_options=_check_pca_options(pca_options), n_ho=n_ho,
                          rounds=check_positive_int(rounds, "rounds"),
                          success_tol=float(success_tol), exponents=_check_exponents(X, Y),
-                         fit=fit)
+                         biases=bool(biases), fit=fit)
 
 
 # --------------------------------------------------------------------------- steps
@@ -760,8 +781,13 @@ def _rounds(P, r, data, cfg: _Config, timings, **kw):
         if rnd:
             # the span of the refined first layer: at least the r directions found,
             # more when the refinement grew one that filtered PCA missed
-            _, sv, Vt = np.linalg.svd(best["Ws"][0].detach().numpy(), full_matrices=False)
+            W1 = best["Ws"][0].detach().numpy()
+            if kw.get("biases"):
+                W1 = W1[:, :-1]  # the span of the first layer, not its biases
+            _, sv, Vt = np.linalg.svd(W1, full_matrices=False)
             P = Vt[:max(r, int((sv > SPAN_SV_RTOL * sv[0]).sum()))].T
+            if kw.get("biases"):
+                P = _with_constant(P)
         out = _fit_round(P, data, **cfg.fit, **kw)
         rounds_out.append({k: v for k, v in out.items() if k not in ("Ws", "timings")})
         for key, sec in out["timings"].items():
@@ -769,6 +795,24 @@ def _rounds(P, r, data, cfg: _Config, timings, **kw):
         if best is None or out["heldout"] < best["heldout"]:
             best = dict(out, round=rnd)
     return best, rounds_out
+
+
+def _with_constant(P):
+    """``[[P, 0], [0, 1]]``: the basis with the constant input column kept as it is."""
+    d, r = P.shape
+    out = np.zeros((d + 1, r + 1))
+    out[:d, :r] = P
+    out[d, r] = 1.0
+    return out
+
+
+def _add_constant_column(data, torch):
+    """The inputs with a constant last column 1 (biases, 5.6)."""
+    for key in ("X_tr", "X_ho"):
+        A = data[key]
+        data[key] = np.concatenate([A, np.ones((A.shape[0], 1))], axis=1)
+    data["X_t"] = torch.from_numpy(data["X_tr"])
+    data["X_ho_t"] = torch.from_numpy(data["X_ho"])
 
 
 def _check_deadline(deadline, time_limit, notes):
@@ -811,8 +855,13 @@ def _result(best, rounds_out, sub, data, scales, notes, cfg: _Config, timings, t
     mats = [W.detach().numpy().copy() for W in Ws]
     # positively homogeneous: F(x 2^-ex) / sy 2^-ey is the network with W_1 2^-ex
     # and W_{L+1} sy 2^ey applied to x (powers of two: exact)
+    b1 = None
+    if cfg.biases:
+        mats[0], b1 = mats[0][:, :-1].copy(), mats[0][:, -1].copy()
     mats[0] = np.ldexp(mats[0], -ex)
     mats[-1] = np.ldexp(mats[-1] * sy, ey)
+    if b1 is not None:
+        b1 = b1.copy()
     if not all(np.all(np.isfinite(M)) for M in mats):
         raise ValueError("the learned network overflows float64 in the units of X and y; "
                          "multiply X (or y) by a constant closer to 1.")
@@ -821,7 +870,9 @@ def _result(best, rounds_out, sub, data, scales, notes, cfg: _Config, timings, t
             "lm_iterations", "lm_used", "subspace_fit_error", "chosen_restart",
             "screened_errors", "candidates", "n_parameters")
     return DeepFit(
-        network=DeepNetwork(mats), heldout_error=heldout_error,
+        network=DeepNetwork(mats, None if b1 is None
+                            else [b1] + [np.zeros(M.shape[0]) for M in mats[1:]]),
+        heldout_error=heldout_error,
         train_error=float(train_error), success=bool(ok), success_tol=cfg.success_tol,
         message=message, subspace=sub, widths=tuple(best["arch"]),
         restart_errors=tuple(float(e) for e in rounds_out[0]["restart_errors"]),
@@ -843,7 +894,7 @@ def learn_deep(
     polish_iter: int = 40, lm_iter: int = 30, lm_max_params: int = 3000, rounds: int = 2,
     tol: float = 1e-14, success_tol: float = DEFAULT_SUCCESS_TOL,
     time_limit: float | None = None, n_threads: int | None = 1,
-    pca_options: dict | None = None, progress=None,
+    pca_options: dict | None = None, progress=None, biases: bool = False,
 ) -> DeepFit:
     """Learn ``F(x) = W_{L+1} relu(W_L ... relu(W_1 x))`` from Gaussian samples [CKM].
 
@@ -925,6 +976,12 @@ def learn_deep(
         ``fraction`` in ``[0, 1]`` (``"fit"``: restarts done of all), 1 when the
         stage is done. For progress bars; None (the default) reports nothing and
         changes nothing. An exception it raises stops the call.
+    biases : bool, default=False
+        Fit biases in every layer (docs/algorithms.md 5.6): the fits see a constant
+        input besides the subspace, and every hidden layer one more unit that starts
+        as the constant 1, whose outgoing weights are the next layer's biases; the
+        network returned has ``biases[0]`` and one more unit per hidden layer than
+        ``widths`` says.
 
     Returns
     -------
@@ -952,16 +1009,23 @@ def learn_deep(
         fit_iter=fit_iter, n_screen=n_screen, screen_iter=screen_iter, max_iter=max_iter,
         polish_iter=polish_iter, lm_iter=lm_iter, lm_max_params=lm_max_params,
         rounds=rounds, tol=tol, success_tol=success_tol, time_limit=time_limit,
-        n_threads=n_threads, pca_options=pca_options)
+        n_threads=n_threads, pca_options=pca_options, biases=biases)
     rng = check_random_state(rng)
     deadline = t_start + time_limit if time_limit is not None else math.inf
     with reporting(progress):
         data, scales = _split(X, Y, cfg, rng, torch)
         timings = {}
         sub, P, notes = _subspace_step(data, subspace, cfg, timings)
+        r = P.shape[1]
+        if cfg.biases:
+            # filtered PCA is unchanged (y depends on x through W_1 x + b_1 only); the
+            # fits see a constant input column besides the subspace (5.6)
+            _add_constant_column(data, torch)
+            P = _with_constant(P)
         gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
-        best, rounds_out = _rounds(P, P.shape[1], data, cfg, timings, deadline=deadline,
-                                   gen=gen, torch=torch)
+        kw = {"biases": True} if cfg.biases else {}
+        best, rounds_out = _rounds(P, r, data, cfg, timings, deadline=deadline,
+                                   gen=gen, torch=torch, **kw)
         _check_deadline(deadline, time_limit, notes)
         fit = _result(best, rounds_out, sub, data, scales, notes, cfg, timings, torch)
         timings["total"] = time.perf_counter() - t_start
