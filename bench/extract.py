@@ -72,14 +72,19 @@ def hidden(net, dtype=np.float64):
     return oracle
 
 
+def _row_distances(found, truth):
+    """Distance of each found row of [V, b] to each true one (normalised, up to sign)."""
+    Hf = np.c_[found.V, found.b] / np.linalg.norm(found.V, axis=1)[:, None]
+    Ht = np.c_[truth.V, truth.b] / np.linalg.norm(truth.V, axis=1)[:, None]
+    return np.minimum(np.linalg.norm(Hf[:, None] - Ht[None], axis=2),
+                      np.linalg.norm(Hf[:, None] + Ht[None], axis=2))
+
+
 def rows_match(found, truth, tol=1e-9):
     """Whether the rows of [V, b] match one-to-one (normalised, up to sign) within tol."""
     if found is None or found.n_hidden != truth.n_hidden:
         return False
-    Hf = np.c_[found.V, found.b] / np.linalg.norm(found.V, axis=1)[:, None]
-    Ht = np.c_[truth.V, truth.b] / np.linalg.norm(truth.V, axis=1)[:, None]
-    dist = np.minimum(np.linalg.norm(Hf[:, None] - Ht[None], axis=2),
-                      np.linalg.norm(Hf[:, None] + Ht[None], axis=2))
+    dist = _row_distances(found, truth)
     best = dist.argmin(axis=1)
     return bool(np.all(dist.min(axis=1) <= tol) and len(set(best)) == len(best))
 
@@ -88,11 +93,7 @@ def rows_error(found, truth):
     """Largest distance of a found row of [V, b] to its nearest true row (normalised)."""
     if found is None:
         return float("inf")
-    Hf = np.c_[found.V, found.b] / np.linalg.norm(found.V, axis=1)[:, None]
-    Ht = np.c_[truth.V, truth.b] / np.linalg.norm(truth.V, axis=1)[:, None]
-    dist = np.minimum(np.linalg.norm(Hf[:, None] - Ht[None], axis=2),
-                      np.linalg.norm(Hf[:, None] + Ht[None], axis=2))
-    return float(dist.min(axis=1).max())
+    return float(_row_distances(found, truth).min(axis=1).max())
 
 
 def one_run(net, seed, **kw):
@@ -118,16 +119,22 @@ def one_run(net, seed, **kw):
     return rec
 
 
+#: the one-output sizes of parts 1 and 4 (``--quick`` drops the first)
+SIZES = [(784, 128, 1), (100, 50, 1), (40, 20, 1), (10, 30, 1), (20, 50, 1)]
+
+
+def _planted(d, k, m, s):
+    return TwoLayerNetwork.random(d, k, m, bias_scale=0.5, rng=np.random.default_rng([d, k, m, s]))
+
+
 def part_sizes(seeds, quick):
-    sizes = [(784, 128, 1), (100, 50, 1), (40, 20, 1), (10, 30, 1), (20, 50, 1)]
-    if quick:
-        sizes = sizes[1:]
+    sizes = SIZES[1:] if quick else SIZES
     out = {}
     rows = []
     for d, k, m in sizes:
         runs = []
         for s in seeds:
-            net = TwoLayerNetwork.random(d, k, m, bias_scale=0.5, rng=np.random.default_rng([d, k, m, s]))
+            net = _planted(d, k, m, s)
             runs.append(one_run(net, s))
         ok = [r for r in runs if r.get("exact")]
         q = [r["n_queries"] for r in runs if "n_queries" in r]
@@ -245,7 +252,7 @@ def part_outputs(seeds):
     for d, k, m in [(100, 64, 10), (50, 20, 25), (100, 20, 25)]:
         runs = []
         for s in seeds:
-            net = TwoLayerNetwork.random(d, k, m, bias_scale=0.5, rng=np.random.default_rng([d, k, m, s]))
+            net = _planted(d, k, m, s)
             runs.append(one_run(net, s))
         eq = [r["extraction_queries"] for r in runs if "extraction_queries" in r]
         key = f"{d}-{k}-{m}"
@@ -262,15 +269,13 @@ def part_outputs(seeds):
 
 
 def part_float32(seeds, quick):
-    sizes = [(784, 128, 1), (100, 50, 1), (40, 20, 1), (10, 30, 1), (20, 50, 1)]
-    if quick:
-        sizes = sizes[1:]
+    sizes = SIZES[1:] if quick else SIZES
     out = {}
     rows = []
     for d, k, m in sizes:
         runs = []
         for s in seeds:
-            net = TwoLayerNetwork.random(d, k, m, bias_scale=0.5, rng=np.random.default_rng([d, k, m, s]))
+            net = _planted(d, k, m, s)
             rec = {"seed": s}
             try:
                 with Timer() as t:
@@ -297,7 +302,7 @@ def part_float32(seeds, quick):
 def part_failures():
     out = {}
     rows = []
-    net = TwoLayerNetwork.random(40, 20, 1, bias_scale=0.5, rng=np.random.default_rng([40, 20, 1, 0]))
+    net = _planted(40, 20, 1, 0)
     full = extract(hidden(net), 40, rng=0)
     # the queries the units need (the optional refinement, polish and certificate aside)
     need = sum(v for k, v in full.queries.items()
@@ -339,11 +344,8 @@ def part_failures():
 
 
 def _subset(found, truth, tol=1e-9):
-    Hf = np.c_[found.V, found.b] / np.linalg.norm(found.V, axis=1)[:, None]
-    Ht = np.c_[truth.V, truth.b] / np.linalg.norm(truth.V, axis=1)[:, None]
-    dist = np.minimum(np.linalg.norm(Hf[:, None] - Ht[None], axis=2),
-                      np.linalg.norm(Hf[:, None] + Ht[None], axis=2))
-    return bool(np.all(dist.min(axis=1) <= tol))
+    """Whether every found row of [V, b] is one of the truth's (a budget's partial result)."""
+    return bool(np.all(_row_distances(found, truth).min(axis=1) <= tol))
 
 
 def main(argv=None):

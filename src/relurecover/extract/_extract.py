@@ -245,7 +245,7 @@ def _probe(Q: QueryOracle, d, scale, rng):
 # ---------------------------------------------------------------------------------
 # step 2: outputs that span the units
 # ---------------------------------------------------------------------------------
-def _gaussian_route(Q, d, scale, rng, n_hidden, tol, m):
+def _gaussian_route(Q, d, scale, rng, n_hidden, m):
     """``recover_two_layer`` on random Gaussian queries (7.5); None when it does not certify."""
     import warnings
 
@@ -412,7 +412,7 @@ def _kink_elsewhere(Q, line, p_kink, u, h, scale, tries: int = 2) -> bool:
     return False
 
 
-def _search_line(Q, units, d, scale, f_scale, rng, max_kinks, new_ok=True):
+def _search_line(Q, units, d, scale, f_scale, rng, max_kinks):
     """One line: its kinks, the new units among them (7.1, 7.2). Returns counts."""
     line = _Line(Q, d, scale, rng)
     Q.stage("kink search")
@@ -434,9 +434,6 @@ def _search_line(Q, units, d, scale, f_scale, rng, max_kinks, new_ok=True):
             # hyperplane is another unit close to it)
             used.add(hit)
             n_matched += 1
-            continue
-        if not new_ok:
-            n_failed += 1
             continue
         found = _locate_jump(Q, line, j, tj, pts, half, d, scale, f_scale, memo)
         if found is None:
@@ -837,7 +834,7 @@ def extract(oracle, d=None, *, max_queries=None, time_limit=None, n_hidden=None,
     if m >= 2:
         t0 = time.perf_counter()
         try:
-            net, res = _gaussian_route(Q, d, scale, rng, n_hidden, tol, m)
+            net, res = _gaussian_route(Q, d, scale, rng, n_hidden, m)
             diag["gaussian_route"] = res.message
             if net is not None:
                 fid = certify(net)

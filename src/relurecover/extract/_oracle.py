@@ -70,7 +70,6 @@ class QueryOracle:
         self.m = None
         self.dtype = None
         self.precision = float(np.finfo(np.float64).eps) / 2
-        self.scalar_output = False
         self.out_scale = 1.0
 
     # -- budget ------------------------------------------------------------------
@@ -130,16 +129,12 @@ class QueryOracle:
             raise NotAnOracle(f"the oracle's answer is not numeric ({exc}).") from None
         if Y.ndim == 1 and Y.shape[0] == q:
             Y = Y[:, None]
-            scalar = True
-        elif Y.ndim == 2 and Y.shape[0] == q:
-            scalar = False
-        else:
+        elif not (Y.ndim == 2 and Y.shape[0] == q):
             raise NotAnOracle(
                 f"the oracle answered {q} queries with an array of shape {Y.shape}; "
                 f"expected ({q},) or ({q}, m).")
         if self.m is None:
             self.m = Y.shape[1]
-            self.scalar_output = scalar
             top = float(np.max(np.abs(Y))) if np.all(np.isfinite(Y)) else 1.0
             if top > 0 and not 2.0**-16 <= top <= 2.0**16:
                 # answers far from unit scale (1e-300, 1e300) are divided by a power of
