@@ -1051,3 +1051,25 @@ def test_python_m_runs_every_command():
     res = subprocess.run([sys.executable, "-m", "relurecover.cli", "extract", "--help"],
                          capture_output=True, text=True, check=False)
     assert res.returncode == 0 and "MODEL" in res.stdout
+
+
+def test_extract_without_the_extra_its_output_needs(tmp_path):
+    # torch blocked: writing a .pt (and reading one) is bad input, said before any query
+    code = (
+        "import sys, importlib.abc\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] == 'torch':\n"
+        "            raise ImportError('blocked')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from relurecover import TwoLayerNetwork\n"
+        "from relurecover.cli import app\n"
+        "from typer.testing import CliRunner\n"
+        f"TwoLayerNetwork.random(4, 2, 1, rng=0).save(r'{tmp_path / 'm.npz'}')\n"
+        f"r = CliRunner().invoke(app, ['extract', r'{tmp_path / 'm.npz'}', '--out', "
+        f"r'{tmp_path / 'x.pt'}'])\n"
+        "print(r.exit_code, 'torch' in r.output)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert res.stdout.split() == ["2", "True"]
+    assert not (tmp_path / "x.pt").exists()

@@ -1168,7 +1168,9 @@ def extract(
     program; the result is certified on fresh random queries. Prints the fidelity
     report (max and mean output error, bits, class agreement) and the queries per stage.
     """
+    from .deep._learn import MissingDependencyError
     from .extract import extract as _extract, open_model, save_like
+    from .extract._models import check_writer
 
     out = Output("extract", as_json=as_json, quiet=quiet, verbose=verbose)
     dest = None if out_path is None else check_out_file(
@@ -1180,8 +1182,13 @@ def extract(
                          f"{time_limit}.")
     if not (math.isfinite(input_scale) and input_scale > 0):
         raise ValueError(f"--input-scale must be a positive number, got {input_scale}.")
-    true_net = None if truth is None else _load_truth_network(truth)
-    fn, d, info = open_model(model, allow_pickle=allow_pickle)
+    try:  # a missing extra is bad input (exit 2), found before any query
+        if dest is not None:
+            check_writer(dest)
+        true_net = None if truth is None else _load_truth_network(truth)
+        fn, d, info = open_model(model, allow_pickle=allow_pickle)
+    except MissingDependencyError as exc:
+        raise ValueError(f"{model}: {exc}") from None
     if d is None:
         raise ValueError(f"{model}: the input width is not declared in the file.")
     t0 = time.perf_counter()

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..deep._learn import MissingDependencyError
 
-__all__ = ["as_oracle", "ModelInfo", "save_like", "open_model"]
+__all__ = ["as_oracle", "ModelInfo", "save_like", "open_model", "check_writer"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def _need(module: str, extra: str):
         return __import__(module)
     except ImportError:
         raise MissingDependencyError(
-            f"reading this model needs {module}: pip install 'relurecover[{extra}]'"
+            f"this model format needs {module}: pip install 'relurecover[{extra}]'"
         ) from None
 
 
@@ -258,6 +258,22 @@ def as_oracle(oracle, d=None, *, allow_pickle: bool = False):
     if isinstance(d, bool) or int(d) != d or d < 1:
         raise ValueError(f"`d` must be a positive integer, got {d!r}.")
     return fn, int(d), info
+
+
+#: what writing each format needs (module, extra)
+_WRITERS = {".pt": [("torch", "torch")], ".pth": [("torch", "torch")],
+            ".ts": [("torch", "torch")], ".torchscript": [("torch", "torch")],
+            ".onnx": [("torch", "torch"), ("onnx", "onnx"), ("onnxscript", "onnx")],
+            ".skops": [("sklearn", "sklearn"), ("skops", "sklearn")], ".npz": []}
+
+
+def check_writer(path) -> None:
+    """Raise :class:`MissingDependencyError` when writing ``path`` needs a missing extra.
+
+    For the command line, which checks ``--out`` before any work.
+    """
+    for module, extra in _WRITERS.get(Path(path).suffix.lower(), []):
+        _need(module, extra)
 
 
 def save_like(network, path, info: ModelInfo):
