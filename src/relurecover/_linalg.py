@@ -30,6 +30,7 @@ __all__ = [
     "numerical_rank",
     "power_of_two_scale",
     "relative_residual",
+    "streamed_relative_residual",
     "caps_from_norms",
     "row_caps",
     "row_norms",
@@ -108,7 +109,7 @@ def row_norms(A, *, exponent: int = 0, chunk_size: int = 16384) -> np.ndarray:
     return out
 
 
-def scale_and_row_norms(A, *, chunk_size: int = 16384):
+def scale_and_row_norms(A, *, chunk_size: int = 16384, any_scale: bool = False):
     """:func:`power_of_two_scale` and :func:`row_norms` of the rescaled rows, in
     one read of ``A`` when no rescaling is needed (the common case).
 
@@ -118,11 +119,15 @@ def scale_and_row_norms(A, *, chunk_size: int = 16384):
         Rows.
     chunk_size : int, default=16384
         Rows per chunk.
+    any_scale : bool, default=False
+        Rescale whenever the squares could underflow or overflow (largest entry
+        outside ``2**+-SCALE_EXPONENT_MAX``, as with False) and report the
+        exponent of the largest entry either way.
 
     Returns
     -------
     exponent : int
-        As :func:`power_of_two_scale`.
+        As :func:`power_of_two_scale` (with ``any_scale``, the largest entry's).
     norms : ndarray of shape (n,)
         Norms of the rows of ``A * 2**-exponent``.
     """
@@ -137,7 +142,7 @@ def scale_and_row_norms(A, *, chunk_size: int = 16384):
             norms[sl] = np.sqrt(np.einsum("ij,ij->i", C, C))
     e = int(np.frexp(top)[1]) if top > 0 and np.isfinite(top) else 0
     if abs(e) <= SCALE_EXPONENT_MAX:
-        return 0, norms
+        return (e if any_scale else 0), (np.ldexp(norms, -e) if any_scale else norms)
     return e, row_norms(A, exponent=e, chunk_size=chunk_size)
 
 
@@ -186,12 +191,16 @@ def row_caps(A: np.ndarray, cap: float = ROW_CAP) -> np.ndarray:
     ndarray of shape (n,)
         Weights in ``(0, 1]``.
     """
-    A = np.asarray(A, dtype=np.float64)
-    if A.size == 0:
+    if A.shape[0] == 0 or A.shape[1] == 0:
         return np.ones(A.shape[0])
-    top = max(float(A.max()), -float(A.min()))
-    e = int(np.frexp(top)[1]) if np.isfinite(top) and top > 0 else 0
-    return caps_from_norms(row_norms(A, exponent=e), cap)
+    return caps_from_norms(_scaled_row_norms(A), cap)
+
+
+def _scaled_row_norms(A, chunk_size: int = 16384) -> np.ndarray:
+    """Row norms of ``A`` in units of its largest entry, read in chunks (one
+    pass when no entry is far from unit scale, two otherwise)."""
+    e, norms = scale_and_row_norms(A, chunk_size=chunk_size, any_scale=True)
+    return norms
 
 
 def numerical_rank(s: np.ndarray, rtol: float = RANK_RTOL) -> int:
@@ -395,14 +404,67 @@ def power_of_two_scale(A) -> int:
     int
         The exponent.
     """
-    A = np.asarray(A)
-    if A.size == 0:
-        return 0
-    top = max(float(A.max()), -float(A.min()))
+    top = getattr(A, "max_abs", None)  # a validated ChunkedArray knows it
+    if top is None:
+        A = np.asarray(A)
+        if A.size == 0:
+            return 0
+        top = max(float(A.max()), -float(A.min()))
     if top == 0.0 or not np.isfinite(top):
         return 0
     e = int(np.frexp(top)[1])
     return e if abs(e) > SCALE_EXPONENT_MAX else 0
+
+
+class _ResidualKernel:
+    """One chunk's sums of squares for :func:`streamed_relative_residual`."""
+
+    def __init__(self, predict, exponent):
+        self.predict, self.exponent = predict, exponent
+
+    def __call__(self, Xc, Yc, wc):
+        with np.errstate(over="ignore", invalid="ignore"):
+            R = np.ldexp(Yc - self.predict(Xc), -self.exponent)
+        Ys = np.ldexp(Yc, -self.exponent)
+        w = wc.reshape(-1, 1)
+        return np.array([np.sum(R * R), np.sum(Ys * Ys), np.sum((R * w) ** 2),
+                         np.sum((Ys * w) ** 2)])
+
+
+def streamed_relative_residual(X, Y, predict, *, exponent: int = 0,
+                               chunk_size: int = 16384) -> float:
+    """:func:`relative_residual` of ``predict(X)`` against ``Y``, in one chunked
+    pass over rows that need not fit in memory (docs/algorithms.md 8).
+
+    Parameters
+    ----------
+    X : array-like of shape (n, d)
+        Inputs (a ChunkedArray is read where it lives).
+    Y : array-like of shape (n, m)
+        Labels.
+    predict : callable
+        ``predict(X_block) -> Y_block``.
+    exponent : int, default=0
+        Residuals and labels are measured in units of ``2**exponent`` (exact),
+        chosen so that their squares neither underflow nor overflow.
+    chunk_size : int, default=16384
+        Rows per chunk.
+
+    Returns
+    -------
+    float
+        The relative residual (the larger of the plain and the row-capped one).
+    """
+    from .moments import map_reduce
+
+    w = row_caps(Y)
+    s = map_reduce(_ResidualKernel(predict, exponent), X, Y, w, chunk_size=chunk_size)
+    if s[1] == 0.0:
+        return np.inf
+    plain = float(np.sqrt(s[0] / s[1]))
+    if not np.isfinite(plain):
+        return np.inf
+    return plain if np.all(w == 1.0) else max(plain, float(np.sqrt(s[2] / s[3])))
 
 
 def relative_residual(Y: np.ndarray, Yhat: np.ndarray) -> float:

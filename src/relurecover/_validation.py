@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_2d_float", "check_random_state", "check_positive_int", "check_chunk_size"]
+__all__ = ["as_2d_float", "as_rows", "check_random_state", "check_positive_int", "check_chunk_size"]
 
 
 def as_2d_float(a, name: str, *, allow_1d_column: bool = False) -> np.ndarray:
@@ -66,6 +66,32 @@ def as_2d_float(a, name: str, *, allow_1d_column: bool = False) -> np.ndarray:
             f"`{name}` contains {bad} NaN or infinite value(s); remove or impute them."
         )
     return arr
+
+
+def as_rows(a, name: str, *, allow_1d_column: bool = False):
+    """``a`` validated, as a :class:`relurecover.data.ChunkedArray` when it is read
+    in chunks (a path, shards, a memmap, a Zarr or Dask array, a large float32
+    array: :func:`relurecover.data.is_chunked_source`), else as :func:`as_2d_float`.
+
+    Parameters
+    ----------
+    a : array-like, path or ChunkedArray
+        The data.
+    name : str
+        The argument's name, for the messages.
+    allow_1d_column : bool, default=False
+        Read a 1-D array as one column.
+
+    Returns
+    -------
+    ndarray or ChunkedArray
+        Finite values, at least one row and one column.
+    """
+    from .data import as_chunked, is_chunked_source
+
+    if is_chunked_source(a):
+        return as_chunked(a, name, allow_1d_column=allow_1d_column)
+    return as_2d_float(a, name, allow_1d_column=allow_1d_column)
 
 
 def check_random_state(rng, name: str = "rng") -> np.random.Generator:

@@ -2,7 +2,12 @@
 
 Every estimator reads the data in row chunks of one iterator (:func:`iter_chunks`,
 or :func:`iter_blocks` for the float64 blocks), so ``X`` may be a
-``numpy.memmap`` larger than memory; each chunk is converted to float64 on the fly.
+``numpy.memmap`` or a :class:`relurecover.data.ChunkedArray` (Zarr, Dask, shards)
+larger than memory; each chunk is converted to float64 on the fly. The passes
+over all the data (the first moment, the output layer and its certificate) are
+sums of a kernel over chunks, :func:`map_reduce`: a loop in this process, or a
+Dask reduction computed where the chunks live when the data are a Dask array
+(docs/algorithms.md 8).
 
 For ``x ~ N(0, I_d)`` and a two-layer ReLU network ``y = U relu(V x)``:
 
@@ -21,8 +26,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .data import DEFAULT_CHUNK, ChunkedArray
+
 __all__ = [
     "DEFAULT_CHUNK",
+    "map_reduce",
     "C2",
     "C4",
     "SECOND_MOMENT_FLOOR_FACTOR",
@@ -40,9 +48,6 @@ __all__ = [
     "slice_moments",
     "grouped_second_moments",
 ]
-
-#: rows per chunk: 2**14 rows of 1000 float64 features is 128 MiB.
-DEFAULT_CHUNK = 16384
 
 #: ``E[relu(g) He2(g)]`` for ``g ~ N(0, 1)``: the ReLU's second Hermite coefficient.
 C2 = 1.0 / np.sqrt(2.0 * np.pi)
@@ -99,6 +104,91 @@ def iter_blocks(*arrays, chunk_size: int = DEFAULT_CHUNK):
         yield sl, tuple(_rows(A, sl) for A in arrays)
 
 
+def _add(total, part):
+    if isinstance(part, tuple):
+        return tuple(a + b for a, b in zip(total, part))
+    return total + part
+
+
+def _sum_tree(parts, combine=_add):
+    """Pairwise ``combine`` of a list of Dask delayed parts (depth log2 of their number)."""
+    import dask
+
+    add = dask.delayed(combine, pure=True)
+    while len(parts) > 1:
+        parts = [add(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
+                 for i in range(0, len(parts), 2)]
+    return parts[0]
+
+
+def _dask_blocks(arrays):
+    """The Dask delayed row blocks of each array, on the row chunks of the first
+    Dask-backed one (numpy arrays are cut to the same chunks)."""
+    import dask.array as da
+
+    lead = next(a for a in arrays if isinstance(a, ChunkedArray) and a.is_dask)
+    Xd = lead.to_dask()
+    chunks = Xd.chunks[0]
+    out = []
+    for a in arrays:
+        if a is lead:
+            d = Xd
+        elif isinstance(a, ChunkedArray):
+            d = a.to_dask(row_chunks=chunks)
+        else:
+            a = np.asarray(a, dtype=np.float64)
+            d = da.from_array(a, chunks=(chunks,) + (-1,) * (a.ndim - 1))
+        out.append(d.to_delayed().ravel())
+    return list(zip(*out))
+
+
+def map_reduce(kernel, *arrays, combine=None, chunk_size: int = DEFAULT_CHUNK):
+    """``sum over row chunks of kernel(*blocks)``: the one pass over the data.
+
+    docs/algorithms.md 8. ``kernel`` maps the float64 blocks of the same rows of
+    every array to an ndarray or a tuple of ndarrays, summed over the chunks. In
+    this process the chunks are read one at a time (:func:`iter_blocks`); when
+    one of the arrays is a Dask-backed :class:`relurecover.data.ChunkedArray`, the
+    kernel runs as a Dask task on each chunk and the parts are summed in a tree,
+    on the active scheduler (a ``dask.distributed`` client when one is set up):
+    only the small sums travel.
+
+    Parameters
+    ----------
+    kernel : callable
+        ``kernel(*blocks) -> ndarray or tuple of ndarray`` (picklable for a
+        distributed scheduler).
+    *arrays : array-like, each with the same number of rows
+        ``X`` and ``Y`` (1-D arrays give 1-D blocks; a ChunkedArray gives 2-D).
+    combine : callable, default=None
+        ``combine(part, part) -> part``, associative (None: addition, of each
+        member of a tuple); e.g. a QR of two stacked R factors (TSQR).
+    chunk_size : int, default=DEFAULT_CHUNK
+        Rows per chunk in this process (Dask arrays keep their own chunks).
+
+    Returns
+    -------
+    ndarray or tuple of ndarray
+        The sums.
+    """
+    combine = _add if combine is None else combine
+    if any(isinstance(a, ChunkedArray) and a.is_dask for a in arrays):
+        import dask
+
+        parts = [dask.delayed(kernel, pure=True)(*b) for b in _dask_blocks(arrays)]
+        (total,) = dask.compute(_sum_tree(parts, combine))
+        return total
+    total = None
+    for _, blocks in iter_blocks(*arrays, chunk_size=chunk_size):
+        part = kernel(*blocks)
+        total = part if total is None else combine(total, part)
+    return total
+
+
+def _first_moment_kernel(Xc, Yc):
+    return Yc.T @ Xc, Xc.sum(axis=0), Yc.sum(axis=0)
+
+
 def first_moment(X, Y, *, center: bool = False, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
     """Empirical ``E[y x^T] = Y^T X / n`` (docs/algorithms.md 1, step 1: the subspace).
 
@@ -130,15 +220,8 @@ def first_moment(X, Y, *, center: bool = False, chunk_size: int = DEFAULT_CHUNK)
     >>> bool(np.abs(M1 - net.U @ net.V / 2).max() < 0.05)
     True
     """
-    n, d = X.shape
-    M = np.zeros((Y.shape[1], d))
-    sx = np.zeros(d)
-    sy = np.zeros(Y.shape[1])
-    for _, (Xc, Yc) in iter_blocks(X, Y, chunk_size=chunk_size):
-        M += Yc.T @ Xc
-        if center:
-            sx += Xc.sum(axis=0)
-            sy += Yc.sum(axis=0)
+    n = X.shape[0]
+    M, sx, sy = map_reduce(_first_moment_kernel, X, Y, chunk_size=chunk_size)
     if center:
         M -= np.outer(sy, sx) / n
     return M / n

@@ -319,11 +319,11 @@ def gaussian_checks(X: np.ndarray, *, rng) -> dict:
         ``seconds`` are given.
     """
     t0 = time.perf_counter()
-    X = np.asarray(X, dtype=float)
     n, d = X.shape
-    if n > CHECK_ROWS:
+    if n > CHECK_ROWS:  # gather the rows checked, never a copy of all of X
         X = X[np.sort(rng.choice(n, CHECK_ROWS, replace=False))]
         n = CHECK_ROWS
+    X = np.asarray(X, dtype=float)
     out = {"n_checked": n, "whitening": None}
 
     def refuse(rank, why):

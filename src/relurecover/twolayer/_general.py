@@ -17,6 +17,11 @@ the rounding step, which needs ``rank(U) = k`` and nothing about the inputs:
    (``max_starts``, ``time_limit``) is spent;
 4. ``U`` by least squares and the certificate on the original ``X``.
 
+Steps 1-3 work on at most ``GENERAL_WORK_ROWS`` rows drawn at random (every row
+when there are fewer), gathered from where the data lives; step 4 reads all of
+``X`` once, in chunks (docs/algorithms.md 8), so the certificate still checks
+every row and ``X`` is never copied whole.
+
 The problem is NP-hard for arbitrary inputs (docs/algorithms.md 3), so the search may
 give up: the result then says "found j of k units" and why, with ``exact`` False.
 A unit is stored only after its own certificate ``||f(X v) - z|| / ||z|| <= 1e-8``,
@@ -50,6 +55,10 @@ WHITEN_FLOOR = 1e-14
 #: the solve uses every row with ``z > ACTIVE_TOL max(z)`` (docs/algorithms.md 3).
 NULL_TOL = 1e-7
 ACTIVE_TOL = 1e-6
+#: the rows steps 1-3 work on (a random sample when ``X`` has more): each unit is
+#: still active and inactive on tens of thousands of them, and the certificate
+#: of step 4 reads every row (docs/algorithms.md 8).
+GENERAL_WORK_ROWS = 100_000
 
 
 def _whitener(F: np.ndarray) -> np.ndarray:
@@ -140,11 +149,13 @@ def recover_general(
     if not hidden_bias:
         diag["hidden_biases"] = ("not fitted: for this activation a hidden bias is not "
                                  "identifiable (see Activation.bias_identifiable)")
-    Xp, Qx, notes, bias_scale = _input_span(X, bias_column, hidden_bias,
+    Xs, Ys, bc_s, off_s = _work_rows(X, Y, bias_column, offset, rng=rng, diag=diag,
+                                     timings=timings)
+    Xp, Qx, notes, bias_scale = _input_span(Xs, bc_s, hidden_bias,
                                             chunk_size=chunk_size, diag=diag,
                                             timings=timings)
     t0 = time.perf_counter()
-    keep, B, rank = _informative_rows(Y, offset, diag)
+    keep, B, rank = _informative_rows(Ys, off_s, diag)
     if k is None:
         k = diag["n_hidden_from_rank_Y"] = min(rank, Xp.shape[1])
     if max_starts is None:
@@ -184,6 +195,26 @@ def recover_general(
                      activation=activation, tol=tol, chunk_size=chunk_size, diag=diag,
                      timings=timings, result=result, bias_column=bias_column,
                      offset=offset, bias_scale=bias_scale)
+
+
+def _work_rows(X, Y, bias_column, offset, *, rng, diag, timings):
+    """The rows steps 1-3 work on, in memory as float64: all of them when there
+    are at most ``GENERAL_WORK_ROWS``, else that many drawn at random (sorted, so a
+    file is read in order). The certificate (step 4) still reads every row."""
+    t0 = time.perf_counter()
+    n = X.shape[0]
+    if n <= GENERAL_WORK_ROWS:
+        rows = slice(None)
+    else:
+        rows = np.sort(rng.choice(n, GENERAL_WORK_ROWS, replace=False))
+        diag["n_work_general"] = GENERAL_WORK_ROWS
+    Xs = np.asarray(X[rows], dtype=float)
+    Ys = np.asarray(Y[rows], dtype=float)
+    if Ys.ndim == 1:
+        Ys = Ys[:, None]
+    pick = (lambda a: None if a is None else np.asarray(a)[rows])
+    timings["work rows"] = time.perf_counter() - t0
+    return Xs, Ys, pick(bias_column), pick(offset)
 
 
 def _input_span(X, bias_column=None, hidden_bias=True, *, chunk_size, diag, timings):
@@ -363,7 +394,7 @@ def _assemble(X, Y, k, r, search, Qx, stop_reason, problems, noisy_hint, *, acti
                            offset=offset, chunk_size=chunk_size)
     timings["output layer"] = time.perf_counter() - t0
     report("output layer", 1.0)
-    always = int(np.count_nonzero((out.hidden > 0).all(axis=0)))
+    always = int(np.count_nonzero(out.active_rows == X.shape[0]))
     diag.update(rank_hidden=out.rank_hidden, units_active_on_all_rows=always)
     if always >= 1:
         problems.append(

@@ -2,9 +2,10 @@
 
 Given the hidden units ``(V, b)``, the labels are linear in ``(U, c)``:
 ``Y = f(X V^T + b) U^T + c`` (docs/algorithms.md 6). :func:`fit_output_layer` reads
-``X`` once, fits ``U`` and ``c`` by least squares and measures the certificate, the relative residual on all the data
-(:func:`relurecover._linalg.relative_residual`: no row can dominate it, and it
-neither underflows nor overflows).
+``X`` once, fits ``U`` and ``c`` by least squares and measures the certificate, the
+relative residual on all the data in the form of
+:func:`relurecover._linalg.relative_residual` (no row can dominate it: the rows
+capped by :func:`relurecover._linalg.row_caps` are measured too).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from .._linalg import matrix_rank, relative_residual
+from .._linalg import RANK_RTOL, matrix_rank, row_caps, safe_norm
 from ..activations import canonical_units
-from ..moments import iter_chunks
+from ..moments import iter_chunks, map_reduce
 
 __all__ = ["OutputFit", "fit_output_layer", "missing_units_note"]
 
@@ -28,6 +29,9 @@ RANK_ROWS_BASE = 1000
 BIAS_SNAP = 1e-12
 #: rows on which the pre-activations' scale is measured for that test.
 SNAP_ROWS = 2000
+#: rows of the hidden layer kept in :class:`OutputFit` (for the notes on units
+#: that were not found; enough to see any unit active on a fraction 1e-4).
+HIDDEN_ROWS = 200_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,8 +52,10 @@ class OutputFit:
     rank_hidden : int
         Numerical rank of ``H`` modulo the constant vector (of ``[H, 1]``, less
         one); ``exact`` needs it to be ``k``.
-    hidden : ndarray of shape (n, k)
-        The hidden layer ``f(X V^T + b)``.
+    hidden : ndarray of shape (min(n, HIDDEN_ROWS), k)
+        The hidden layer ``f(X V^T + b)`` on the first rows.
+    active_rows : ndarray of int of shape (k,)
+        On how many of all ``n`` rows each unit is active (``f > 0``).
     """
 
     U: np.ndarray
@@ -59,18 +65,77 @@ class OutputFit:
     certificate: float
     rank_hidden: int
     hidden: np.ndarray
+    active_rows: np.ndarray
+
+
+class _OutputKernel:
+    """One chunk's part of the output-layer pass (picklable, for Dask workers):
+    the R factor of ``[H, o, Y]`` (``H = f(X V^T + b w)``, ``o`` the offset
+    column), the same for the rows weighted by the caps when given, the rows on
+    which each unit is active, and the count of non-finite hidden values."""
+
+    def __init__(self, V, b, activation, has_bias_column, has_offset, has_caps):
+        self.V, self.b, self.activation = V, b, activation
+        self.flags = (has_bias_column, has_offset, has_caps)
+
+    def hidden(self, Xc, wc=None):
+        with np.errstate(over="ignore", invalid="ignore"):
+            S = Xc @ self.V.T
+            if np.any(self.b):
+                S += self.b if wc is None else np.outer(wc, self.b)
+            return self.activation(S)
+
+    def __call__(self, Xc, Yc, *extra):
+        extra = list(extra)
+        has_w, has_o, has_caps = self.flags
+        wc = extra.pop(0).ravel() if has_w else None
+        oc = extra.pop(0).ravel() if has_o else np.ones(Xc.shape[0])
+        caps = extra.pop(0).ravel() if has_caps else None
+        H = self.hidden(Xc, wc)
+        p = H.shape[1] + 1 + Yc.shape[1]
+        bad = int(np.size(H) - np.count_nonzero(np.isfinite(H)))
+        active = np.count_nonzero(H > 0, axis=0)
+        if bad:
+            z = np.zeros((p, p))
+            return z, z, active, bad
+        A = np.hstack([H, oc[:, None], Yc])
+        R = _r_factor(A)
+        Rw = _r_factor(A * caps[:, None]) if caps is not None else np.zeros((p, p))
+        return R, Rw, active, 0
+
+
+def _r_factor(A):
+    """The ``p x p`` R factor of ``A`` (rows of zeros below when ``A`` has fewer rows)."""
+    R = scipy.linalg.qr(A, mode="r", check_finite=False)[0]
+    p = A.shape[1]
+    if R.shape[0] < p:
+        R = np.vstack([R, np.zeros((p - R.shape[0], p))])
+    return R[:p]
+
+
+def _merge(a, b):
+    """Combine two chunks' parts: R factors by a QR of the stacked pair (TSQR),
+    counts by addition."""
+    return (_r_factor(np.vstack([a[0], b[0]])), _r_factor(np.vstack([a[1], b[1]])),
+            a[2] + b[2], a[3] + b[3])
 
 
 def fit_output_layer(X, Y, V, activation, *, b=None, bias_column=None, offset=None,
                      chunk_size: int = 16384) -> OutputFit:
     """``U``, ``c`` by least squares on ``[f(X V^T + b), 1]`` and the certificate
-    (docs/algorithms.md 1.6, 6).
+    (docs/algorithms.md 1.6, 6, 8).
+
+    One pass over the rows (:func:`relurecover.moments.map_reduce`: in chunks, or
+    as Dask tasks): the R factor of ``[H, 1, Y]`` by a tree of small QR
+    factorisations (TSQR, backward stable: no normal equations), from which the
+    fit, the fit without output biases and the residual of both follow exactly
+    (``||[H, 1, Y] z|| = ||R z||``). Never holds ``H`` whole.
 
     Parameters
     ----------
     X : array-like of shape (n, d)
-        Inputs (read once, in chunks).
-    Y : ndarray of shape (n, m)
+        Inputs (read once, in chunks; a ChunkedArray is read where it lives).
+    Y : array-like of shape (n, m)
         Labels.
     V : ndarray of shape (k, d)
         Hidden units.
@@ -89,7 +154,7 @@ def fit_output_layer(X, Y, V, activation, *, b=None, bias_column=None, offset=No
     Returns
     -------
     OutputFit
-        ``U``, ``c``, the certificate, the rank of ``H`` and ``H`` itself.
+        ``U``, ``c``, the certificate, the rank of ``H`` and ``H`` on the first rows.
     """
     n = X.shape[0]
     k = V.shape[0]
@@ -97,63 +162,72 @@ def fit_output_layer(X, Y, V, activation, *, b=None, bias_column=None, offset=No
     b = np.zeros(k) if b is None else np.asarray(b, dtype=float)
     _, V, b, _ = canonical_units(None, V, b, None, activation)
     b = _snap_biases(X, V, b, bias_column)
-    H = np.empty((n, k + 1))
-    with np.errstate(over="ignore", invalid="ignore"):
-        for sl in iter_chunks(n, chunk_size):
-            S = np.asarray(X[sl], dtype=float) @ V.T
-            if np.any(b):
-                S += (b if bias_column is None else np.outer(bias_column[sl], b))
-            H[sl, :k] = activation(S)
-    H[:, k] = 1.0 if offset is None else offset
-    if not np.isfinite(H).all():
+    caps = row_caps(Y)
+    caps = None if np.all(caps == 1.0) else caps
+    kernel = _OutputKernel(V, b, activation, bias_column is not None, offset is not None,
+                           caps is not None)
+    extra = [a for a in (bias_column, offset, caps) if a is not None]
+    R, Rw, active, bad = map_reduce(kernel, X, Y, *extra, combine=_merge,
+                                    chunk_size=chunk_size)
+    head = min(n, HIDDEN_ROWS)
+    H = np.empty((head, k))
+    for sl in iter_chunks(head, chunk_size):  # in chunks: X[:head] may be all of X
+        H[sl] = kernel.hidden(np.asarray(X[sl], dtype=float),
+                              None if bias_column is None else bias_column[sl])
+    if bad or not np.isfinite(R).all():
         return OutputFit(U=np.zeros((m, k)), c=np.zeros(m), V=V, b=b, certificate=np.inf,
-                         rank_hidden=0, hidden=H[:, :k])
+                         rank_hidden=0, hidden=H, active_rows=active)
     rows = min(n, 20 * k + RANK_ROWS_BASE)
     # rank of H modulo the constant: the constant column scaled like H's columns
-    Hr = H[:rows].copy()
-    Hr[:, k] *= max(float(np.abs(Hr[:, :k]).max(initial=0.0)), 1e-300) / max(
-        float(np.abs(Hr[:, k]).max()), 1e-300)
+    ones = np.ones(rows) if offset is None else offset[:rows]
+    Hr = np.hstack([H[:rows], ones[:, None] * max(float(np.abs(H[:rows]).max(
+        initial=0.0)), 1e-300) / max(float(np.abs(ones).max()), 1e-300)])
     rank_H = matrix_rank(Hr) - 1
-    G = H.T @ H
-    Ut = _least_squares(H, Y, G, H.T @ Y)
+    Ut = _solve(R, k)
     # an output bias at rounding level of its output is zero: refit without it
-    if Ut is not None:
-        Ya = np.abs(Y[:rows])
-        typical = np.array([np.median(col[col > 0]) if np.any(col > 0) else 0.0
-                            for col in Ya.T])  # ReLU outputs are often exactly 0
-        snap = np.flatnonzero(np.abs(Ut[k]) <= BIAS_SNAP * typical)
-        if snap.size:
-            Ys = Y[:, snap]
-            Us = _least_squares(H, Ys, G[:k, :k], (H.T @ Ys)[:k], cols=k)
-            if Us is not None:
-                Ut[:k, snap] = Us
-                Ut[k, snap] = 0.0
-    if Ut is None:
-        Ut = np.linalg.lstsq(H, Y, rcond=None)[0]
-    cert = relative_residual(Y, H @ Ut)
+    Ya = np.abs(np.asarray(Y[:rows], dtype=float))
+    typical = np.array([np.median(col[col > 0]) if np.any(col > 0) else 0.0
+                        for col in Ya.T])  # ReLU outputs are often exactly 0
+    snap = np.flatnonzero(np.abs(Ut[k]) <= BIAS_SNAP * typical)
+    if snap.size:
+        keep = np.r_[np.arange(k), np.arange(k + 1, k + 1 + m)]
+        Us = _solve(_r_factor(R[:, keep]), k - 1)
+        Ut[:k, snap] = Us[:, snap]
+        Ut[k, snap] = 0.0
+    cert = _certificate(R, Ut, k)
+    if caps is not None:
+        cert = max(cert, _certificate(Rw, Ut, k))
     return OutputFit(U=Ut[:k].T, c=Ut[k].copy(), V=V, b=b, certificate=cert,
-                     rank_hidden=int(rank_H), hidden=H[:, :k])
+                     rank_hidden=int(rank_H), hidden=H, active_rows=active)
 
 
-def _least_squares(H, Y, G, HtY, cols=None):
-    """``Y ~ H[:, :cols] W`` by the normal equations ``G W = H^T Y`` and one
-    refinement step, or None.
+def _solve(R, k):
+    """The least-squares ``W`` of ``Y ~ [H, 1] W`` (or ``H W`` when the constant
+    column was dropped and ``k`` counts the columns before ``Y``) from the R
+    factor of ``[H, (1,) Y]``: a triangular solve, or the minimum-norm solution
+    when ``H`` is rank deficient."""
+    p = k + 1
+    R11, R12 = R[:p, :p], R[:p, p:]
+    diag = np.abs(np.diag(R11))
+    if diag.size and diag.min() > RANK_RTOL * max(diag.max(), 1e-300):
+        W = scipy.linalg.solve_triangular(R11, R12, check_finite=False)
+        if np.isfinite(W).all():
+            return W
+    return scipy.linalg.lstsq(R11, R12, check_finite=False)[0]
 
-    Float64 accuracy for the well conditioned ``H`` of a Gaussian design, 5x
-    cheaper than an SVD least squares; ``G`` and ``H^T Y`` (of the first ``cols``
-    columns) are passed in, so a fit on the first columns reuses the blocks of the
-    full one, and ``H`` is used whole (a column slice would be a strided copy).
-    None when ``G`` is singular.
-    """
-    p = H.shape[1] if cols is None else cols
-    try:
-        cf = scipy.linalg.cho_factor(G, check_finite=False)
-        W = scipy.linalg.cho_solve(cf, HtY, check_finite=False)
-        Wf = W if p == H.shape[1] else np.vstack([W, np.zeros((H.shape[1] - p, W.shape[1]))])
-        W += scipy.linalg.cho_solve(cf, (H.T @ (Y - H @ Wf))[:p], check_finite=False)
-    except (np.linalg.LinAlgError, ValueError):
-        return None
-    return W if np.isfinite(W).all() else None
+
+def _certificate(R, W, k):
+    """``||Y - [H, 1] W|| / ||Y||`` from the R factor of ``[H, 1, Y]``: the columns
+    of ``[H, 1, Y]`` are ``Q R``, so the residual is ``R [-W; I]``."""
+    p = k + 1
+    m = R.shape[1] - p
+    Z = np.vstack([-W, np.eye(m)])
+    ny = safe_norm(R[:, p:])
+    if ny == 0.0:
+        return np.inf
+    with np.errstate(over="ignore", invalid="ignore"):
+        c = safe_norm(R @ Z) / ny
+    return float(c) if np.isfinite(c) else np.inf
 
 
 def _snap_biases(X, V, b, bias_column):

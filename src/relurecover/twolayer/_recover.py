@@ -21,15 +21,17 @@ from .._linalg import (
     power_of_two_scale,
     relative_residual,
     scale_and_row_norms,
+    streamed_relative_residual,
 )
 from .._progress import check_progress, report, reporting
 from .._validation import (
-    as_2d_float,
+    as_rows,
     check_chunk_size,
     check_positive_int,
     check_random_state,
 )
 from ..activations import get_activation
+from ..data import ChunkedArray
 from ..networks import TwoLayerNetwork
 from ._gaussian import recover_gaussian
 from ._output import fit_output_layer
@@ -106,14 +108,20 @@ def check_problem_size(n, d, m, n_hidden=None, method="auto"):
     return n_hidden
 
 
+def _all_zero(A) -> bool:
+    if isinstance(A, ChunkedArray):
+        return A.max_abs == 0.0
+    return not np.any(A)
+
+
 def _recover_two_layer_iv(X, Y, n_hidden, method, activation, tol, max_starts,
                           time_limit, work_rows, chunk_size):
     """Validate and normalise the arguments of :func:`recover_two_layer`."""
-    X = as_2d_float(X, "X")
-    if not np.any(X):
+    X = as_rows(X, "X")
+    if _all_zero(X):
         raise ValueError("`X` is identically zero: every unit is inactive on every "
                          "sample, so nothing can be recovered.")
-    Y = as_2d_float(Y, "Y", allow_1d_column=True)
+    Y = as_rows(Y, "Y", allow_1d_column=True)
     n, d = X.shape
     if Y.shape[0] != n:
         raise ValueError(
@@ -122,7 +130,7 @@ def _recover_two_layer_iv(X, Y, n_hidden, method, activation, tol, max_starts,
         )
     m = Y.shape[1]
     n_hidden = check_problem_size(n, d, m, n_hidden, method)
-    if not np.any(Y):
+    if _all_zero(Y):
         raise ValueError("`Y` is identically zero: there is nothing to recover.")
     chunk_size = check_chunk_size(chunk_size)
     if isinstance(tol, bool) or not (isinstance(tol, numbers.Real) and 0 < tol < 1):
@@ -470,6 +478,11 @@ class _Units:
     def apply(self, X, Y):
         if self.identity:
             return X, Y
+        if isinstance(X, ChunkedArray) or isinstance(Y, ChunkedArray):
+            f = None if self.row_exponents is None else np.exp2(self.row_exponents)
+            fy = None if f is None else np.exp2(self.row_exponents * self.degree)
+            return (ChunkedArray(X, name="X").with_units(self.ex, f),
+                    ChunkedArray(Y, name="Y").with_units(self.ey, fy))
         X = np.ldexp(X, -self.ex)
         Y = np.ldexp(Y, -self.ey)
         if self.row_exponents is not None:
@@ -495,7 +508,9 @@ class _Units:
                               activation=net.activation, b=net.b,
                               c=np.ldexp(net.c, self.ey))
         with np.errstate(over="ignore", invalid="ignore"):
-            cert = relative_residual(Y0, net.predict(X0))
+            cert = relative_residual(Y0, net.predict(X0)) if not isinstance(
+                X0, ChunkedArray) and not isinstance(Y0, ChunkedArray) else \
+                streamed_relative_residual(X0, Y0, net.predict, exponent=self.ey)
         exact = bool(res.exact and cert <= tol)
         msg = res.message
         if res.exact and not exact:

@@ -1,0 +1,432 @@
+"""Data access in row chunks: arrays larger than memory, on disk or on a cluster.
+
+docs/algorithms.md 8. Every statistical step of the package is a sum over
+samples and the rounding step reads a few chosen rows, so no step needs ``X``
+whole in memory. :class:`ChunkedArray` is the one view of the rows that the
+paths read: it wraps
+
+- a numpy array or ``numpy.memmap`` (a ``.npy`` file opened with
+  ``mmap_mode="r"``), read as it is stored (float32 stays float32 on disk and is
+  converted chunk by chunk);
+- a Zarr array (a ``.zarr`` store on disk);
+- a Dask array (its moments are Dask reductions, computed where the chunks live:
+  :func:`relurecover.moments.map_reduce`);
+- a folder of ``.npy`` shards with the same columns, read in name order as one
+  array.
+
+Rows come out as float64 blocks, with an exact change of units applied on the
+fly (powers of two, ``twolayer._recover._Units``), so no rescaled copy is ever
+made. :func:`as_chunked` validates chunk by chunk: a NaN is reported with its
+row.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["ChunkedArray", "as_chunked", "open_array", "is_chunked_source",
+           "DEFAULT_CHUNK"]
+
+#: rows per chunk: 2**14 rows of 1000 float64 features is 128 MiB.
+DEFAULT_CHUNK = 16384
+#: a numpy array with more entries than this that is not float64 is read in
+#: chunks instead of copied whole (smaller ones are converted: cheaper to use).
+COPY_LIMIT = 2**22
+
+
+def _is_dask(a) -> bool:
+    mod = type(a).__module__
+    return mod.startswith("dask.") and hasattr(a, "to_delayed")
+
+
+def _is_zarr(a) -> bool:
+    return type(a).__module__.startswith("zarr") and hasattr(a, "shape")
+
+
+def is_chunked_source(a) -> bool:
+    """Whether ``a`` is read in chunks rather than converted to one float64 array.
+
+    True for a :class:`ChunkedArray`, a path, a list of shards, a Zarr or Dask
+    array, a ``numpy.memmap``, and a numpy array of another dtype than float64
+    with more than ``COPY_LIMIT`` entries (a copy would double its memory).
+
+    Parameters
+    ----------
+    a : object
+        The data as given.
+
+    Returns
+    -------
+    bool
+    """
+    if isinstance(a, (ChunkedArray, str, os.PathLike, list, tuple)):
+        return isinstance(a, ChunkedArray) or isinstance(a, (str, os.PathLike)) or (
+            len(a) > 0 and all(isinstance(s, np.ndarray) and s.ndim == 2 for s in a))
+    if isinstance(a, np.memmap) or _is_dask(a) or _is_zarr(a):
+        return True
+    return (isinstance(a, np.ndarray) and a.dtype != np.float64
+            and a.size > COPY_LIMIT and np.issubdtype(a.dtype, np.floating))
+
+
+class _Shards:
+    """A list of 2-D arrays with the same columns, indexed as one (row-wise)."""
+
+    def __init__(self, parts):
+        self.parts = list(parts)
+        cols = {p.shape[1:] for p in self.parts}
+        if len(cols) != 1:
+            raise ValueError(f"shards must have the same columns, got shapes "
+                             f"{[p.shape for p in self.parts]}.")
+        self.offsets = np.cumsum([0] + [p.shape[0] for p in self.parts])
+        self.shape = (int(self.offsets[-1]),) + self.parts[0].shape[1:]
+        self.dtype = np.result_type(*[p.dtype for p in self.parts])
+
+    def read(self, start, stop):
+        out = []
+        i = int(np.searchsorted(self.offsets, start, side="right")) - 1
+        while start < stop and i < len(self.parts):
+            lo = start - self.offsets[i]
+            hi = min(stop, self.offsets[i + 1]) - self.offsets[i]
+            out.append(np.asarray(self.parts[i][lo:hi]))
+            start = self.offsets[i] + hi
+            i += 1
+        if not out:
+            return np.empty((0,) + self.shape[1:], dtype=self.dtype)
+        return out[0] if len(out) == 1 else np.concatenate(out)
+
+    def take(self, idx):
+        shard = np.searchsorted(self.offsets, idx, side="right") - 1
+        out = np.empty((len(idx),) + self.shape[1:], dtype=self.dtype)
+        for s in np.unique(shard):
+            sel = shard == s
+            out[sel] = self.parts[s][idx[sel] - self.offsets[s]]
+        return out
+
+
+def open_array(path, *, name: str = "X"):
+    """Open a data file without reading it: ``.npy`` as a read-only memmap, a
+    ``.zarr`` store with Zarr, a folder of ``.npy`` shards as one array.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.npy`` file, Zarr store (a folder holding ``zarr.json`` or ``.zarray``; a
+        group's array is named ``path/name``), or a folder of ``.npy`` files.
+    name : str, default="X"
+        The argument's name, for the messages.
+
+    Returns
+    -------
+    ChunkedArray
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ValueError(f"`{name}`: no such file or folder: {p}")
+    if p.is_file():
+        if p.suffix != ".npy":
+            raise ValueError(f"`{name}`: {p} is not a .npy file, a .zarr store or a folder "
+                             "of .npy shards.")
+        return ChunkedArray(np.load(p, mmap_mode="r", allow_pickle=False), name=name)
+    if (p / "zarr.json").exists() or (p / ".zarray").exists() or (p / ".zgroup").exists():
+        try:
+            import zarr
+        except ImportError:
+            raise ValueError(f"`{name}`: {p} is a Zarr store and reading it needs zarr: "
+                             "pip install 'relurecover[dask]'.") from None
+        z = zarr.open(str(p), mode="r")
+        if not hasattr(z, "shape"):
+            raise ValueError(f"`{name}`: {p} is a Zarr group, not an array; give the "
+                             f"array inside it (e.g. {p}/X).")
+        return ChunkedArray(z, name=name)
+    files = sorted(p.glob("*.npy"))
+    if not files:
+        raise ValueError(f"`{name}`: the folder {p} holds no .npy shards and is not a "
+                         "Zarr store.")
+    parts = [np.load(f, mmap_mode="r", allow_pickle=False) for f in files]
+    return ChunkedArray(parts, name=name)
+
+
+class ChunkedArray:
+    """A 2-D array read in row chunks as float64 (docs/algorithms.md 8).
+
+    Indexing with a slice, an integer array or a boolean mask of rows returns a
+    float64 ``ndarray`` of those rows, with the exact change of units applied:
+    ``A[rows] * 2**-exponent * row_factors[rows, None]``.
+
+    Parameters
+    ----------
+    source : ndarray, memmap, zarr.Array, dask.array.Array, list of ndarray or ChunkedArray
+        The stored rows (a list is a set of row shards).
+    exponent : int, default=0
+        Rows are divided by ``2**exponent`` as they are read.
+    row_factors : ndarray of shape (n,), default=None
+        Each row is multiplied by its factor as it is read (powers of two keep it
+        exact).
+    name : str, default="X"
+        The argument's name, for messages.
+    """
+
+    def __init__(self, source, *, exponent: int = 0, row_factors=None, name: str = "X"):
+        if isinstance(source, ChunkedArray):
+            exponent += source.exponent
+            if source.row_factors is not None:
+                row_factors = (source.row_factors if row_factors is None
+                               else source.row_factors * row_factors)
+            source = source.source
+        if isinstance(source, (list, tuple)):
+            source = _Shards(source)
+        self.source = source
+        self.exponent = int(exponent)
+        self.row_factors = None if row_factors is None else np.asarray(row_factors, float)
+        self.name = name
+        shape = tuple(int(s) for s in source.shape)
+        if len(shape) == 1:
+            shape = (shape[0], 1)
+        self.shape = shape
+        self.stored_dtype = np.dtype(source.dtype)
+        self._max_abs = None
+
+    # ------------------------------------------------------------------ array API
+    dtype = np.dtype(np.float64)
+    ndim = 2
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def max_abs(self) -> float:
+        """The largest ``|entry|`` (after the change of units), one chunked pass
+        the first time it is asked (the validating pass sets it)."""
+        if self._max_abs is None:
+            top = 0.0
+            with np.errstate(invalid="ignore"):
+                for _, C in self.blocks():
+                    top = max(top, float(np.abs(C).max(initial=0.0)))
+            self._max_abs = top
+        return self._max_abs
+
+    @max_abs.setter
+    def max_abs(self, value: float) -> None:
+        self._max_abs = float(value)
+
+    @property
+    def is_dask(self) -> bool:
+        """Whether the rows live in a Dask array (moments are then Dask reductions)."""
+        return _is_dask(self.source)
+
+    @property
+    def nbytes_stored(self) -> int:
+        """Bytes of the stored rows."""
+        return int(np.prod(self.shape)) * self.stored_dtype.itemsize
+
+    def with_units(self, exponent: int = 0, row_factors=None) -> "ChunkedArray":
+        """The same rows with a further exact change of units (no copy).
+
+        Parameters
+        ----------
+        exponent : int, default=0
+            Divide by ``2**exponent``.
+        row_factors : ndarray of shape (n,), default=None
+            Multiply each row by its factor.
+
+        Returns
+        -------
+        ChunkedArray
+        """
+        out = ChunkedArray(self, exponent=exponent, row_factors=row_factors,
+                           name=self.name)
+        if row_factors is None and self._max_abs is not None:
+            out._max_abs = float(np.ldexp(self._max_abs, -exponent))
+        return out
+
+    def _raw_slice(self, start, stop):
+        src = self.source
+        if isinstance(src, _Shards):
+            a = src.read(start, stop)
+        elif _is_dask(src):
+            a = src[start:stop].compute()
+        else:
+            a = src[start:stop]
+        return np.asarray(a)
+
+    def _raw_take(self, idx):
+        src = self.source
+        order = None
+        if idx.size > 1 and np.any(np.diff(idx) < 0):
+            order = np.argsort(idx, kind="stable")
+            idx = idx[order]
+        if isinstance(src, _Shards):
+            a = src.take(idx)
+        elif _is_dask(src):
+            a = src[idx].compute()
+        elif _is_zarr(src):
+            a = src.get_orthogonal_selection((idx,) + (slice(None),) * (len(src.shape) - 1))
+        else:
+            a = src[idx]
+        a = np.asarray(a)
+        if order is not None:
+            out = np.empty_like(a)
+            out[order] = a
+            a = out
+        return a
+
+    def _finish(self, a, rows):
+        a = np.asarray(a, dtype=np.float64)
+        if a.ndim == 1:
+            a = a.reshape(-1, 1)
+        if self.exponent:
+            a = np.ldexp(a, -self.exponent)
+        if self.row_factors is not None:
+            a = a * self.row_factors[rows, None]
+        return a
+
+    def __getitem__(self, key):
+        cols = None
+        if isinstance(key, tuple):
+            key, cols = key[0], key[1:]
+        n = self.shape[0]
+        if isinstance(key, slice):
+            start, stop, step = key.indices(n)
+            if step != 1:
+                idx = np.arange(start, stop, step)
+                out = self._finish(self._raw_take(idx), idx)
+            else:
+                out = self._finish(self._raw_slice(start, stop), slice(start, stop))
+        elif isinstance(key, numbers.Integral):
+            i = int(key) % n
+            out = self._finish(self._raw_slice(i, i + 1), slice(i, i + 1))[0]
+            return out if cols is None else out[cols]
+        else:
+            idx = np.asarray(key)
+            if idx.dtype == bool:
+                if idx.shape != (n,):
+                    raise IndexError(f"boolean row mask of shape {idx.shape} for {n} rows")
+                idx = np.flatnonzero(idx)
+            idx = idx.astype(np.intp, copy=False)
+            idx = np.where(idx < 0, idx + n, idx)
+            out = self._finish(self._raw_take(idx), idx)
+        return out if cols is None else out[(slice(None),) + cols]
+
+    def __array__(self, dtype=None, copy=None):
+        """All rows in memory (float64): what a step that needs them whole costs."""
+        out = self[:]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        kind = type(self.source).__name__
+        return (f"ChunkedArray(shape={self.shape}, stored as {self.stored_dtype} in "
+                f"{kind})")
+
+    def blocks(self, chunk_size: int = DEFAULT_CHUNK):
+        """Yield ``(slice, block)`` over all rows, ``block`` a float64 ndarray.
+
+        Parameters
+        ----------
+        chunk_size : int, default=DEFAULT_CHUNK
+            Rows per block.
+
+        Yields
+        ------
+        sl : slice
+        block : ndarray of shape (rows, p)
+        """
+        n = self.shape[0]
+        for start in range(0, n, chunk_size):
+            sl = slice(start, min(start + chunk_size, n))
+            yield sl, self[sl]
+
+    def to_dask(self, row_chunks=None):
+        """The rows as a float64 Dask array with the change of units applied lazily.
+
+        Parameters
+        ----------
+        row_chunks : tuple of int, default=None
+            Row chunking to use (None: the source's own, or ``DEFAULT_CHUNK``).
+
+        Returns
+        -------
+        dask.array.Array of shape (n, p)
+        """
+        import dask.array as da
+
+        src = self.source
+        if _is_dask(src):
+            a = src if src.ndim == 2 else src.reshape(-1, 1)
+        elif _is_zarr(src):
+            a = da.from_zarr(src)
+        elif isinstance(src, _Shards):
+            a = da.concatenate([da.from_array(p, chunks=(DEFAULT_CHUNK, -1))
+                                for p in src.parts])
+        else:
+            a = da.from_array(src, chunks=(DEFAULT_CHUNK,) + (-1,) * (src.ndim - 1))
+        if a.ndim == 1:
+            a = a.reshape(-1, 1)
+        a = a.rechunk({1: -1}) if row_chunks is None else a.rechunk((row_chunks, -1))
+        a = a.astype(np.float64)
+        if self.exponent:
+            a = da.ldexp(a, -self.exponent)
+        if self.row_factors is not None:
+            f = da.from_array(self.row_factors, chunks=(a.chunks[0],))
+            a = a * f[:, None]
+        return a
+
+
+def as_chunked(a, name: str = "X", *, allow_1d_column: bool = False,
+               chunk_size: int = DEFAULT_CHUNK) -> ChunkedArray:
+    """Wrap ``a`` as a :class:`ChunkedArray` and validate it in one chunked pass.
+
+    Parameters
+    ----------
+    a : path, list of ndarray, ndarray, memmap, zarr.Array, dask.array.Array or ChunkedArray
+        The data (:func:`open_array` opens a path).
+    name : str, default="X"
+        The argument's name, for the messages.
+    allow_1d_column : bool, default=False
+        Read a 1-D array as one column.
+    chunk_size : int, default=DEFAULT_CHUNK
+        Rows per chunk of the validating pass.
+
+    Returns
+    -------
+    ChunkedArray
+        With ``max_abs`` (the largest ``|entry|``) set by the pass.
+
+    Raises
+    ------
+    ValueError
+        For a wrong shape or dtype, no rows, or a NaN/infinite entry (its row named).
+    """
+    if isinstance(a, (str, os.PathLike)):
+        a = open_array(a, name=name)
+    elif not isinstance(a, ChunkedArray):
+        a = ChunkedArray(a, name=name)
+    a.name = name
+    dt = a.stored_dtype
+    if dt == object or not (np.issubdtype(dt, np.number) or dt == bool) or \
+            np.issubdtype(dt, np.complexfloating):
+        raise ValueError(f"`{name}` must hold real numbers, got dtype {dt}.")
+    ndim = len(a.source.shape)
+    if ndim == 1 and not allow_1d_column or ndim > 2:
+        raise ValueError(f"`{name}` must be a 2-D array of shape (n_samples, ...), got "
+                         f"{ndim}-D array of shape {tuple(a.source.shape)}.")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"`{name}` must have at least one row and one column, got "
+                         f"shape {a.shape}.")
+    top = 0.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        for sl, C in a.blocks(chunk_size):
+            s = C.sum()
+            if not np.isfinite(s):
+                bad = ~np.isfinite(C).all(axis=1)
+                if bad.any():
+                    row = sl.start + int(np.flatnonzero(bad)[0])
+                    raise ValueError(
+                        f"`{name}` contains NaN or infinite values, first in row {row} "
+                        f"(chunk of rows {sl.start}..{sl.stop - 1}); remove or impute them.")
+            top = max(top, float(np.abs(C).max()))
+    a.max_abs = top
+    return a
