@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ChunkedArray", "as_chunked", "open_array", "is_chunked_source",
-           "DEFAULT_CHUNK"]
+__all__ = ["ChunkedArray", "as_chunked", "open_array", "open_rows", "is_chunked_source",
+           "sample_rows", "DEFAULT_CHUNK"]
 
 #: rows per chunk: 2**14 rows of 1000 float64 features is 128 MiB.
 DEFAULT_CHUNK = 16384
@@ -171,7 +171,9 @@ class ChunkedArray:
     """
 
     def __init__(self, source, *, exponent: int = 0, row_factors=None, name: str = "X"):
+        sample = None
         if isinstance(source, ChunkedArray):
+            sample = source._sample
             exponent += source.exponent
             if source.row_factors is not None:
                 row_factors = (source.row_factors if row_factors is None
@@ -189,6 +191,12 @@ class ChunkedArray:
         self.shape = shape
         self.stored_dtype = np.dtype(source.dtype)
         self._max_abs = None
+        #: rows gathered by the validating pass: ``(sorted indices, stored values)``
+        #: (shared by every view of the same source; the units apply on reading).
+        self._sample = sample
+        #: row norms from the validating pass, in units of ``2**_norm_exponent``.
+        self._norms = None
+        self._norm_exponent = 0
 
     # ------------------------------------------------------------------ array API
     dtype = np.dtype(np.float64)
@@ -253,13 +261,40 @@ class ChunkedArray:
             a = src[start:stop]
         return np.asarray(a)
 
+    @property
+    def sample_indices(self):
+        """The rows the validating pass gathered (sorted), or None."""
+        return None if self._sample is None else self._sample[0]
+
+    def _from_sample(self, idx):
+        """The stored rows ``idx`` (sorted) from the gathered sample, or None when
+        some of them were not gathered."""
+        if self._sample is None or idx.size == 0:
+            return None
+        rows, values = self._sample
+        pos = np.searchsorted(rows, idx)
+        if pos[-1] >= rows.size or not np.array_equal(rows[np.minimum(pos, rows.size - 1)],
+                                                        idx):
+            return None
+        return values[pos]
+
+    def row_norms(self, exponent: int):
+        """Norms of the rows divided by ``2**exponent``, from the validating pass
+        (None when it did not measure them)."""
+        if self._norms is None:
+            return None
+        return np.ldexp(self._norms, self._norm_exponent - exponent)
+
     def _raw_take(self, idx):
         src = self.source
         order = None
         if idx.size > 1 and np.any(np.diff(idx) < 0):
             order = np.argsort(idx, kind="stable")
             idx = idx[order]
-        if isinstance(src, _Shards):
+        cached = self._from_sample(idx)
+        if cached is not None:
+            a = cached
+        elif isinstance(src, _Shards):
             a = src.take(idx)
         elif _is_dask(src):
             a = src[idx].compute()
@@ -321,6 +356,27 @@ class ChunkedArray:
         return (f"ChunkedArray(shape={self.shape}, stored as {self.stored_dtype} in "
                 f"{kind})")
 
+    def aligned_chunk(self, chunk_size: int) -> int:
+        """``chunk_size`` rounded to whole chunks of a Zarr source (so that a stored
+        chunk is decoded once per pass, not once per block that cuts it); other
+        sources keep it. Stored chunks more than 4 times larger are cut.
+
+        Parameters
+        ----------
+        chunk_size : int
+            Rows per block asked for.
+
+        Returns
+        -------
+        int
+        """
+        src = self.source
+        if _is_zarr(src) and getattr(src, "chunks", None):
+            c = int(src.chunks[0])
+            if c <= 4 * chunk_size:
+                return c * max(1, round(chunk_size / c))
+        return chunk_size
+
     def blocks(self, chunk_size: int = DEFAULT_CHUNK):
         """Yield ``(slice, block)`` over all rows, ``block`` a float64 ndarray.
 
@@ -375,9 +431,64 @@ class ChunkedArray:
         return a
 
 
+def open_rows(a, name: str = "X") -> ChunkedArray:
+    """``a`` as an unvalidated :class:`ChunkedArray` (a path is opened, nothing read).
+
+    Parameters
+    ----------
+    a : path, list of ndarray, ndarray, memmap, zarr.Array, dask.array.Array or ChunkedArray
+        The data.
+    name : str, default="X"
+        The argument's name, for the messages.
+
+    Returns
+    -------
+    ChunkedArray
+    """
+    if isinstance(a, (str, os.PathLike)):
+        return open_array(a, name=name)
+    if isinstance(a, ChunkedArray):
+        return a
+    return ChunkedArray(a, name=name)
+
+
+def sample_rows(A, size: int, rng, *, sort: bool = True) -> np.ndarray:
+    """``size`` distinct rows of ``A`` drawn at random, from the rows its validating
+    pass gathered when there are enough of them (a random subset of a random
+    subset is a random subset), so reading them costs no pass over the data.
+
+    Parameters
+    ----------
+    A : ndarray or ChunkedArray
+        The rows.
+    size : int
+        How many (at most ``A.shape[0]``).
+    rng : numpy.random.Generator
+        The draw.
+    sort : bool, default=True
+        Return the indices sorted (a file is read in order).
+
+    Returns
+    -------
+    ndarray of shape (size,)
+        Row indices.
+    """
+    pool = getattr(A, "sample_indices", None)
+    if pool is not None and size <= pool.size:
+        idx = rng.choice(pool, size, replace=False)
+    else:
+        idx = rng.choice(A.shape[0], size, replace=False)
+    return np.sort(idx) if sort else idx
+
+
 def as_chunked(a, name: str = "X", *, allow_1d_column: bool = False,
-               chunk_size: int = DEFAULT_CHUNK) -> ChunkedArray:
+               chunk_size: int = DEFAULT_CHUNK, sample=None,
+               row_norms: bool = False) -> ChunkedArray:
     """Wrap ``a`` as a :class:`ChunkedArray` and validate it in one chunked pass.
+
+    The same pass can gather a sample of rows (later reads of those rows cost
+    nothing: :func:`sample_rows`) and measure the row norms (the row caps of
+    docs/algorithms.md 0), so neither needs a pass of its own.
 
     Parameters
     ----------
@@ -389,6 +500,10 @@ def as_chunked(a, name: str = "X", *, allow_1d_column: bool = False,
         Read a 1-D array as one column.
     chunk_size : int, default=DEFAULT_CHUNK
         Rows per chunk of the validating pass.
+    sample : ndarray of int, default=None
+        Sorted row indices to gather in the pass (kept as stored).
+    row_norms : bool, default=False
+        Measure the norm of every row in the pass (``ChunkedArray.row_norms``).
 
     Returns
     -------
@@ -400,10 +515,7 @@ def as_chunked(a, name: str = "X", *, allow_1d_column: bool = False,
     ValueError
         For a wrong shape or dtype, no rows, or a NaN/infinite entry (its row named).
     """
-    if isinstance(a, (str, os.PathLike)):
-        a = open_array(a, name=name)
-    elif not isinstance(a, ChunkedArray):
-        a = ChunkedArray(a, name=name)
+    a = open_rows(a, name)
     a.name = name
     dt = a.stored_dtype
     if dt == object or not (np.issubdtype(dt, np.number) or dt == bool) or \
@@ -416,9 +528,16 @@ def as_chunked(a, name: str = "X", *, allow_1d_column: bool = False,
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise ValueError(f"`{name}` must have at least one row and one column, got "
                          f"shape {a.shape}.")
+    if a.exponent or a.row_factors is not None:
+        sample = None  # the sample holds stored rows: gather it on the source itself
+    if sample is not None:
+        sample = np.asarray(sample, dtype=np.intp)
+        values = np.empty((sample.size, a.shape[1]), dtype=a.stored_dtype)
     top = 0.0
+    norms = np.empty(a.shape[0]) if row_norms else None
+    chunk_exp = []  # (rows, exponent) of each chunk's norms
     with np.errstate(invalid="ignore", over="ignore"):
-        for sl, C in a.blocks(chunk_size):
+        for sl, C in a.blocks(a.aligned_chunk(chunk_size)):
             s = C.sum()
             if not np.isfinite(s):
                 bad = ~np.isfinite(C).all(axis=1)
@@ -427,6 +546,24 @@ def as_chunked(a, name: str = "X", *, allow_1d_column: bool = False,
                     raise ValueError(
                         f"`{name}` contains NaN or infinite values, first in row {row} "
                         f"(chunk of rows {sl.start}..{sl.stop - 1}); remove or impute them.")
-            top = max(top, float(np.abs(C).max()))
+            c_top = float(np.abs(C).max())
+            top = max(top, c_top)
+            if row_norms:  # in units of the chunk's largest entry: no overflow
+                e = int(np.frexp(c_top)[1]) if c_top > 0 else 0
+                Cs = np.ldexp(C, -e)
+                norms[sl] = np.sqrt(np.einsum("ij,ij->i", Cs, Cs))
+                chunk_exp.append((sl, e))
+            if sample is not None:
+                lo, hi = np.searchsorted(sample, [sl.start, sl.stop])
+                if hi > lo:  # back to the stored dtype: exact, and no larger
+                    values[lo:hi] = C[sample[lo:hi] - sl.start]
     a.max_abs = top
+    if row_norms:
+        e_top = int(np.frexp(top)[1]) if top > 0 else 0
+        for sl, e in chunk_exp:
+            norms[sl] = np.ldexp(norms[sl], e - e_top)
+        a._norms = norms
+        a._norm_exponent = e_top
+    if sample is not None:
+        a._sample = (sample, values)
     return a

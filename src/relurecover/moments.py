@@ -100,6 +100,9 @@ def iter_blocks(*arrays, chunk_size: int = DEFAULT_CHUNK):
     blocks : tuple of ndarray
         ``np.asarray(A[sl], dtype=float64)`` for each array ``A``.
     """
+    lead = next((A for A in arrays if isinstance(A, ChunkedArray)), None)
+    if lead is not None:
+        chunk_size = lead.aligned_chunk(chunk_size)
     for sl in iter_chunks(arrays[0].shape[0], chunk_size):
         yield sl, tuple(_rows(A, sl) for A in arrays)
 

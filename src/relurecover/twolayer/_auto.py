@@ -57,6 +57,7 @@ import scipy.special
 import scipy.stats
 
 from .._linalg import RANK_RTOL, affine_column_space
+from ..data import sample_rows
 
 __all__ = ["choose_method", "gaussian_checks"]
 
@@ -321,7 +322,7 @@ def gaussian_checks(X: np.ndarray, *, rng) -> dict:
     t0 = time.perf_counter()
     n, d = X.shape
     if n > CHECK_ROWS:  # gather the rows checked, never a copy of all of X
-        X = X[np.sort(rng.choice(n, CHECK_ROWS, replace=False))]
+        X = X[sample_rows(X, CHECK_ROWS, rng)]
         n = CHECK_ROWS
     X = np.asarray(X, dtype=float)
     out = {"n_checked": n, "whitening": None}
@@ -415,7 +416,7 @@ def choose_method(X: np.ndarray, Y: np.ndarray, k: int | None, *, rng) -> tuple[
     if k is not None and k > m:
         return "few-outputs", {"auto": f"n_hidden = {k} > m = {m} outputs: rank(U) < k."}
     n = Y.shape[0]
-    sub = Y if n <= RANK_Y_ROWS else Y[rng.choice(n, RANK_Y_ROWS, replace=False)]
+    sub = Y if n <= RANK_Y_ROWS else Y[sample_rows(Y, RANK_Y_ROWS, rng, sort=False)]
     # rank modulo the constant (an output bias adds it, docs/algorithms.md 6.2);
     # row-capped: one huge row hides nothing
     rank_Y = affine_column_space(sub, rtol=RANK_Y_RTOL)[2]

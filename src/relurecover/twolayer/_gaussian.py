@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._linalg import affine_column_space, row_span
+from ..data import sample_rows
 from .._progress import report
 from ..exceptions import AssumptionWarning, warn
 from ..moments import contracted_second_moments, first_moment, second_moment_weights
@@ -250,7 +251,7 @@ def _recover_exact(X, Y, k, *, activation, rng, tol, max_starts, time_limit, chu
     # --- working rows: the rounding needs only a sample of rows (1.6) ---------
     t0 = time.perf_counter()
     n_work = n if work_rows is None else min(n, work_rows)
-    rows = np.sort(rng.choice(n, n_work, replace=False)) if n_work < n else None
+    rows = sample_rows(X, n_work, rng) if n_work < n else None
     Xw = np.asarray(X if rows is None else X[rows], dtype=float)
     Yw = np.asarray(Y if rows is None else Y[rows], dtype=float)
     ones = np.ones(n_work) if bias_column is None else (

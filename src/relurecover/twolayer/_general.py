@@ -36,6 +36,7 @@ import time
 import numpy as np
 
 from .._linalg import affine_column_space, inverse_sqrt, row_span
+from ..data import sample_rows
 from .._progress import report
 from ..networks import TwoLayerNetwork
 from ._output import fit_output_layer, missing_units_note
@@ -206,7 +207,7 @@ def _work_rows(X, Y, bias_column, offset, *, rng, diag, timings):
     if n <= GENERAL_WORK_ROWS:
         rows = slice(None)
     else:
-        rows = np.sort(rng.choice(n, GENERAL_WORK_ROWS, replace=False))
+        rows = sample_rows(X, GENERAL_WORK_ROWS, rng)
         diag["n_work_general"] = GENERAL_WORK_ROWS
     Xs = np.asarray(X[rows], dtype=float)
     Ys = np.asarray(Y[rows], dtype=float)

@@ -29,8 +29,9 @@ RANK_ROWS_BASE = 1000
 BIAS_SNAP = 1e-12
 #: rows on which the pre-activations' scale is measured for that test.
 SNAP_ROWS = 2000
-#: rows of the hidden layer kept in :class:`OutputFit` (for the notes on units
-#: that were not found; enough to see any unit active on a fraction 1e-4).
+#: rows of the hidden layer the notes on units that were not found look at
+#: (enough to see any unit active on a fraction 1e-4; read only when a unit is
+#: missing).
 HIDDEN_ROWS = 200_000
 
 
@@ -52,10 +53,13 @@ class OutputFit:
     rank_hidden : int
         Numerical rank of ``H`` modulo the constant vector (of ``[H, 1]``, less
         one); ``exact`` needs it to be ``k``.
-    hidden : ndarray of shape (min(n, HIDDEN_ROWS), k)
-        The hidden layer ``f(X V^T + b)`` on the first rows.
+    hidden : ndarray of shape (min(n, 20 k + RANK_ROWS_BASE), k)
+        The hidden layer ``f(X V^T + b)`` on the first rows (the rows its rank is
+        counted on; :func:`hidden_rows` computes it on more).
     active_rows : ndarray of int of shape (k,)
         On how many of all ``n`` rows each unit is active (``f > 0``).
+    activation : Activation
+        The activation ``f``.
     """
 
     U: np.ndarray
@@ -66,6 +70,7 @@ class OutputFit:
     rank_hidden: int
     hidden: np.ndarray
     active_rows: np.ndarray
+    activation: object = None
 
 
 class _OutputKernel:
@@ -169,15 +174,13 @@ def fit_output_layer(X, Y, V, activation, *, b=None, bias_column=None, offset=No
     extra = [a for a in (bias_column, offset, caps) if a is not None]
     R, Rw, active, bad = map_reduce(kernel, X, Y, *extra, combine=_merge,
                                     chunk_size=chunk_size)
-    head = min(n, HIDDEN_ROWS)
-    H = np.empty((head, k))
-    for sl in iter_chunks(head, chunk_size):  # in chunks: X[:head] may be all of X
-        H[sl] = kernel.hidden(np.asarray(X[sl], dtype=float),
-                              None if bias_column is None else bias_column[sl])
+    rows = min(n, 20 * k + RANK_ROWS_BASE)
+    H = kernel.hidden(np.asarray(X[:rows], dtype=float),
+                      None if bias_column is None else bias_column[:rows])
     if bad or not np.isfinite(R).all():
         return OutputFit(U=np.zeros((m, k)), c=np.zeros(m), V=V, b=b, certificate=np.inf,
-                         rank_hidden=0, hidden=H, active_rows=active)
-    rows = min(n, 20 * k + RANK_ROWS_BASE)
+                         rank_hidden=0, hidden=H, active_rows=active,
+                         activation=activation)
     # rank of H modulo the constant: the constant column scaled like H's columns
     ones = np.ones(rows) if offset is None else offset[:rows]
     Hr = np.hstack([H[:rows], ones[:, None] * max(float(np.abs(H[:rows]).max(
@@ -198,7 +201,22 @@ def fit_output_layer(X, Y, V, activation, *, b=None, bias_column=None, offset=No
     if caps is not None:
         cert = max(cert, _certificate(Rw, Ut, k))
     return OutputFit(U=Ut[:k].T, c=Ut[k].copy(), V=V, b=b, certificate=cert,
-                     rank_hidden=int(rank_H), hidden=H, active_rows=active)
+                     rank_hidden=int(rank_H), hidden=H, active_rows=active,
+                     activation=activation)
+
+
+def hidden_rows(out: OutputFit, X, rows: int, bias_column=None,
+                chunk_size: int = 16384) -> np.ndarray:
+    """The hidden layer of ``out``'s units on the first ``rows`` rows of ``X``
+    (read in chunks; a prefix of ``out.hidden`` when it holds enough rows)."""
+    if rows <= out.hidden.shape[0]:
+        return out.hidden[:rows]
+    kernel = _OutputKernel(out.V, out.b, out.activation, False, False, False)
+    H = np.empty((rows, out.V.shape[0]))
+    for sl in iter_chunks(rows, chunk_size):
+        H[sl] = kernel.hidden(np.asarray(X[sl], dtype=float),
+                              None if bias_column is None else bias_column[sl])
+    return H
 
 
 def _solve(R, k):
@@ -270,12 +288,12 @@ def missing_units_note(X, Y, out: OutputFit, n_missing: int, *, bias_column=None
     if n_missing <= 0 or not np.isfinite(out.certificate):
         return ""
     n, d = X.shape
-    rows = min(n, 200_000)
+    rows = min(n, HIDDEN_ROWS)
     k = out.hidden.shape[1]
     diag = {} if diag is None else diag
     rng = np.random.default_rng(0) if rng is None else rng
     one = (np.ones(rows) if offset is None else offset[:rows])[:, None]
-    H = np.hstack([out.hidden[:rows], one])
+    H = np.hstack([hidden_rows(out, X, rows, bias_column), one])
     Yr = np.asarray(Y[:rows], dtype=float)
     scale = float(np.sqrt(np.mean(Yr**2)))
     if scale == 0:

@@ -31,7 +31,7 @@ from .._validation import (
     check_random_state,
 )
 from ..activations import get_activation
-from ..data import ChunkedArray
+from ..data import ChunkedArray, as_chunked, is_chunked_source, open_rows, sample_rows
 from ..networks import TwoLayerNetwork
 from ._gaussian import recover_gaussian
 from ._output import fit_output_layer
@@ -114,14 +114,48 @@ def _all_zero(A) -> bool:
     return not np.any(A)
 
 
+def _sample_size(n: int, d: int, work_rows) -> int:
+    """Rows gathered by the validating pass of data read in chunks: enough for
+    the steps of the Gaussian path that work on a sample of rows (the auto checks,
+    the rank of ``Y``, the work rows; docs/algorithms.md 8.3). 0 (no sample) when
+    ``n`` is under 4 times that: gathering from all rows then costs little."""
+    from ._auto import CHECK_ROWS, RANK_Y_ROWS
+
+    wanted = work_rows if work_rows is not None else max(20_000, 20 * d)
+    size = max(CHECK_ROWS, RANK_Y_ROWS, RANK_SUBSAMPLE, wanted)
+    return size if n > 4 * size else 0
+
+
+def _validate_rows(X, Y, rng, work_rows):
+    """``X`` and ``Y`` validated; data read in chunks is validated in one pass
+    that also gathers the sample of rows the later steps draw from (drawn with
+    ``rng``) and measures the row norms (docs/algorithms.md 8.1, 8.3)."""
+    if not is_chunked_source(X):
+        return as_rows(X, "X"), as_rows(Y, "Y", allow_1d_column=True)
+    Xo = open_rows(X, "X")
+    n = Xo.shape[0]
+    if work_rows is not None:
+        work_rows = check_positive_int(work_rows, "work_rows")
+    size = _sample_size(n, Xo.shape[1], work_rows) if len(Xo.source.shape) == 2 else 0
+    sample = np.sort(rng.choice(n, size, replace=False)) if 0 < size < n else None
+    X = as_chunked(Xo, "X", sample=sample, row_norms=True)
+    if is_chunked_source(Y):
+        Yo = open_rows(Y, "Y")
+        Y = as_chunked(Yo, "Y", allow_1d_column=True, row_norms=True,
+                       sample=sample if Yo.shape[0] == n else None)
+    else:
+        Y = as_rows(Y, "Y", allow_1d_column=True)
+    return X, Y
+
+
 def _recover_two_layer_iv(X, Y, n_hidden, method, activation, tol, max_starts,
-                          time_limit, work_rows, chunk_size):
-    """Validate and normalise the arguments of :func:`recover_two_layer`."""
-    X = as_rows(X, "X")
+                          time_limit, work_rows, chunk_size, rng=None):
+    """Validate and normalise the arguments of :func:`recover_two_layer` (``rng``
+    draws the sample of rows of data read in chunks)."""
+    X, Y = _validate_rows(X, Y, check_random_state(rng), work_rows)
     if _all_zero(X):
         raise ValueError("`X` is identically zero: every unit is inactive on every "
                          "sample, so nothing can be recovered.")
-    Y = as_rows(Y, "Y", allow_1d_column=True)
     n, d = X.shape
     if Y.shape[0] != n:
         raise ValueError(
@@ -254,9 +288,9 @@ def recover_two_layer(
 def _recover_two_layer(X, Y, n_hidden, method, activation, rng, tol, max_starts,
                        time_limit, work_rows, chunk_size, t_start) -> Recovery:
     """The body of :func:`recover_two_layer`, inside its progress reporting."""
-    a = _recover_two_layer_iv(X, Y, n_hidden, method, activation, tol, max_starts,
-                              time_limit, work_rows, chunk_size)
     rng = check_random_state(rng)
+    a = _recover_two_layer_iv(X, Y, n_hidden, method, activation, tol, max_starts,
+                              time_limit, work_rows, chunk_size, rng)
     units = _Units.of(a.X, a.Y, a.activation)
     X, Y = units.apply(a.X, a.Y)
     t_valid = time.perf_counter() - t_start
@@ -327,8 +361,8 @@ def _run_gaussian(X, Y, k, diag_auto, *, activation, rng, tol, max_starts, time_
     whitening = diag_auto.pop("whitening", None)
     data_rank = diag_auto.get("auto_checks", {}).get("data_rank")
     if k is None:
-        sub_rows = None if n <= RANK_SUBSAMPLE else rng.choice(n, RANK_SUBSAMPLE,
-                                                                replace=False)
+        sub_rows = None if n <= RANK_SUBSAMPLE else sample_rows(Y, RANK_SUBSAMPLE, rng,
+                                                                sort=False)
         sub = Y if sub_rows is None else Y[sub_rows]
         osub = None if offset is None or n <= RANK_SUBSAMPLE else offset[sub_rows]
         k = min(affine_column_space(sub, offset if n <= RANK_SUBSAMPLE else osub)[2], d)
