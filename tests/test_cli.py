@@ -1073,3 +1073,55 @@ def test_extract_without_the_extra_its_output_needs(tmp_path):
                          check=True)
     assert res.stdout.split() == ["2", "True"]
     assert not (tmp_path / "x.pt").exists()
+
+
+# ------------------------------------------------ data at scale (docs/algorithms.md 8)
+def _stores(dataset):
+    """X of ``dataset`` as a float64 Zarr store and as a folder of 3 .npy shards."""
+    zarr = pytest.importorskip("zarr")
+    with np.load(dataset) as f:
+        X, Y = f["X"], f["Y"]
+    d = dataset.parent
+    z = zarr.create_array(str(d / "X.zarr"), shape=X.shape, chunks=(100, X.shape[1]),
+                          dtype="float64")
+    z[:] = X
+    (d / "shards").mkdir()
+    for i, part in enumerate(np.array_split(X, 3)):
+        np.save(d / "shards" / f"part{i}.npy", part)
+    np.save(d / "Y.npy", Y)
+    return d / "X.zarr", d / "shards", d / "Y.npy"
+
+
+def test_fit_reads_zarr_stores_and_shard_folders(dataset):
+    zx, shards, Y = _stores(dataset)
+    for X in (zx, shards):
+        obj, res = run_json("fit", X, Y)
+        assert res.exit_code == 0, res.output
+        assert obj["result"]["recovery"]["exact"] is True
+        assert obj["result"]["data"]["n"] == 360
+
+
+def test_fit_on_a_local_cluster(dataset):
+    pytest.importorskip("dask.distributed")
+    zx, _, Y = _stores(dataset)
+    obj, res = run_json("fit", zx, Y, "--workers", 2)
+    assert res.exit_code == 0, res.output
+    assert obj["result"]["recovery"]["exact"] is True
+
+
+def test_cluster_options_are_checked(dataset, tmp_path):
+    X, Y = _split(dataset, "npy")
+    assert "not both" in _error_line(run("fit", X, Y, "--workers", 2, "--scheduler",
+                                         "tcp://127.0.0.1:1"))
+    assert "--workers" in _error_line(run("fit", X, Y, "--workers", 0))
+    assert "address like tcp://" in _error_line(run("fit", X, Y, "--scheduler", "nowhere"))
+    assert "two-layer fits" in _error_line(run("fit", X, Y, "--deep", "--workers", 1))
+
+
+def test_chunked_inputs_name_the_row_of_a_nan(dataset):
+    X, Y = _split(dataset, "npy")
+    A = np.load(X)
+    A[200, 1] = np.nan
+    np.save(X, A)
+    line = _error_line(run("fit", X, Y))
+    assert "NaN" in line and "row 200" in line

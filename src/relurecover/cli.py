@@ -228,9 +228,15 @@ def _read_parquet(path: Path, index_col=None) -> np.ndarray:
     return _apply_index_col(arr, path, index_col, names)
 
 
-def load_array(path, name: str, *, header=None, index_col=None) -> np.ndarray:
-    """Read the array ``name`` (``"X"`` or ``"Y"``) from ``.npy``, ``.npz``, ``.csv`` or
-    ``.parquet``.
+def _is_store(path: Path) -> bool:
+    """A Zarr store or a folder of ``.npy`` shards (read in chunks)."""
+    return path.is_dir()
+
+
+def load_array(path, name: str, *, header=None, index_col=None, chunked: bool = False,
+               dask: bool = False):
+    """Read the array ``name`` (``"X"`` or ``"Y"``) from ``.npy``, ``.npz``, ``.csv``,
+    ``.parquet``, a Zarr store or a folder of ``.npy`` shards.
 
     An ``.npz`` must hold an array called ``name`` or exactly one array. The
     result is checked to be a finite 2-D float array (a 1-D ``Y`` is a column).
@@ -238,12 +244,38 @@ def load_array(path, name: str, *, header=None, index_col=None) -> np.ndarray:
     line, False reads it as data) and ``index_col`` (CSV and Parquet: None refuses
     a first column that looks like a row index, False keeps every column, an
     int drops that column) say how tables are read.
+
+    With ``chunked``, a ``.npy`` file, a Zarr store or a shard folder is opened
+    without being read (a :class:`relurecover.data.ChunkedArray`; the fit
+    validates it in its first pass, docs/algorithms.md 8); with ``dask`` too, as
+    a Dask array whose tasks read the file by path (for a cluster). Otherwise
+    it is read into memory.
     """
+    from .data import ChunkedArray, check_structure, open_array, open_dask
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
+        raise ValueError(f"{path}: no such file or folder.")
+    if _is_store(path) or (chunked and path.suffix.lower() == ".npy"):
+        try:
+            opened = ChunkedArray(open_dask(path, name=name), name=name) if dask else \
+                open_array(path, name=name)
+            check_structure(opened, name, allow_1d_column=(name == "Y"))
+        except ImportError as exc:
+            raise ValueError(f"{path}: reading it needs the dask extra ({exc}): "
+                             "pip install 'relurecover[dask]'.") from None
+        except ValueError as exc:
+            msg = str(exc)
+            raise ValueError(msg if str(path) in msg else f"{path}: {msg}") from None
+        if chunked:
+            return opened
+        arr = np.asarray(opened)
+    elif not path.is_file():
         raise ValueError(f"{path}: no such file.")
     suffix = path.suffix.lower()
-    if suffix == ".npy":
+    if _is_store(path):
+        pass
+    elif suffix == ".npy":
         try:
             arr = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
@@ -268,7 +300,8 @@ def load_array(path, name: str, *, header=None, index_col=None) -> np.ndarray:
         arr = _read_parquet(path, index_col)
     else:
         raise ValueError(
-            f"{path}: unknown file type {suffix!r}; use .npy, .npz, .csv or .parquet."
+            f"{path}: unknown file type {suffix!r}; use .npy, .npz, .csv, .parquet, a "
+            ".zarr store or a folder of .npy shards."
         )
     try:
         return as_2d_float(arr, name, allow_1d_column=(name == "Y"))
@@ -276,9 +309,10 @@ def load_array(path, name: str, *, header=None, index_col=None) -> np.ndarray:
         raise ValueError(f"{path}: {exc}") from None
 
 
-def load_xy(x_path, y_path=None, *, header=None, index_col=None):
+def load_xy(x_path, y_path=None, *, header=None, index_col=None, chunked: bool = False,
+            dask: bool = False):
     """``X`` and ``Y`` from two files, or from one ``.npz`` holding both
-    (``header`` and ``index_col`` as in :func:`load_array`, for every table read)."""
+    (``header``, ``index_col``, ``chunked`` and ``dask`` as in :func:`load_array`)."""
     if y_path is None:
         if Path(x_path).suffix.lower() != ".npz":
             raise ValueError(
@@ -296,8 +330,10 @@ def load_xy(x_path, y_path=None, *, header=None, index_col=None):
                     "give the labels as a second file."
                 )
         y_path = x_path
-    X = load_array(x_path, "X", header=header, index_col=index_col)
-    Y = load_array(y_path, "Y", header=header, index_col=index_col)
+    X = load_array(x_path, "X", header=header, index_col=index_col, chunked=chunked,
+                   dask=dask)
+    Y = load_array(y_path, "Y", header=header, index_col=index_col, chunked=chunked,
+                   dask=dask)
     if X.shape[0] != Y.shape[0]:
         raise ValueError(
             f"X has {X.shape[0]} rows but Y has {Y.shape[0]}: one sample per row in both."
@@ -775,10 +811,11 @@ def _two_layer_verdict(res: Recovery, noisy: bool):
     "error is at most --tol", "the fit is not certified (the network, if saved, is an "
     "estimate)"))
 def fit(
-    x: Path = typer.Argument(..., metavar="X", help="Inputs X (n, d): .npy, .npz, .csv or "
-                             ".parquet; or one .npz holding X and Y."),
-    y: Optional[Path] = typer.Argument(None, metavar="Y", help="Labels Y (n, m): .npy, "
-                                       ".npz, .csv or .parquet."),
+    x: Path = typer.Argument(..., metavar="X", help="Inputs X (n, d): .npy, .npz, .csv, "
+                             ".parquet, a .zarr store or a folder of .npy shards (.npy, "
+                             "Zarr and shards are read in chunks, never whole); or one "
+                             ".npz holding X and Y."),
+    y: Optional[Path] = typer.Argument(None, metavar="Y", help="Labels Y (n, m): as X."),
     hidden: Optional[int] = typer.Option(None, "--hidden", "-k",
                                          help="Hidden units k [default: rank of Y]."),
     out_path: Optional[Path] = typer.Option(None, "--out", "-o", help="Save the network "
@@ -813,6 +850,14 @@ def fit(
         None, "--index-col", help="CSV and Parquet: drop this column (0 the first), a "
         "row index; 'none' keeps every column [default: refuse a first column that "
         "looks like an index]."),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", help="Two layers: run the passes over the data on this "
+        "running dask.distributed scheduler (tcp://host:port); the workers read the "
+        "files by path."),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", help="Two layers: start a dask.distributed LocalCluster with "
+        "this many single-threaded workers for the passes over the data (stopped at "
+        "the end)."),
     as_json: bool = json_option(),
     quiet: bool = quiet_option(),
     verbose: bool = verbose_option(),
@@ -835,6 +880,7 @@ def fit(
         _require_torch(tol)
         hidden_widths = _parse_widths(widths)
     else:
+        hidden_widths = None
         if widths is not None:
             raise ValueError("--widths needs --deep (a two-layer fit takes --hidden).")
         if restarts is not None:
@@ -851,7 +897,80 @@ def fit(
                              f"got {method!r}.")
     save_path = None if out_path is None else check_out_file(
         out_path, (".npz",), what="a network", default_suffix=".npz")
-    X, Y = load_xy(x, y, header=header, index_col=_parse_index_col(index_col))
+    use_dask = _check_cluster(scheduler, workers, deep)
+    with _dask_client(scheduler, workers, out):
+        _fit_body(out, x, y, hidden, save_path, seed, activation, method, noisy, tol,
+                  max_starts, time_limit, deep, restarts, header, index_col, use_dask,
+                  hidden_widths)
+
+
+def _check_cluster(scheduler, workers, deep) -> bool:
+    """Validate ``--scheduler`` and ``--workers``; whether the fit runs on Dask."""
+    if scheduler is not None and workers is not None:
+        raise ValueError("give --scheduler (a running cluster) or --workers (a local one "
+                         "started for this fit), not both.")
+    if scheduler is None and workers is None:
+        return False
+    if deep:
+        raise ValueError("--scheduler and --workers are for two-layer fits (the passes "
+                         "of --deep run in this process).")
+    if workers is not None:
+        _positive(workers, "--workers")
+    if scheduler is not None and "://" not in scheduler:
+        raise ValueError(f"--scheduler must be an address like tcp://host:8786, got "
+                         f"{scheduler!r}.")
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        raise ValueError("--scheduler and --workers need dask.distributed: pip install "
+                         "'relurecover[dask]'.") from None
+    return True
+
+
+class _dask_client:
+    """``with _dask_client(scheduler, workers, out):`` a ``dask.distributed`` client
+    for the block (a LocalCluster of ``workers`` started and closed here), or
+    nothing when neither is given."""
+
+    def __init__(self, scheduler, workers, out):
+        self.scheduler, self.workers, self.out = scheduler, workers, out
+        self.client = self.cluster = None
+
+    def __enter__(self):
+        if self.scheduler is None and self.workers is None:
+            return None
+        from dask.distributed import Client, LocalCluster
+
+        if self.workers is not None:
+            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                        processes=True, dashboard_address=None)
+            self.client = Client(self.cluster)
+            self.out.info(f"started a LocalCluster of {self.workers} workers")
+        else:
+            try:
+                self.client = Client(self.scheduler, timeout=10)
+            except OSError as exc:
+                raise ValueError(f"--scheduler {self.scheduler}: could not connect "
+                                 f"({exc}).") from None
+            self.out.info(f"connected to {self.scheduler}")
+        return self.client
+
+    def __exit__(self, *exc):
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        return False
+
+
+def _fit_body(out, x, y, hidden, save_path, seed, activation, method, noisy, tol,
+              max_starts, time_limit, deep, restarts, header, index_col, use_dask,
+              hidden_widths):
+    """The work of :func:`fit` once its options are checked."""
+    X, Y = load_xy(x, y, header=header, index_col=_parse_index_col(index_col),
+                   chunked=not deep, dask=use_dask)
+    if use_dask:
+        X, Y = _as_dask(X, "X"), _as_dask(Y, "Y")
     t0 = time.perf_counter()
     if deep:
         from .deep import learn_deep
@@ -902,6 +1021,20 @@ def fit(
                                      "m": int(Y.shape[1])},
                             **block, "saved": saved,
                             "seconds": time.perf_counter() - t0})
+
+
+def _as_dask(A, name):
+    """An in-memory array as a Dask array (its chunks shipped to the workers); a
+    Dask-backed ChunkedArray as it is."""
+    from .data import DEFAULT_CHUNK, ChunkedArray
+
+    if isinstance(A, ChunkedArray) and A.is_dask:
+        return A
+    import dask.array as da
+
+    A = np.asarray(A)
+    return ChunkedArray(da.from_array(A, chunks=(DEFAULT_CHUNK,) + (-1,) * (A.ndim - 1)),
+                        name=name)
 
 
 def _save_fit(out: Output, net, path: Path, code: int, verdict: str, text: str,

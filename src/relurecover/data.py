@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ChunkedArray", "as_chunked", "open_array", "open_rows", "is_chunked_source",
-           "sample_rows", "DEFAULT_CHUNK"]
+__all__ = ["ChunkedArray", "as_chunked", "check_structure", "open_array", "open_dask", "open_rows",
+           "is_chunked_source", "sample_rows", "DEFAULT_CHUNK"]
 
 #: rows per chunk: 2**14 rows of 1000 float64 features is 128 MiB.
 DEFAULT_CHUNK = 16384
@@ -107,6 +107,14 @@ class _Shards:
         return out
 
 
+def _load_npy(path: Path, name: str):
+    """A ``.npy`` file as a read-only memmap, or a ValueError that says why not."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"`{name}`: {path} is not a readable .npy array ({exc})") from None
+
+
 def open_array(path, *, name: str = "X"):
     """Open a data file without reading it: ``.npy`` as a read-only memmap, a
     ``.zarr`` store with Zarr, a folder of ``.npy`` shards as one array.
@@ -130,7 +138,7 @@ def open_array(path, *, name: str = "X"):
         if p.suffix != ".npy":
             raise ValueError(f"`{name}`: {p} is not a .npy file, a .zarr store or a folder "
                              "of .npy shards.")
-        return ChunkedArray(np.load(p, mmap_mode="r", allow_pickle=False), name=name)
+        return ChunkedArray(_load_npy(p, name), name=name)
     if (p / "zarr.json").exists() or (p / ".zarray").exists() or (p / ".zgroup").exists():
         try:
             import zarr
@@ -146,7 +154,7 @@ def open_array(path, *, name: str = "X"):
     if not files:
         raise ValueError(f"`{name}`: the folder {p} holds no .npy shards and is not a "
                          "Zarr store.")
-    parts = [np.load(f, mmap_mode="r", allow_pickle=False) for f in files]
+    parts = [_load_npy(f, name) for f in files]
     return ChunkedArray(parts, name=name)
 
 
@@ -481,6 +489,38 @@ def sample_rows(A, size: int, rng, *, sort: bool = True) -> np.ndarray:
     return np.sort(idx) if sort else idx
 
 
+def check_structure(a: ChunkedArray, name: str = "X", *, allow_1d_column: bool = False):
+    """The checks that need no pass over the data: real dtype, 2-D (or 1-D read as
+    a column), at least one row and one column. Raises ValueError.
+
+    Parameters
+    ----------
+    a : ChunkedArray
+        The opened data.
+    name : str, default="X"
+        The argument's name, for the messages.
+    allow_1d_column : bool, default=False
+        Accept a 1-D array as one column.
+
+    Returns
+    -------
+    ChunkedArray
+        ``a``.
+    """
+    dt = a.stored_dtype
+    if dt == object or not (np.issubdtype(dt, np.number) or dt == bool) or \
+            np.issubdtype(dt, np.complexfloating):
+        raise ValueError(f"`{name}` must hold real numbers, got dtype {dt}.")
+    ndim = len(a.source.shape)
+    if ndim == 1 and not allow_1d_column or ndim > 2:
+        raise ValueError(f"`{name}` must be a 2-D array of shape (n_samples, ...), got "
+                         f"{ndim}-D array of shape {tuple(a.source.shape)}.")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"`{name}` must have at least one row and one column, got "
+                         f"shape {a.shape}.")
+    return a
+
+
 def as_chunked(a, name: str = "X", *, allow_1d_column: bool = False,
                chunk_size: int = DEFAULT_CHUNK, sample=None,
                row_norms: bool = False) -> ChunkedArray:
@@ -517,19 +557,11 @@ def as_chunked(a, name: str = "X", *, allow_1d_column: bool = False,
     """
     a = open_rows(a, name)
     a.name = name
-    dt = a.stored_dtype
-    if dt == object or not (np.issubdtype(dt, np.number) or dt == bool) or \
-            np.issubdtype(dt, np.complexfloating):
-        raise ValueError(f"`{name}` must hold real numbers, got dtype {dt}.")
-    ndim = len(a.source.shape)
-    if ndim == 1 and not allow_1d_column or ndim > 2:
-        raise ValueError(f"`{name}` must be a 2-D array of shape (n_samples, ...), got "
-                         f"{ndim}-D array of shape {tuple(a.source.shape)}.")
-    if a.shape[0] == 0 or a.shape[1] == 0:
-        raise ValueError(f"`{name}` must have at least one row and one column, got "
-                         f"shape {a.shape}.")
+    check_structure(a, name, allow_1d_column=allow_1d_column)
     if a.exponent or a.row_factors is not None:
         sample = None  # the sample holds stored rows: gather it on the source itself
+    if a.is_dask:
+        return _validate_dask(a, chunk_size, sample, row_norms)
     if sample is not None:
         sample = np.asarray(sample, dtype=np.intp)
         values = np.empty((sample.size, a.shape[1]), dtype=a.stored_dtype)
@@ -567,3 +599,110 @@ def as_chunked(a, name: str = "X", *, allow_1d_column: bool = False,
     if sample is not None:
         a._sample = (sample, values)
     return a
+
+
+def _first_bad_row(a: ChunkedArray, chunk_size: int):
+    """Raise the error that names the first row with a NaN or an infinity."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        for sl, C in a.blocks(chunk_size):
+            bad = ~np.isfinite(C).all(axis=1)
+            if bad.any():
+                row = sl.start + int(np.flatnonzero(bad)[0])
+                raise ValueError(
+                    f"`{a.name}` contains NaN or infinite values, first in row {row} "
+                    f"(chunk of rows {sl.start}..{sl.stop - 1}); remove or impute them.")
+
+
+def _block_norms(C):
+    """Row norms of a block in units of its largest entry, and that exponent."""
+    C = np.asarray(C, dtype=np.float64)
+    top = float(np.abs(C).max(initial=0.0))
+    e = int(np.frexp(top)[1]) if top > 0 and np.isfinite(top) else 0
+    Cs = np.ldexp(C, -e)
+    return np.column_stack([np.sqrt(np.einsum("ij,ij->i", Cs, Cs)),
+                            np.full(C.shape[0], float(e))])
+
+
+def _validate_dask(a: ChunkedArray, chunk_size: int, sample, row_norms: bool):
+    """The validating pass of a Dask-backed array as one Dask computation, run
+    where the chunks live: finiteness, the largest entry, the row norms and the
+    sample rows share one read of each chunk."""
+    import dask
+    import dask.array as da
+
+    D = a.to_dask()
+    parts = [da.isfinite(D).all(), da.abs(D).max()]
+    if row_norms:
+        parts.append(D.map_blocks(_block_norms, chunks=(D.chunks[0], (2,)),
+                                  dtype=np.float64))
+    if sample is not None:
+        sample = np.asarray(sample, dtype=np.intp)
+        parts.append(D[sample])
+    with np.errstate(invalid="ignore", over="ignore"):
+        out = list(dask.compute(*parts))
+    if not bool(out[0]):
+        _first_bad_row(a, chunk_size)
+    top = float(out[1])
+    a.max_abs = top
+    i = 2
+    if row_norms:
+        nb = out[i]
+        i += 1
+        e_top = int(np.frexp(top)[1]) if top > 0 else 0
+        a._norms = np.ldexp(nb[:, 0], nb[:, 1].astype(int) - e_top)
+        a._norm_exponent = e_top
+    if sample is not None:
+        a._sample = (sample, np.asarray(out[i]).reshape(sample.size, -1).astype(
+            a.stored_dtype, copy=False))
+    return a
+
+
+def _read_npy_rows(path, start, stop):
+    """Rows ``start:stop`` of a ``.npy`` file (a Dask task: opens the file where it runs)."""
+    return np.asarray(np.load(path, mmap_mode="r", allow_pickle=False)[start:stop])
+
+
+def _npy_dask(path, shape, dtype, chunk_rows):
+    import dask
+    import dask.array as da
+
+    n = shape[0]
+    read = dask.delayed(_read_npy_rows, pure=True)
+    blocks = [da.from_delayed(read(str(path), s, min(s + chunk_rows, n)),
+                              shape=(min(s + chunk_rows, n) - s,) + tuple(shape[1:]),
+                              dtype=dtype)
+              for s in range(0, n, chunk_rows)]
+    return da.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+
+
+def open_dask(path, *, name: str = "X", chunk_rows: int = DEFAULT_CHUNK):
+    """A data file as a Dask array whose tasks read it by path, so that the
+    workers of a ``dask.distributed`` cluster read their own chunks (a shared
+    file system is assumed): a Zarr store with ``dask.array.from_zarr``, a ``.npy``
+    file or a folder of ``.npy`` shards in blocks of ``chunk_rows`` rows.
+
+    Parameters
+    ----------
+    path : str or path-like
+        As for :func:`open_array`.
+    name : str, default="X"
+        The argument's name, for the messages.
+    chunk_rows : int, default=DEFAULT_CHUNK
+        Rows per task for ``.npy`` files.
+
+    Returns
+    -------
+    dask.array.Array
+    """
+    import dask.array as da
+
+    opened = open_array(path, name=name)  # the checks of the path and the format
+    src = opened.source
+    p = Path(path)
+    if _is_zarr(src):
+        return da.from_zarr(src)
+    if isinstance(src, _Shards):
+        files = sorted(p.glob("*.npy"))
+        return da.concatenate([_npy_dask(f, part.shape, part.dtype, chunk_rows)
+                               for f, part in zip(files, src.parts)])
+    return _npy_dask(p, src.shape, src.dtype, chunk_rows)
