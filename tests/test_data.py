@@ -11,6 +11,7 @@ import pytest
 
 from relurecover import TwoLayerNetwork, gaussian_inputs, recover_two_layer
 from relurecover._linalg import relative_residual, streamed_relative_residual
+from relurecover import data
 from relurecover.data import ChunkedArray, as_chunked, is_chunked_source, open_array
 from relurecover.metrics import compare
 from relurecover.moments import first_moment, map_reduce
@@ -162,7 +163,7 @@ def test_an_outlier_row_on_disk_cannot_fool_the_certificate(tmp_path):
         assert relative_residual(net.predict(Xf), res.network.predict(Xf)) < 1e-6
 
 
-def test_no_full_copy_of_a_float32_memmap(tmp_path):
+def test_no_full_copy_of_a_float32_memmap(tmp_path, monkeypatch):
     """The default call on a 40 MB float32 memmap allocates well under the 80 MB
     a float64 copy would take (tracemalloc sees numpy's allocations)."""
     n, d = 200_000, 50
@@ -176,6 +177,7 @@ def test_no_full_copy_of_a_float32_memmap(tmp_path):
     for s in range(0, n, 50_000):
         Y[s:s + 50_000] = net.predict(np.asarray(Xm[s:s + 50_000], dtype=float))
     X = np.load(tmp_path / "X.npy", mmap_mode="r")
+    monkeypatch.setattr(data, "THREADS", 2)  # chunks in flight: THREADS + 1
     recover_two_layer(X[:5000], Y[:5000], rng=0)  # lazy imports happen outside the trace
     tracemalloc.start()
     try:
@@ -184,7 +186,8 @@ def test_no_full_copy_of_a_float32_memmap(tmp_path):
     finally:
         tracemalloc.stop()
     assert res.exact
-    assert peak < 1.2 * X.nbytes, f"peak {peak / 2**20:.0f} MiB"  # measured 40 MiB
+    # measured 51 MiB (40 MiB with one thread); a float64 copy alone is 2 X.nbytes
+    assert peak < 1.5 * X.nbytes, f"peak {peak / 2**20:.0f} MiB"
 
 
 def test_map_reduce_in_process_and_on_dask_agree(planted):
@@ -239,6 +242,7 @@ def test_general_path_works_on_a_sample_and_certifies_every_row(tmp_path, monkey
     from relurecover.twolayer import _general
 
     monkeypatch.setattr(_general, "GENERAL_WORK_ROWS", 8000)
+    monkeypatch.setattr(data, "THREADS", 2)
     n, d = 200_000, 20
     net = TwoLayerNetwork.random(d, 4, 5, rng=3)
     Xm = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=np.float32,
@@ -257,7 +261,7 @@ def test_general_path_works_on_a_sample_and_certifies_every_row(tmp_path, monkey
     assert res.exact, res.message
     assert res.diagnostics["n_work_general"] == 8000
     assert compare(res.network, net).max_error < 1e-10
-    assert peak < 1.2 * X.nbytes, f"peak {peak / 2**20:.1f} MiB"  # a float64 copy: 2 X.nbytes
+    assert peak < 1.5 * X.nbytes, f"peak {peak / 2**20:.1f} MiB"  # a float64 copy: 2 X.nbytes
     # a label changed on a row outside the sample is caught by the certificate
     Yb = Y.copy()
     Yb[n - 1] += 1.0
@@ -291,3 +295,33 @@ def test_default_call_reads_the_rows_three_times(monkeypatch):
     assert compare(res.network, net).max_error < 1e-10
     # plus a few thousand leading rows (the rank of H, the bias snap): 3.012 n
     assert src.rows_read <= 3.02 * n, src.rows_read / n
+
+
+def test_ordered_map_keeps_order_and_raises():
+    out = list(data.ordered_map(lambda i: i * i, range(50), threads=3))
+    assert out == [i * i for i in range(50)]
+
+    def boom(i):
+        if i == 7:
+            raise ValueError("seven")
+        return i
+
+    with pytest.raises(ValueError, match="seven"):
+        list(data.ordered_map(boom, range(20), threads=2))
+
+
+def test_float32_entries_near_overflow_are_finite_not_nan():
+    """A float32 block whose sum overflows is still finite; its norms are measured
+    in units of its largest entry (the squares would overflow in float32)."""
+    A = np.full((300, 4), 3e38, dtype=np.float32)
+    A[::2] *= -1
+    A[5, 2] = 1.0
+    C = as_chunked(A.copy(), "X", row_norms=True)
+    assert C.max_abs == float(np.float32(3e38))
+    norms = C.row_norms(0)
+    ref = np.linalg.norm(A.astype(float), axis=1)
+    assert np.allclose(norms, ref, rtol=1e-6)
+    B = A.copy()
+    B[123, 0] = np.inf
+    with pytest.raises(ValueError, match="row 123"):
+        as_chunked(B, "X")

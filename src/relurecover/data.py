@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ChunkedArray", "as_chunked", "check_structure", "open_array", "open_dask", "open_rows",
+__all__ = ["ChunkedArray", "as_chunked", "check_structure", "ordered_map", "THREADS", "open_array", "open_dask", "open_rows",
            "is_chunked_source", "sample_rows", "DEFAULT_CHUNK"]
 
 #: rows per chunk: 2**14 rows of 1000 float64 features is 128 MiB.
@@ -36,6 +36,58 @@ DEFAULT_CHUNK = 16384
 #: a numpy array with more entries than this that is not float64 is read in
 #: chunks instead of copied whole (smaller ones are converted: cheaper to use).
 COPY_LIMIT = 2**22
+
+
+def _default_threads() -> int:
+    env = os.environ.get("RELURECOVER_THREADS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            pass
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+#: threads that read and process the chunks of data read in chunks (the read of
+#: one chunk overlaps the work on another; ``RELURECOVER_THREADS`` overrides).
+#: Results are combined in chunk order, so they do not depend on it.
+THREADS = _default_threads()
+
+
+def ordered_map(fn, items, threads: int | None = None):
+    """Yield ``fn(item)`` for each item, in order, computed on up to ``threads``
+    threads with at most ``threads + 1`` items in flight (bounded memory).
+
+    Parameters
+    ----------
+    fn : callable
+        Thread-safe (numpy releases the GIL in its kernels and Zarr in its reads).
+    items : iterable
+        Its arguments, e.g. row slices.
+    threads : int, default=None
+        None: :data:`THREADS`. 1 runs in this thread.
+
+    Yields
+    ------
+    object
+        ``fn(item)``, in the order of ``items``.
+    """
+    threads = THREADS if threads is None else threads
+    if threads <= 1:
+        for item in items:
+            yield fn(item)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        pending = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _is_dask(a) -> bool:
@@ -385,13 +437,15 @@ class ChunkedArray:
                 return c * max(1, round(chunk_size / c))
         return chunk_size
 
-    def blocks(self, chunk_size: int = DEFAULT_CHUNK):
+    def blocks(self, chunk_size: int = DEFAULT_CHUNK, start: int = 0):
         """Yield ``(slice, block)`` over all rows, ``block`` a float64 ndarray.
 
         Parameters
         ----------
         chunk_size : int, default=DEFAULT_CHUNK
             Rows per block.
+        start : int, default=0
+            The first row.
 
         Yields
         ------
@@ -399,8 +453,8 @@ class ChunkedArray:
         block : ndarray of shape (rows, p)
         """
         n = self.shape[0]
-        for start in range(0, n, chunk_size):
-            sl = slice(start, min(start + chunk_size, n))
+        for s0 in range(start, n, chunk_size):
+            sl = slice(s0, min(s0 + chunk_size, n))
             yield sl, self[sl]
 
     def to_dask(self, row_chunks=None):
@@ -568,27 +622,26 @@ def as_chunked(a, name: str = "X", *, allow_1d_column: bool = False,
     top = 0.0
     norms = np.empty(a.shape[0]) if row_norms else None
     chunk_exp = []  # (rows, exponent) of each chunk's norms
-    with np.errstate(invalid="ignore", over="ignore"):
-        for sl, C in a.blocks(a.aligned_chunk(chunk_size)):
-            s = C.sum()
-            if not np.isfinite(s):
-                bad = ~np.isfinite(C).all(axis=1)
-                if bad.any():
-                    row = sl.start + int(np.flatnonzero(bad)[0])
-                    raise ValueError(
-                        f"`{name}` contains NaN or infinite values, first in row {row} "
-                        f"(chunk of rows {sl.start}..{sl.stop - 1}); remove or impute them.")
-            c_top = float(np.abs(C).max())
-            top = max(top, c_top)
-            if row_norms:  # in units of the chunk's largest entry: no overflow
-                e = int(np.frexp(c_top)[1]) if c_top > 0 else 0
-                Cs = np.ldexp(C, -e)
-                norms[sl] = np.sqrt(np.einsum("ij,ij->i", Cs, Cs))
-                chunk_exp.append((sl, e))
-            if sample is not None:
-                lo, hi = np.searchsorted(sample, [sl.start, sl.stop])
-                if hi > lo:  # back to the stored dtype: exact, and no larger
-                    values[lo:hi] = C[sample[lo:hi] - sl.start]
+    raw = a.exponent == 0 and a.row_factors is None
+    step = a.aligned_chunk(chunk_size)
+    slices = [slice(s0, min(s0 + step, a.shape[0])) for s0 in range(0, a.shape[0], step)]
+
+    def stats(sl):
+        C = a._raw_slice(sl.start, sl.stop) if raw else a[sl]
+        return sl, C, _block_stats(C, row_norms)
+
+    for sl, C, st in ordered_map(stats, slices):
+        if st is None:
+            _first_bad_row(a, chunk_size, start=sl.start)
+        c_top, c_norms, e = st
+        top = max(top, c_top)
+        if row_norms:
+            norms[sl] = c_norms
+            chunk_exp.append((sl, e))
+        if sample is not None:
+            lo, hi = np.searchsorted(sample, [sl.start, sl.stop])
+            if hi > lo:  # kept in the stored dtype: exact, and no larger
+                values[lo:hi] = C.reshape(C.shape[0], -1)[sample[lo:hi] - sl.start]
     a.max_abs = top
     if row_norms:
         e_top = int(np.frexp(top)[1]) if top > 0 else 0
@@ -601,10 +654,33 @@ def as_chunked(a, name: str = "X", *, allow_1d_column: bool = False,
     return a
 
 
-def _first_bad_row(a: ChunkedArray, chunk_size: int):
+def _block_stats(C, row_norms: bool):
+    """One block's part of the validating pass, on the block as stored (float32
+    and float64 are not converted): None when it holds a NaN or an infinity,
+    else ``(largest |entry|, row norms or None, e)``, the norms in units of
+    ``2**e`` (0 unless the entries are too large or too small to square)."""
+    if C.dtype not in (np.float32, np.float64):
+        C = np.asarray(C, dtype=np.float64)
+    if C.ndim == 1:
+        C = C.reshape(-1, 1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if not np.isfinite(C.sum()) and not np.isfinite(C).all():
+            return None  # (a float32 sum can overflow on finite data: confirm)
+        top = float(max(C.max(), -C.min())) if C.size else 0.0
+        if not row_norms:
+            return top, None, 0
+        e = int(np.frexp(top)[1]) if top > 0 else 0
+        limit = 60 if C.dtype == np.float32 else 500
+        if abs(e) < limit:  # squares neither overflow nor underflow
+            return top, np.sqrt(np.einsum("ij,ij->i", C, C)).astype(np.float64), 0
+        Cs = np.ldexp(C.astype(np.float64), -e)
+        return top, np.sqrt(np.einsum("ij,ij->i", Cs, Cs)), e
+
+
+def _first_bad_row(a: ChunkedArray, chunk_size: int, start: int = 0):
     """Raise the error that names the first row with a NaN or an infinity."""
     with np.errstate(invalid="ignore", over="ignore"):
-        for sl, C in a.blocks(chunk_size):
+        for sl, C in a.blocks(chunk_size, start=start):
             bad = ~np.isfinite(C).all(axis=1)
             if bad.any():
                 row = sl.start + int(np.flatnonzero(bad)[0])

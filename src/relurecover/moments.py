@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import DEFAULT_CHUNK, ChunkedArray
+from .data import DEFAULT_CHUNK, ChunkedArray, ordered_map
 
 __all__ = [
     "DEFAULT_CHUNK",
@@ -182,8 +182,14 @@ def map_reduce(kernel, *arrays, combine=None, chunk_size: int = DEFAULT_CHUNK):
         (total,) = dask.compute(_sum_tree(parts, combine))
         return total
     total = None
-    for _, blocks in iter_blocks(*arrays, chunk_size=chunk_size):
-        part = kernel(*blocks)
+    lead = next((A for A in arrays if isinstance(A, ChunkedArray)), None)
+    if lead is None:  # in memory: BLAS has the cores, one chunk at a time
+        parts = (kernel(*blocks) for _, blocks in iter_blocks(*arrays, chunk_size=chunk_size))
+    else:  # read from where it lives: reads overlap the work (THREADS threads)
+        step = lead.aligned_chunk(chunk_size)
+        parts = ordered_map(lambda sl: kernel(*(_rows(A, sl) for A in arrays)),
+                            iter_chunks(arrays[0].shape[0], step))
+    for part in parts:
         total = part if total is None else combine(total, part)
     return total
 

@@ -146,6 +146,7 @@ def levenberg_marquardt(
     cost_target: float = 0.0,
     deadline: float = math.inf,
     retract: Callable[[np.ndarray], np.ndarray] | None = None,
+    stall_steps: int = 0,
 ) -> LMResult:
     """Minimise ``F(x) = ||r(x)||^2 / 2`` by Levenberg-Marquardt (Nielsen's damping).
 
@@ -176,6 +177,11 @@ def levenberg_marquardt(
         ``retract(x + h)`` maps a trial point back to the caller's chart (e.g. unit
         norms of the hidden units) before it is evaluated; ``F`` must be invariant
         under it.
+    stall_steps : int, default=0
+        Also stop (``"small_step"``) after this many consecutive accepted steps
+        whose actual decrease of ``F`` was at most ``decrease_tol * F`` (0: never).
+        With an approximate Gauss-Newton matrix the damping can stay above
+        ``LAMBDA_CONVERGED`` while the steps no longer matter.
 
     Returns
     -------
@@ -199,6 +205,7 @@ def levenberg_marquardt(
     lam, nu = LAMBDA_START, 2.0
     history = [cur.cost]
     n_iter = 0
+    stalled = 0
     status = "max_iter"
     while status == "max_iter" and n_iter < max_iter:
         if cur.cost <= cost_target:
@@ -232,9 +239,13 @@ def levenberg_marquardt(
                 lam = max(lam * max(NIELSEN_MIN_FACTOR, 1.0 - (2.0 * rho - 1.0) ** 3),
                           LAMBDA_MIN)
                 nu = 2.0
+                stalled = stalled + 1 if cur.cost - trial.cost <= decrease_tol * cur.cost \
+                    else 0
                 x, cur = trial_x, trial
                 n_iter += 1
                 history.append(cur.cost)
+                if stall_steps and stalled >= stall_steps:
+                    status = "small_step"
                 break
             lam, nu = lam * nu, 2.0 * nu
     if status == "max_iter" and cur.cost <= cost_target:

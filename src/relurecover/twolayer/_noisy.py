@@ -15,7 +15,11 @@ weight of a constant input, so the rows are ``[x, 1]`` and a unit is ``[v, b]``:
 - the Gauss-Newton matrix ``J^T J`` is assembled on a fixed subsample of rows
   (``curvature_rows``) and scaled to ``n``: an inexact Newton step whose rate
   is about ``sqrt(p / curvature_rows)``, while the fixed point is the exact
-  least-squares minimiser on all rows;
+  least-squares minimiser on all rows. Its costly part, the Gram of the
+  pattern-masked rows, is kept while the activation patterns on those rows hold
+  (:class:`_Curvature`), so most steps cost one pass over the data;
+- the first steps run on a random subset of rows (``warm_rows``), the last
+  ones on all rows;
 - ReLU is positively homogeneous, so ``(a [v_i, b_i], u_i / a)`` leaves ``L``
   unchanged: ``J^T J`` has the ``k`` null vectors ``([v_i, b_i], -u_i, 0)``.
   They are penalised in the step, and units are renormalised
@@ -80,8 +84,19 @@ FLAT_TAIL_FACTOR = 4.0
 #: rows per chunk of the refinement's passes (its products are small: larger
 #: chunks than the moments' amortise the Python loop).
 REFINE_CHUNK = 65536
-#: rows on which the covariance of the final weights is assembled (at least).
-COVARIANCE_ROWS = 100_000
+#: the refinement first converges on a random subset of ``max(WARM_ROWS,
+#: WARM_ROWS_PER_PARAM p)`` rows (``p`` weights) when ``n`` is at least twice that,
+#: then finishes on all rows in a few passes.
+WARM_ROWS = 100_000
+#: the refinement stops after this many consecutive steps that lowered the loss
+#: by less than ``stat_tol`` noise variances (the optimiser's ``stall_steps``).
+STALL_STEPS = 2
+WARM_ROWS_PER_PARAM = 8
+#: the ``stat_tol`` of the steps on the warm-up rows.
+WARM_STAT_TOL = 1e-2
+#: the curvature's pattern Gram is recomputed when more than this fraction of the
+#: activation patterns on its rows changed since (:class:`_Curvature`).
+PATTERN_FLIP_TOL = 0.002
 #: guards divisions by a zero norm or loss.
 _TINY = 1e-300
 
@@ -365,19 +380,50 @@ def _gauge_vectors(U, V):
     return N
 
 
-def _penalised_gauss_newton(X, U, V, n, chunk_size):
+def _penalised_gauss_newton(X, U, V, n, chunk_size, G=None):
     """``J^T J`` on the rows ``X``, scaled to ``n`` rows, its gauge directions penalised.
 
     ReLU is positively homogeneous: ``(a [v_i, b_i], u_i / a)`` leaves the loss
     unchanged, so ``J^T J`` has the null vectors ``(v_i, -u_i, 0)``; they get the
     mean diagonal curvature ``trace / p`` (the step has no gauge component, the
-    covariance none of the gauge's infinite variance).
+    covariance none of the gauge's infinite variance). ``G``, the pattern Gram of
+    ``X`` scaled to ``n`` rows, is computed when not given (:class:`_Curvature`).
     """
-    G = relu_pattern_gram(X, V, chunk_size=chunk_size) * n
+    if G is None:
+        G = relu_pattern_gram(X, V, chunk_size=chunk_size) * n
     M = _gauss_newton_matrix(G, U, V, n)
     Nv = _gauge_vectors(U, V)
     pen = np.trace(M) / M.shape[0]
     return M + pen * (Nv @ Nv.T) / max((Nv * Nv).sum(axis=0).mean(), _TINY)
+
+
+class _Curvature:
+    """``J^T J`` on the curvature rows, its pattern Gram kept while the activation
+    patterns hold (docs/algorithms.md 2).
+
+    ``J^T J`` depends on ``(U, V)`` in closed form given the Gram ``G = Z^T Z`` of
+    the pattern-masked rows ``Z = [1(v_i . x > 0) x]_i``
+    (:func:`_gauss_newton_matrix`), and ``G`` depends on ``V`` only through the
+    patterns. So ``G`` (the costly part: ``rows (k (d + 1))^2``) is recomputed
+    only when more than ``PATTERN_FLIP_TOL`` of the patterns on these rows have
+    changed since it was last computed; otherwise the matrix is rebuilt from it
+    at the new ``(U, V)`` (cost ``k^2 d^2``, no pass over rows). Near the
+    minimiser the patterns settle, and the steps cost one pass over the data each.
+    """
+
+    def __init__(self, Xs, chunk_size):
+        self.Xs, self.chunk_size = Xs, chunk_size
+        self.G = self.signs = None  # the mean pattern Gram and its patterns
+        self.n_grams = 0
+
+    def matrix(self, U, V, n):
+        """``J^T J`` at ``(U, V)`` for ``n`` rows, gauge penalised."""
+        signs = (self.Xs @ V.T) > 0
+        if self.G is None or np.mean(signs != self.signs) > PATTERN_FLIP_TOL:
+            self.G = relu_pattern_gram(self.Xs, V, chunk_size=self.chunk_size)
+            self.signs = signs
+            self.n_grams += 1
+        return _penalised_gauss_newton(self.Xs, U, V, n, self.chunk_size, G=self.G * n)
 
 
 def _normalisation_jacobian(U, V):
@@ -414,7 +460,8 @@ def _refine_lm(X, Y, U, V, c, Xs, *, max_iter, stat_tol, chunk_size, deadline) -
     """Levenberg-Marquardt (:func:`relurecover.optimize.levenberg_marquardt`) from ``(U, V, c)``.
 
     The gradient is taken on all rows of ``(X, Y)``, ``J^T J`` on the rows ``Xs``
-    (scaled to ``n``); after each step the units are renormalised
+    (scaled to ``n``; ``Xs`` may be a :class:`_Curvature` shared between calls,
+    which keeps its Gram while the patterns hold); after each step the units are renormalised
     (``||[v_i, b_i]|| = 1``). Stops when the predicted decrease ``g^T step`` is
     below ``stat_tol`` times the noise variance ``2 L / dof``: the squared
     distance to the minimiser in units of standard errors (summed over the
@@ -425,13 +472,14 @@ def _refine_lm(X, Y, U, V, c, Xs, *, max_iter, stat_tol, chunk_size, deadline) -
     m = Y.shape[1]
     k = V.shape[0]
     dof = max(n * m - (k * d + m * k - k + m), 1)
+    curvature = Xs if isinstance(Xs, _Curvature) else _Curvature(Xs, chunk_size)
 
     def evaluate(theta):
         Ut, Vt, ct = _unpack(theta, m, k, d)
         lp = _loss_grad(X, Y, Ut, Vt, ct, chunk_size)
 
         def gauss_newton():
-            return _penalised_gauss_newton(Xs, Ut, Vt, n, chunk_size)
+            return curvature.matrix(Ut, Vt, n)
 
         return Evaluation(cost=lp.loss, gradient=_pack(lp.gU, lp.gV, lp.gc),
                           gauss_newton=gauss_newton, aux=lp)
@@ -442,7 +490,7 @@ def _refine_lm(X, Y, U, V, c, Xs, *, max_iter, stat_tol, chunk_size, deadline) -
 
     return levenberg_marquardt(evaluate, _pack(U, V, c), max_iter=max_iter,
                                decrease_tol=2.0 * stat_tol / dof, deadline=deadline,
-                               retract=retract)
+                               retract=retract, stall_steps=STALL_STEPS)
 
 
 def _random_rows(A, count, rng):
@@ -459,12 +507,13 @@ _STOP_MESSAGES = {
 }
 
 
-def _fit_statistics(X, Y, U, V, lp, Xs, chunk_size):
+def _fit_statistics(X, Y, U, V, lp, Mp, chunk_size):
     """Noise level and standard errors at the minimiser.
 
     ``lp`` is the :class:`_LossPass` at ``(U, V, c)``; the Gauss-Newton covariance
-    ``sigma^2 Pi (J^T J)^+ Pi^T`` is assembled on the rows ``Xs``. Returns the
-    keyword arguments of :class:`NoisyFit` that they fill.
+    is ``sigma^2 Pi Mp^+ Pi^T`` with ``Mp`` the penalised ``J^T J`` there (from
+    the curvature rows). Returns the keyword arguments of :class:`NoisyFit` that
+    they fill.
     """
     n, d = X.shape
     m = Y.shape[1]
@@ -474,7 +523,6 @@ def _fit_statistics(X, Y, U, V, lp, Xs, chunk_size):
     dof = max(n * m - p_eff, 1)
     sigma = float(np.sqrt(2 * lp.loss / dof))
     sigma_out = np.sqrt(lp.rsq / max(n - p_eff / m, 1))
-    Mp = _penalised_gauss_newton(Xs, U, V, n, chunk_size)
     Pi = _normalisation_jacobian(U, V)
     try:
         Minv = scipy.linalg.pinvh(Mp)
@@ -505,7 +553,7 @@ def _augment(X):
 
 def refine_least_squares(
     X, Y, U0, V0, b0=None, c0=None, *, rng=None, max_iter: int = 100,
-    stat_tol: float = 1e-4, curvature_rows: int = 30_000, warm_rows: int = 100_000,
+    stat_tol: float = 1e-4, curvature_rows: int = 30_000, warm_rows: int | None = None,
     chunk_size: int = REFINE_CHUNK, time_limit: float | None = None,
 ) -> NoisyFit:
     """Levenberg-Marquardt on the square loss of ``Y ~ relu(X V^T + b) U^T + c`` (docs/algorithms.md 2, 6).
@@ -540,11 +588,14 @@ def refine_least_squares(
         standard errors (Mahalanobis norm), i.e. its predicted decrease of the loss
         is below ``stat_tol`` times the noise variance.
     curvature_rows : int, default=30000
-        Rows on which ``J^T J`` is assembled (all rows when ``n`` is smaller);
-        the gradient always uses all rows, so the minimiser is that of all rows.
-    warm_rows : int, default=100000
+        Rows on which ``J^T J`` and the covariance are assembled (all rows when
+        ``n`` is smaller); the gradient always uses all rows, so the minimiser is
+        that of all rows. Its pattern Gram is recomputed only when the activation
+        patterns on these rows change (:class:`_Curvature`).
+    warm_rows : int, default=None
         When ``n > 2 warm_rows``, first converge on ``warm_rows`` random rows,
-        then finish on all rows (a few full passes instead of many).
+        then finish on all rows (a few full passes instead of many). None:
+        ``max(WARM_ROWS, WARM_ROWS_PER_PARAM p)`` for ``p`` weights.
     chunk_size : int, default=REFINE_CHUNK
         Rows per chunk of the passes over ``X``.
     time_limit : float, default=None
@@ -568,19 +619,25 @@ def refine_least_squares(
     Xa = _augment(X)
     lm = dict(max_iter=max_iter, stat_tol=stat_tol, chunk_size=chunk_size,
               deadline=deadline)
+    n_params = k * D + m * k + m
+    if warm_rows is None:
+        warm_rows = max(WARM_ROWS, WARM_ROWS_PER_PARAM * n_params)
+    curvature = _Curvature(_random_rows(Xa, curvature_rows, rng), chunk_size)
     n_warm = 0
     if n > 2 * warm_rows:
         idx = np.sort(rng.choice(n, warm_rows, replace=False))
         Xw, Yw = Xa[idx], np.asarray(Y[idx], dtype=float)
-        warm = _refine_lm(Xw, Yw, U, V, c, _random_rows(Xw, curvature_rows, rng), **lm)
+        # a start only: to a tenth of its own standard errors (sqrt(n / warm_rows)
+        # times those of the final fit)
+        warm = _refine_lm(Xw, Yw, U, V, c, curvature, **{**lm, "stat_tol": WARM_STAT_TOL})
         U, V, c = _unpack(warm.x, m, k, D)
         n_warm = warm.n_iter
         del Xw, Yw, warm
-    res = _refine_lm(Xa, Y, U, V, c, _random_rows(Xa, curvature_rows, rng), **lm)
+    res = _refine_lm(Xa, Y, U, V, c, curvature, **lm)
     U, V, c = _unpack(res.x, m, k, D)
-    # the covariance on more rows than the steps needed (its accuracy shows)
-    Xs = _random_rows(Xa, max(curvature_rows, COVARIANCE_ROWS), rng)
-    stats = _fit_statistics(Xa, Y, U, V, res.evaluation.aux, Xs, chunk_size)
+    # the covariance from the curvature rows, at the minimiser's patterns
+    Mp = curvature.matrix(U, V, n)
+    stats = _fit_statistics(Xa, Y, U, V, res.evaluation.aux, Mp, chunk_size)
     return NoisyFit(
         U=U, V=V[:, :-1].copy(), b=V[:, -1].copy(), c=c, n_iter=res.n_iter + n_warm,
         converged=res.success, message=_STOP_MESSAGES.get(res.status, res.message),
