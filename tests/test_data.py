@@ -325,3 +325,19 @@ def test_float32_entries_near_overflow_are_finite_not_nan():
     B[123, 0] = np.inf
     with pytest.raises(ValueError, match="row 123"):
         as_chunked(B, "X")
+
+
+def test_passes_over_chunked_data_report_their_progress(tmp_path):
+    """A progress bar moves during each pass over data on disk, not only at its end."""
+    n, d = 120_000, 8
+    net = TwoLayerNetwork.random(d, 2, 3, rng=0)
+    X = gaussian_inputs(n, d, rng=1)
+    np.save(tmp_path / "X.npy", X.astype(np.float32))
+    Y = net.predict(np.load(tmp_path / "X.npy").astype(float))
+    seen = {}
+    res = recover_two_layer(tmp_path / "X.npy", Y, rng=0, chunk_size=10_000,
+                            progress=lambda stage, f: seen.setdefault(stage, []).append(f))
+    assert res.exact
+    for stage in ("validation", "first moment", "output layer"):
+        f = seen[stage]
+        assert len(f) >= 5 and f == sorted(f) and f[-1] == 1.0, (stage, f)

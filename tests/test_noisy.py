@@ -281,3 +281,24 @@ def test_refinement_budgets_are_reported():
     full = refine_least_squares(X, Y, truth.U, truth.V, **start)
     assert full.converged and full.message.startswith("converged")
     assert full.loss <= short.loss and np.all(np.diff(full.history) < 0)
+
+
+def test_curvature_updates_its_gram_on_the_rows_that_changed():
+    """docs/algorithms.md 2: J^T J from the updated pattern Gram equals a fresh one,
+    whether no pattern changed (U moved), a few flipped (an update, several units
+    on some rows) or most did (a recomputation)."""
+    from relurecover.twolayer._noisy import _Curvature, _penalised_gauss_newton
+
+    rng = np.random.default_rng(0)
+    Xs = np.hstack([rng.standard_normal((3000, 6)), np.ones((3000, 1))])
+    V = rng.standard_normal((3, 7))
+    U = rng.standard_normal((4, 3))
+    cur = _Curvature(Xs, 1024)
+    M0 = cur.matrix(U, V, 10_000)
+    assert cur.n_grams == 1 and M0.shape == (3 * 7 + 4 * 3 + 4,) * 2
+    for U2, V2 in [(U * 1.1, V), (U, V + 0.01 * rng.standard_normal(V.shape)),
+                   (U, V + 2.0 * rng.standard_normal(V.shape))]:
+        np.testing.assert_allclose(cur.matrix(U2, V2, 10_000),
+                                   _penalised_gauss_newton(Xs, U2, V2, 10_000, 1024),
+                                   rtol=1e-10, atol=1e-9)
+    assert cur.n_grams == 2 and cur.flips_applied > 0

@@ -170,3 +170,27 @@ def test_nielsen_schedule_on_a_quadratic():
         res = levenberg_marquardt(linear(A, b), np.zeros(3), max_iter=n_steps)
         assert res.n_iter == n_steps
         np.testing.assert_allclose(res.x, x, rtol=1e-10, atol=1e-12)
+
+
+def test_stall_steps_stop_when_the_steps_no_longer_lower_the_cost():
+    """A Gauss-Newton matrix rotated away from the true one gets many steps
+    rejected, so the damping stays high and only ``no_decrease`` ends the plain
+    search; with ``stall_steps`` it stops once two steps in a row gain less than
+    ``decrease_tol * F``, sooner and near the minimiser."""
+    A = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    b = np.array([1.0, 2.0, 3.0])
+    c, s = np.cos(1.2), np.sin(1.2)
+    Q = np.array([[c, -s], [s, c]])
+    H = Q @ (A.T @ A) @ Q.T
+
+    def evaluate(x):
+        r = A @ x - b
+        return Evaluation(0.5 * float(r @ r), A.T @ r, lambda: H)
+
+    plain = levenberg_marquardt(evaluate, np.zeros(2), max_iter=5000, decrease_tol=1e-10)
+    quick = levenberg_marquardt(evaluate, np.zeros(2), max_iter=5000, decrease_tol=1e-10,
+                                stall_steps=2)
+    best = np.linalg.lstsq(A, b, rcond=None)[0]
+    assert plain.status == "no_decrease" and quick.status == "small_step"
+    assert quick.n_iter < plain.n_iter
+    assert np.abs(quick.x - best).max() < 1e-4

@@ -630,7 +630,10 @@ def as_chunked(a, name: str = "X", *, allow_1d_column: bool = False,
         C = a._raw_slice(sl.start, sl.stop) if raw else a[sl]
         return sl, C, _block_stats(C, row_norms)
 
+    from ._progress import report
+
     for sl, C, st in ordered_map(stats, slices):
+        report("validation", sl.stop / a.shape[0])
         if st is None:
             _first_bad_row(a, chunk_size, start=sl.start)
         c_top, c_norms, e = st

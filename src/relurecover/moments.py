@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._progress import report
 from .data import DEFAULT_CHUNK, ChunkedArray, ordered_map
 
 __all__ = [
@@ -145,7 +146,8 @@ def _dask_blocks(arrays):
     return list(zip(*out))
 
 
-def map_reduce(kernel, *arrays, combine=None, chunk_size: int = DEFAULT_CHUNK):
+def map_reduce(kernel, *arrays, combine=None, chunk_size: int = DEFAULT_CHUNK,
+               stage: str | None = None):
     """``sum over row chunks of kernel(*blocks)``: the one pass over the data.
 
     docs/algorithms.md 8. ``kernel`` maps the float64 blocks of the same rows of
@@ -168,6 +170,9 @@ def map_reduce(kernel, *arrays, combine=None, chunk_size: int = DEFAULT_CHUNK):
         member of a tuple); e.g. a QR of two stacked R factors (TSQR).
     chunk_size : int, default=DEFAULT_CHUNK
         Rows per chunk in this process (Dask arrays keep their own chunks).
+    stage : str, default=None
+        Report the fraction of rows done under this name after each chunk
+        (:func:`relurecover._progress.report`: a progress bar).
 
     Returns
     -------
@@ -189,8 +194,13 @@ def map_reduce(kernel, *arrays, combine=None, chunk_size: int = DEFAULT_CHUNK):
         step = lead.aligned_chunk(chunk_size)
         parts = ordered_map(lambda sl: kernel(*(_rows(A, sl) for A in arrays)),
                             iter_chunks(arrays[0].shape[0], step))
+    n_rows, done = arrays[0].shape[0], 0
     for part in parts:
         total = part if total is None else combine(total, part)
+        if stage is not None:
+            done += 1
+            report(stage, min(done * (step if lead is not None else chunk_size), n_rows)
+                   / max(n_rows, 1))
     return total
 
 
@@ -230,7 +240,8 @@ def first_moment(X, Y, *, center: bool = False, chunk_size: int = DEFAULT_CHUNK)
     True
     """
     n = X.shape[0]
-    M, sx, sy = map_reduce(_first_moment_kernel, X, Y, chunk_size=chunk_size)
+    M, sx, sy = map_reduce(_first_moment_kernel, X, Y, chunk_size=chunk_size,
+                           stage="first moment")
     if center:
         M -= np.outer(sy, sx) / n
     return M / n

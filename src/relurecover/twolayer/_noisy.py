@@ -16,8 +16,9 @@ weight of a constant input, so the rows are ``[x, 1]`` and a unit is ``[v, b]``:
   (``curvature_rows``) and scaled to ``n``: an inexact Newton step whose rate
   is about ``sqrt(p / curvature_rows)``, while the fixed point is the exact
   least-squares minimiser on all rows. Its costly part, the Gram of the
-  pattern-masked rows, is kept while the activation patterns on those rows hold
-  (:class:`_Curvature`), so most steps cost one pass over the data;
+  pattern-masked rows, is updated only where activation patterns flipped
+  (:class:`_Curvature`), so near the minimiser a step costs about one pass over
+  the data;
 - the first steps run on a random subset of rows (``warm_rows``), the last
   ones on all rows;
 - ReLU is positively homogeneous, so ``(a [v_i, b_i], u_i / a)`` leaves ``L``
@@ -94,9 +95,10 @@ STALL_STEPS = 2
 WARM_ROWS_PER_PARAM = 8
 #: the ``stat_tol`` of the steps on the warm-up rows.
 WARM_STAT_TOL = 1e-2
-#: the curvature's pattern Gram is recomputed when more than this fraction of the
-#: activation patterns on its rows changed since (:class:`_Curvature`).
-PATTERN_FLIP_TOL = 0.002
+#: the curvature's pattern Gram is recomputed, not updated, when more than this
+#: fraction of the activation patterns on its rows flipped (:class:`_Curvature`;
+#: an update costs about ``2 / k`` of a recomputation per flipped pattern).
+REGRAM_FRACTION = 0.3
 #: guards divisions by a zero norm or loss.
 _TINY = 1e-300
 
@@ -398,31 +400,55 @@ def _penalised_gauss_newton(X, U, V, n, chunk_size, G=None):
 
 
 class _Curvature:
-    """``J^T J`` on the curvature rows, its pattern Gram kept while the activation
-    patterns hold (docs/algorithms.md 2).
+    """``J^T J`` on the curvature rows, its pattern Gram updated where activation
+    patterns changed (docs/algorithms.md 2).
 
-    ``J^T J`` depends on ``(U, V)`` in closed form given the Gram ``G = Z^T Z`` of
-    the pattern-masked rows ``Z = [1(v_i . x > 0) x]_i``
-    (:func:`_gauss_newton_matrix`), and ``G`` depends on ``V`` only through the
-    patterns. So ``G`` (the costly part: ``rows (k (d + 1))^2``) is recomputed
-    only when more than ``PATTERN_FLIP_TOL`` of the patterns on these rows have
-    changed since it was last computed; otherwise the matrix is rebuilt from it
-    at the new ``(U, V)`` (cost ``k^2 d^2``, no pass over rows). Near the
-    minimiser the patterns settle, and the steps cost one pass over the data each.
+    ``J^T J`` is a closed-form function of ``(U, V)`` given the Gram ``G`` with
+    blocks ``G_il = mean_r s_i(r) s_l(r) x_r x_r^T`` (``s_i(r) = 1(v_i . x_r > 0)``;
+    :func:`_gauss_newton_matrix`), and ``G`` depends on ``V`` only through the
+    patterns ``s``. After a step, each flipped ``s_i(r)`` changes only the blocks
+    of row and column ``i``, by ``(s_i' - s_i) s_l(r) x_r x_r^T`` (``s_i' - s_i``
+    on the diagonal block), so the flips are applied one unit at a time: the same
+    matrix as a fresh one at a cost proportional to the flips (few near the
+    minimiser), recomputed whole when more than ``REGRAM_FRACTION`` of the
+    patterns flipped.
     """
 
     def __init__(self, Xs, chunk_size):
         self.Xs, self.chunk_size = Xs, chunk_size
         self.G = self.signs = None  # the mean pattern Gram and its patterns
         self.n_grams = 0
+        self.flips_applied = 0
+
+    def _update(self, signs):
+        flips = signs != self.signs
+        S = self.signs.astype(np.float64)  # the patterns G currently holds
+        r_all, D = self.Xs.shape
+        k = S.shape[1]
+        G4 = self.G.reshape(k, D, k, D)
+        for i in np.flatnonzero(flips.any(axis=0)):
+            rows = np.flatnonzero(flips[:, i])
+            Xr = self.Xs[rows]
+            delta = signs[rows, i] - S[rows, i]  # +1 or -1
+            mask = S[rows].copy()
+            mask[:, i] = 1.0  # the diagonal block changes by delta x x^T
+            A = (mask[:, :, None] * Xr[:, None, :]).reshape(len(rows), k * D)
+            B = ((Xr * delta[:, None]).T @ A / r_all).reshape(D, k, D)  # [b, l, a]
+            G4[i] += B
+            G4[:, :, i, :] += B.transpose(1, 2, 0)
+            G4[i, :, i, :] -= B[:, i, :]  # added twice above
+            S[rows, i] = signs[rows, i]
+        self.flips_applied += int(flips.sum())
 
     def matrix(self, U, V, n):
         """``J^T J`` at ``(U, V)`` for ``n`` rows, gauge penalised."""
         signs = (self.Xs @ V.T) > 0
-        if self.G is None or np.mean(signs != self.signs) > PATTERN_FLIP_TOL:
+        if self.G is None or np.mean(signs != self.signs) > REGRAM_FRACTION:
             self.G = relu_pattern_gram(self.Xs, V, chunk_size=self.chunk_size)
-            self.signs = signs
             self.n_grams += 1
+        elif not np.array_equal(signs, self.signs):
+            self._update(signs)
+        self.signs = signs
         return _penalised_gauss_newton(self.Xs, U, V, n, self.chunk_size, G=self.G * n)
 
 
@@ -524,11 +550,12 @@ def _fit_statistics(X, Y, U, V, lp, Mp, chunk_size):
     sigma = float(np.sqrt(2 * lp.loss / dof))
     sigma_out = np.sqrt(lp.rsq / max(n - p_eff / m, 1))
     Pi = _normalisation_jacobian(U, V)
-    try:
-        Minv = scipy.linalg.pinvh(Mp)
-    except np.linalg.LinAlgError:  # pragma: no cover - pinvh does not fail on finite input
-        Minv = np.full_like(Mp, np.inf)
-    cov = sigma**2 * Pi @ Minv @ Pi.T
+    try:  # the penalised matrix is positive definite: a Cholesky solve (p^3 / 3)
+        A = scipy.linalg.cho_solve(scipy.linalg.cho_factor(Mp, check_finite=False),
+                                   Pi.T, check_finite=False)
+    except np.linalg.LinAlgError:  # not numerically definite: the pseudo-inverse
+        A = scipy.linalg.pinvh(Mp) @ Pi.T
+    cov = sigma**2 * Pi @ A
     var = np.clip(np.diag(cov), 0.0, None)
     est = max(
         np.sqrt(var[:pv].sum()) / max(np.linalg.norm(V), _TINY),

@@ -173,7 +173,7 @@ def fit_output_layer(X, Y, V, activation, *, b=None, bias_column=None, offset=No
                            caps is not None)
     extra = [a for a in (bias_column, offset, caps) if a is not None]
     R, Rw, active, bad = map_reduce(kernel, X, Y, *extra, combine=_merge,
-                                    chunk_size=chunk_size)
+                                    chunk_size=chunk_size, stage="output layer")
     rows = min(n, 20 * k + RANK_ROWS_BASE)
     H = kernel.hidden(np.asarray(X[:rows], dtype=float),
                       None if bias_column is None else bias_column[:rows])
