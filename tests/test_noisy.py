@@ -302,3 +302,30 @@ def test_curvature_updates_its_gram_on_the_rows_that_changed():
                                    _penalised_gauss_newton(Xs, U2, V2, 10_000, 1024),
                                    rtol=1e-10, atol=1e-9)
     assert cur.n_grams == 2 and cur.flips_applied > 0
+
+
+def test_a_poor_moment_start_is_tried_again(monkeypatch):
+    """A first start far from the truth that ends in a wrong minimum (an estimated
+    error above WARN_ERROR) is followed by a new moment start; the better fit is
+    kept and nothing warns (docs/algorithms.md 2)."""
+    from relurecover.twolayer import _noisy
+
+    truth, X, Y, _ = noisy(0)
+    real = _noisy.moment_estimate
+    calls = []
+
+    def first_poor(*args, **kw):
+        U0, V0, b0, c0 = real(*args, **kw)
+        calls.append(1)
+        if len(calls) == 1:  # copies of one unit: a symmetric stationary point
+            V0 = np.tile(V0[:1], (V0.shape[0], 1))
+            b0 = np.full_like(b0, b0[0])
+            U0 = np.tile(U0[:, :1], (1, U0.shape[1])) / U0.shape[1]
+        return U0, V0, b0, c0
+
+    monkeypatch.setattr(_noisy, "moment_estimate", first_poor)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = recover_two_layer(X, Y, n_hidden=K, rng=0)
+    assert len(calls) == res.diagnostics["noisy_starts"] >= 2
+    assert compare(res.network, truth).error < 0.03

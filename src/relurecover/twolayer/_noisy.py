@@ -72,8 +72,13 @@ __all__ = [
     "WARN_ERROR",
 ]
 
-#: estimated aligned error above which the fit warns "too few samples".
+#: estimated aligned error above which the fit warns "too few samples" (after
+#: trying up to NOISY_STARTS moment starts).
 WARN_ERROR = 0.1
+NOISY_STARTS = 3
+#: a fit whose residual variance is above this times the labels' noise floor
+#: (the variance in the directions of ``Y`` no unit reaches) is started again.
+RESTART_NOISE_RATIO = 1.5
 #: the aligned error for which that warning says how many samples would do.
 TARGET_ERROR = 0.01
 #: :func:`spectral_gap_rank`: a rank needs ``s_k / s_{k+1}`` at least this ...
@@ -672,6 +677,26 @@ def refine_least_squares(
     )
 
 
+def _noise_floor(Yw, k):
+    """The noise variance the labels show by themselves: the mean of the ``m - k``
+    smallest eigenvalues of their covariance (directions no unit reaches), or None
+    when ``m <= k``."""
+    m = Yw.shape[1]
+    if m <= k or Yw.shape[0] <= m:
+        return None
+    ev = np.linalg.eigvalsh(np.cov(Yw, rowvar=False))
+    return float(np.mean(ev[: m - k]))
+
+
+def _wrong_minimum(fit, floor) -> bool:
+    """Whether a refined fit looks like a wrong minimum: its estimated error is
+    above ``WARN_ERROR``, or its residual variance is above ``RESTART_NOISE_RATIO``
+    times the noise floor of the labels (:func:`_noise_floor`)."""
+    if fit.estimated_error > WARN_ERROR:
+        return True
+    return floor is not None and fit.noise_level**2 > RESTART_NOISE_RATIO * floor
+
+
 def noisy_recovery(X, Y, k, *, rng, chunk_size, work_rows, reason, timings=None,
                    diagnostics=None, stacklevel=2, time_limit=None):
     """The noisy-label path (docs/algorithms.md 2): moment start, refinement, statistics.
@@ -725,18 +750,37 @@ def noisy_recovery(X, Y, k, *, rng, chunk_size, work_rows, reason, timings=None,
     rows = np.sort(rng.choice(n, n_work, replace=False)) if n_work < n else slice(None)
     Xw = np.asarray(X[rows], dtype=float)
     Yw = np.asarray(Y[rows], dtype=float)
-    U0, V0, b0, c0 = moment_estimate(X, Y, k, M1=M1, Xw=Xw, Yw=Yw, rng=rng,
-                                     chunk_size=chunk_size)
+    floor = _noise_floor(Yw, k)
+    t_start = t_refine = 0.0
+    t_all = time.perf_counter()
+    fit = start = None
+    for attempt in range(NOISY_STARTS):
+        # a refinement that ended in a wrong minimum (from a poor moment start) is
+        # tried again from new random contractions; the fit with the smallest loss
+        # is kept (docs/algorithms.md 2, restarts)
+        t0 = time.perf_counter()
+        U0, V0, b0, c0 = moment_estimate(X, Y, k, M1=M1, Xw=Xw, Yw=Yw, rng=rng,
+                                         chunk_size=chunk_size)
+        t_start += time.perf_counter() - t0
+        report("noisy: moment start", 1.0)
+        t0 = time.perf_counter()
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t_all)
+        if left is not None and left <= 0 and fit is not None:
+            break
+        with _one_blas_thread():
+            trial = refine_least_squares(X, Y, U0, V0, b0, c0, rng=rng, time_limit=left,
+                                         chunk_size=max(chunk_size, REFINE_CHUNK))
+        t_refine += time.perf_counter() - t0
+        report("noisy: refinement", 1.0)
+        if fit is None or trial.loss < fit.loss:
+            fit, start = trial, (U0, V0, b0, c0)
+        if not _wrong_minimum(fit, floor):
+            break
+    U0, V0, b0, c0 = start
     del Xw, Yw
-    timings["noisy: moment start"] = time.perf_counter() - t0
-    report("noisy: moment start", 1.0)
-
-    t0 = time.perf_counter()
-    with _one_blas_thread():
-        fit = refine_least_squares(X, Y, U0, V0, b0, c0, rng=rng, time_limit=time_limit,
-                                   chunk_size=max(chunk_size, REFINE_CHUNK))
-    timings["noisy: refinement"] = time.perf_counter() - t0
-    report("noisy: refinement", 1.0)
+    timings["noisy: moment start"] = t_start
+    timings["noisy: refinement"] = t_refine
+    diag["noisy_starts"] = attempt + 1
 
     net = TwoLayerNetwork(fit.U, fit.V, activation="relu", b=fit.b, c=fit.c)
     se = StandardErrors(V=fit.se_V, U=fit.se_U, b=fit.se_b, c=fit.se_c,
