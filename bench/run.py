@@ -58,6 +58,9 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from _common import _jsonable, aligned_error as error, print_table  # noqa: E402
+from _common import environment as _environment  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS_JSON = HERE / "results.json"
@@ -163,12 +166,6 @@ def pass_seconds(X, V, repeats):
                 np.asarray(X[s:s + ROW_CHUNK], dtype=float) @ V.T
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
-
-
-def error(found, truth):
-    from relurecover import compare
-
-    return float("inf") if found is None else float(compare(found, truth).max_error)
 
 
 def call(X, Y, seed, **kw):
@@ -403,10 +400,7 @@ def case_noisy(sizes):
 
 # ----------------------------------------------------------------- driver
 def environment():
-    sys.path.insert(0, str(HERE))
-    from _common import environment as env
-
-    out = env()
+    out = _environment()
     for mod in ("dask", "distributed", "zarr", "relurecover"):
         try:
             out[mod] = __import__(mod).__version__
@@ -447,13 +441,6 @@ def run_child(case, mode, repeats, data_dir, extra):
     if proc.returncode != 0 or last is None:
         return {"failed": f"exit code {proc.returncode}"}
     return last
-
-
-def _jsonable(obj):
-    sys.path.insert(0, str(HERE))
-    from _common import _jsonable as j
-
-    return j(obj)
 
 
 def gib(x):
@@ -580,9 +567,6 @@ def main(argv=None):
         RESULTS_JSON.write_text(json.dumps(_jsonable(results), indent=1) + "\n")
     write_readme(results)
     mode_, rows = table_rows(results)
-    sys.path.insert(0, str(HERE))
-    from _common import print_table
-
     print_table(f"bench/run.py ({mode_})", ["case", "result", "time", "memory", "target"],
                 rows)
     return 0

@@ -109,6 +109,22 @@ def row_norms(A, *, exponent: int = 0, chunk_size: int = 16384) -> np.ndarray:
     return out
 
 
+def binary_exponent(x: float) -> int:
+    """``e`` with ``x = f 2**e``, ``0.5 <= |f| < 1`` (``numpy.frexp``); 0 for a zero or
+    non-finite ``x``.
+
+    Parameters
+    ----------
+    x : float
+        A magnitude, e.g. the largest entry of an array.
+
+    Returns
+    -------
+    int
+    """
+    return int(np.frexp(x)[1]) if x != 0 and np.isfinite(x) else 0
+
+
 def scale_and_row_norms(A, *, chunk_size: int = 16384, any_scale: bool = False):
     """:func:`power_of_two_scale` and :func:`row_norms` of the rescaled rows, in
     one read of ``A`` when no rescaling is needed (the common case).
@@ -136,7 +152,7 @@ def scale_and_row_norms(A, *, chunk_size: int = 16384, any_scale: bool = False):
     measured = getattr(A, "row_norms", None)
     if callable(measured) and A._norms is not None:  # the validating pass measured them
         top = A.max_abs
-        e = int(np.frexp(top)[1]) if top > 0 and np.isfinite(top) else 0
+        e = binary_exponent(top)
         if abs(e) <= SCALE_EXPONENT_MAX and not any_scale:
             e = 0
         return e, A.row_norms(e)
@@ -147,7 +163,7 @@ def scale_and_row_norms(A, *, chunk_size: int = 16384, any_scale: bool = False):
         top = max(top, float(C.max()), -float(C.min()))
         with np.errstate(over="ignore"):
             norms[sl] = np.sqrt(np.einsum("ij,ij->i", C, C))
-    e = int(np.frexp(top)[1]) if top > 0 and np.isfinite(top) else 0
+    e = binary_exponent(top)
     if abs(e) <= SCALE_EXPONENT_MAX:
         return (e if any_scale else 0), (np.ldexp(norms, -e) if any_scale else norms)
     return e, row_norms(A, exponent=e, chunk_size=chunk_size)

@@ -22,6 +22,7 @@ code 2) before any work.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -228,9 +229,21 @@ def _read_parquet(path: Path, index_col=None) -> np.ndarray:
     return _apply_index_col(arr, path, index_col, names)
 
 
-def _is_store(path: Path) -> bool:
-    """A Zarr store or a folder of ``.npy`` shards (read in chunks)."""
-    return path.is_dir()
+def _open_chunked(path: Path, name: str, dask: bool):
+    """A ``.npy`` file, Zarr store or shard folder opened without being read (as
+    a Dask array with ``dask``), its shape and dtype checked."""
+    from .data import ChunkedArray, check_structure, open_array, open_dask
+
+    try:
+        opened = ChunkedArray(open_dask(path, name=name), name=name) if dask else \
+            open_array(path, name=name)
+        return check_structure(opened, name, allow_1d_column=(name == "Y"))
+    except ImportError as exc:
+        raise ValueError(f"{path}: reading it needs the dask extra ({exc}): "
+                         "pip install 'relurecover[dask]'.") from None
+    except ValueError as exc:
+        msg = str(exc)
+        raise ValueError(msg if str(path) in msg else f"{path}: {msg}") from None
 
 
 def load_array(path, name: str, *, header=None, index_col=None, chunked: bool = False,
@@ -251,30 +264,17 @@ def load_array(path, name: str, *, header=None, index_col=None, chunked: bool = 
     a Dask array whose tasks read the file by path (for a cluster). Otherwise
     it is read into memory.
     """
-    from .data import ChunkedArray, check_structure, open_array, open_dask
-
     path = Path(path)
+    suffix = path.suffix.lower()
     if not path.exists():
         raise ValueError(f"{path}: no such file or folder.")
-    if _is_store(path) or (chunked and path.suffix.lower() == ".npy"):
-        try:
-            opened = ChunkedArray(open_dask(path, name=name), name=name) if dask else \
-                open_array(path, name=name)
-            check_structure(opened, name, allow_1d_column=(name == "Y"))
-        except ImportError as exc:
-            raise ValueError(f"{path}: reading it needs the dask extra ({exc}): "
-                             "pip install 'relurecover[dask]'.") from None
-        except ValueError as exc:
-            msg = str(exc)
-            raise ValueError(msg if str(path) in msg else f"{path}: {msg}") from None
+    if path.is_dir() or (chunked and suffix == ".npy"):  # a store, shards, or .npy
+        opened = _open_chunked(path, name, dask)
         if chunked:
             return opened
         arr = np.asarray(opened)
     elif not path.is_file():
         raise ValueError(f"{path}: no such file.")
-    suffix = path.suffix.lower()
-    if _is_store(path):
-        pass
     elif suffix == ".npy":
         try:
             arr = np.load(path, allow_pickle=False)
@@ -927,40 +927,29 @@ def _check_cluster(scheduler, workers, deep) -> bool:
     return True
 
 
-class _dask_client:
-    """``with _dask_client(scheduler, workers, out):`` a ``dask.distributed`` client
-    for the block (a LocalCluster of ``workers`` started and closed here), or
-    nothing when neither is given."""
+@contextlib.contextmanager
+def _dask_client(scheduler, workers, out):
+    """A ``dask.distributed`` client for the block (a LocalCluster of ``workers``
+    started and closed here, or the running ``scheduler``), or nothing when
+    neither is given."""
+    if scheduler is None and workers is None:
+        yield None
+        return
+    from dask.distributed import Client, LocalCluster
 
-    def __init__(self, scheduler, workers, out):
-        self.scheduler, self.workers, self.out = scheduler, workers, out
-        self.client = self.cluster = None
-
-    def __enter__(self):
-        if self.scheduler is None and self.workers is None:
-            return None
-        from dask.distributed import Client, LocalCluster
-
-        if self.workers is not None:
-            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                        processes=True, dashboard_address=None)
-            self.client = Client(self.cluster)
-            self.out.info(f"started a LocalCluster of {self.workers} workers")
-        else:
-            try:
-                self.client = Client(self.scheduler, timeout=10)
-            except OSError as exc:
-                raise ValueError(f"--scheduler {self.scheduler}: could not connect "
-                                 f"({exc}).") from None
-            self.out.info(f"connected to {self.scheduler}")
-        return self.client
-
-    def __exit__(self, *exc):
-        if self.client is not None:
-            self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
-        return False
+    if workers is not None:
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            out.info(f"started a LocalCluster of {workers} workers")
+            yield client
+        return
+    try:
+        client = Client(scheduler, timeout=10)
+    except OSError as exc:
+        raise ValueError(f"--scheduler {scheduler}: could not connect ({exc}).") from None
+    out.info(f"connected to {scheduler}")
+    with client:
+        yield client
 
 
 def _fit_body(out, x, y, hidden, save_path, seed, activation, method, noisy, tol,

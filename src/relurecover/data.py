@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._linalg import binary_exponent
+
 __all__ = ["ChunkedArray", "as_chunked", "check_structure", "ordered_map", "THREADS", "open_array", "open_dask", "open_rows",
            "is_chunked_source", "sample_rows", "DEFAULT_CHUNK"]
 
@@ -647,7 +649,7 @@ def as_chunked(a, name: str = "X", *, allow_1d_column: bool = False,
                 values[lo:hi] = C.reshape(C.shape[0], -1)[sample[lo:hi] - sl.start]
     a.max_abs = top
     if row_norms:
-        e_top = int(np.frexp(top)[1]) if top > 0 else 0
+        e_top = binary_exponent(top)
         for sl, e in chunk_exp:
             norms[sl] = np.ldexp(norms[sl], e - e_top)
         a._norms = norms
@@ -672,7 +674,7 @@ def _block_stats(C, row_norms: bool):
         top = float(max(C.max(), -C.min())) if C.size else 0.0
         if not row_norms:
             return top, None, 0
-        e = int(np.frexp(top)[1]) if top > 0 else 0
+        e = binary_exponent(top)
         limit = 60 if C.dtype == np.float32 else 500
         if abs(e) < limit:  # squares neither overflow nor underflow
             return top, np.sqrt(np.einsum("ij,ij->i", C, C)).astype(np.float64), 0
@@ -696,7 +698,7 @@ def _block_norms(C):
     """Row norms of a block in units of its largest entry, and that exponent."""
     C = np.asarray(C, dtype=np.float64)
     top = float(np.abs(C).max(initial=0.0))
-    e = int(np.frexp(top)[1]) if top > 0 and np.isfinite(top) else 0
+    e = binary_exponent(top)
     Cs = np.ldexp(C, -e)
     return np.column_stack([np.sqrt(np.einsum("ij,ij->i", Cs, Cs)),
                             np.full(C.shape[0], float(e))])
@@ -727,7 +729,7 @@ def _validate_dask(a: ChunkedArray, chunk_size: int, sample, row_norms: bool):
     if row_norms:
         nb = out[i]
         i += 1
-        e_top = int(np.frexp(top)[1]) if top > 0 else 0
+        e_top = binary_exponent(top)
         a._norms = np.ldexp(nb[:, 0], nb[:, 1].astype(int) - e_top)
         a._norm_exponent = e_top
     if sample is not None:

@@ -186,21 +186,20 @@ def map_reduce(kernel, *arrays, combine=None, chunk_size: int = DEFAULT_CHUNK,
         parts = [dask.delayed(kernel, pure=True)(*b) for b in _dask_blocks(arrays)]
         (total,) = dask.compute(_sum_tree(parts, combine))
         return total
-    total = None
+    n = arrays[0].shape[0]
     lead = next((A for A in arrays if isinstance(A, ChunkedArray)), None)
-    if lead is None:  # in memory: BLAS has the cores, one chunk at a time
-        parts = (kernel(*blocks) for _, blocks in iter_blocks(*arrays, chunk_size=chunk_size))
-    else:  # read from where it lives: reads overlap the work (THREADS threads)
-        step = lead.aligned_chunk(chunk_size)
-        parts = ordered_map(lambda sl: kernel(*(_rows(A, sl) for A in arrays)),
-                            iter_chunks(arrays[0].shape[0], step))
-    n_rows, done = arrays[0].shape[0], 0
-    for part in parts:
-        total = part if total is None else combine(total, part)
+    # in memory BLAS has the cores: one chunk at a time; data read from where it
+    # lives: reads overlap the work on THREADS threads
+    step, threads = (chunk_size, 1) if lead is None else (lead.aligned_chunk(chunk_size), None)
+
+    def part(sl):
+        return sl, kernel(*(_rows(A, sl) for A in arrays))
+
+    total = None
+    for sl, p in ordered_map(part, iter_chunks(n, step), threads=threads):
+        total = p if total is None else combine(total, p)
         if stage is not None:
-            done += 1
-            report(stage, min(done * (step if lead is not None else chunk_size), n_rows)
-                   / max(n_rows, 1))
+            report(stage, sl.stop / max(n, 1))
     return total
 
 

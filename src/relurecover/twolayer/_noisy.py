@@ -754,23 +754,25 @@ def noisy_recovery(X, Y, k, *, rng, chunk_size, work_rows, reason, timings=None,
     t_start = t_refine = 0.0
     t_all = time.perf_counter()
     fit = start = None
-    for attempt in range(NOISY_STARTS):
+    n_starts = 0
+    for _ in range(NOISY_STARTS):
         # a refinement that ended in a wrong minimum (from a poor moment start) is
         # tried again from new random contractions; the fit with the smallest loss
         # is kept (docs/algorithms.md 2, restarts)
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t_all)
+        if left is not None and left <= 0 and fit is not None:
+            break
         t0 = time.perf_counter()
         U0, V0, b0, c0 = moment_estimate(X, Y, k, M1=M1, Xw=Xw, Yw=Yw, rng=rng,
                                          chunk_size=chunk_size)
         t_start += time.perf_counter() - t0
         report("noisy: moment start", 1.0)
         t0 = time.perf_counter()
-        left = None if time_limit is None else time_limit - (time.perf_counter() - t_all)
-        if left is not None and left <= 0 and fit is not None:
-            break
         with _one_blas_thread():
             trial = refine_least_squares(X, Y, U0, V0, b0, c0, rng=rng, time_limit=left,
                                          chunk_size=max(chunk_size, REFINE_CHUNK))
         t_refine += time.perf_counter() - t0
+        n_starts += 1
         report("noisy: refinement", 1.0)
         if fit is None or trial.loss < fit.loss:
             fit, start = trial, (U0, V0, b0, c0)
@@ -780,7 +782,7 @@ def noisy_recovery(X, Y, k, *, rng, chunk_size, work_rows, reason, timings=None,
     del Xw, Yw
     timings["noisy: moment start"] = t_start
     timings["noisy: refinement"] = t_refine
-    diag["noisy_starts"] = attempt + 1
+    diag["noisy_starts"] = n_starts
 
     net = TwoLayerNetwork(fit.U, fit.V, activation="relu", b=fit.b, c=fit.c)
     se = StandardErrors(V=fit.se_V, U=fit.se_U, b=fit.se_b, c=fit.se_c,
