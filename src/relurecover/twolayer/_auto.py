@@ -58,6 +58,7 @@ import scipy.stats
 
 from .._linalg import RANK_RTOL, affine_column_space
 from ..data import sample_rows
+from ..moments import iter_chunks
 
 __all__ = ["choose_method", "gaussian_checks"]
 
@@ -89,6 +90,8 @@ _LOG_P_MAX = -1e-300
 #: ``rank(Y)`` is read off at most this many random rows of ``Y``, singular values
 #: above ``RANK_Y_RTOL`` times the largest counting.
 RANK_Y_ROWS = 50_000
+#: rows whitened at a time by :func:`gaussian_checks` (a block of ``z`` fits in cache).
+WHITEN_BLOCK = 2048
 RANK_Y_RTOL = RANK_RTOL
 
 
@@ -345,13 +348,19 @@ def gaussian_checks(X: np.ndarray, *, rng) -> dict:
     except np.linalg.LinAlgError:
         return refuse(rank, f"the second moment of the rows is numerically singular "
                       f"(eigenvalues {w[0]:.1e} .. {w[-1]:.1e})")
-    Z = scipy.linalg.solve_triangular(L, X.T, lower=True, check_finite=False).T
-    Z2 = Z * Z
-    s1 = Z.sum(axis=0)
-    s2 = Z2.sum(axis=0)
-    s3 = np.einsum("ij,ij->j", Z2, Z)
-    s4 = np.einsum("ij,ij->j", Z2, Z2)
-    q = Z2.sum(axis=1)  # x_i^T S^-1 x_i
+    # the whitened rows z = L^-1 x, a block at a time (small temporaries, no n x d
+    # arrays besides the rows themselves): their power sums per coordinate, and
+    # q_i = z_i^T z_i = x_i^T S^-1 x_i
+    s1, s2, s3, s4 = (np.zeros(d) for _ in range(4))
+    q = np.empty(n)
+    for sl in iter_chunks(n, WHITEN_BLOCK):
+        Z = scipy.linalg.solve_triangular(L, X[sl].T, lower=True, check_finite=False).T
+        Z2 = Z * Z
+        s1 += Z.sum(axis=0)
+        s2 += Z2.sum(axis=0)
+        s3 += np.einsum("ij,ij->j", Z2, Z)
+        s4 += np.einsum("ij,ij->j", Z2, Z2)
+        q[sl] = Z2.sum(axis=1)
     del Z, Z2
     # Hotelling: T / n ~ Beta(d / 2, (n - d) / 2), exactly
     T = float(s1 @ s1) / n
