@@ -33,6 +33,10 @@ Parts (``--part``):
   ``N(0, 0.5^2) ||row||`` in every layer, n = 2e5, ``learn_deep(..., biases=True)``:
   held-out <= 1e-3 on at least 9 of 10.
 
+- ``engines`` (issue 13, acceptance 3 and 4): the numpy engine of the fits against the
+  torch engine (``learn_deep(engine=...)``) on the instances of ``subspace`` (d = 50, 200)
+  and of ``biases``, 5 seeds: held-out error, seconds and passes of ``X @ W_1^T``.
+
 Results go to ``bench/results/deep_<part>[_quick].json`` (and
 ``deep_scaling.png``). ``--quick`` runs small sizes and few seeds.
 
@@ -429,11 +433,73 @@ def part_biases(args) -> dict:
     return out
 
 
+def _biased_instance(d: int, n: int, seed: int):
+    """Depth 3, (4, 4), biases ``N(0, 0.5^2) ||row||`` in every layer (part biases)."""
+    rng = np.random.default_rng([13, 2, d, seed])
+    base = DeepNetwork.random(d, list(WIDTHS), rng=rng)
+    biases = [0.5 * rng.standard_normal(W.shape[0]) * np.linalg.norm(W, axis=1)
+              for W in base.weights]
+    truth = DeepNetwork(base.weights, biases)
+    X = gaussian_inputs(n, d, rng=np.random.default_rng([13, 2, d, seed, n]))
+    return truth, X, truth.predict(X)
+
+
+def part_engines(args) -> dict:
+    """The two engines of the fits (numpy + SciPy, PyTorch) on the same instances.
+
+    Depth 3, (4, 4), widths given, d = 50 and 200 (the instances of ``subspace``), and
+    d = 50 with biases (those of ``biases``), n = 2e5, ``min(--seeds, 5)`` seeds:
+    held-out error, seconds and passes of ``X @ W_1^T`` (measured on the same data).
+    Issue 13 acceptance 3 (median at most 250 passes at d = 200) and 4 (torch-free).
+    """
+    n = 50_000 if args.quick else args.n
+    seeds = min(args.seeds, 2) if args.quick else min(args.seeds, 5)
+    engines = ["numpy", "torch"]
+    families = [("(4, 4)", 50, False), ("(4, 4)", 200, False),
+                ("(4, 4), biases", 50, True)]
+    out = {"n": n, "seeds": seeds, "engines": engines, "heldout_tol": HELDOUT_TOL,
+           "runs": []}
+    rows = []
+    for label, d, biased in families:
+        for seed in range(seeds):
+            truth, X, y = _biased_instance(d, n, seed) if biased else _instance(d, n, seed)
+            one_pass = pass_time(X, truth.weights[0])
+            for eng in engines:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    with Timer() as t:
+                        fit = learn_deep(X, y, list(WIDTHS), rng=seed, engine=eng,
+                                         biases=biased)
+                run = {"family": label, "d": d, "seed": seed, "engine": eng,
+                       "heldout_error": fit.heldout_error, "time": t.seconds,
+                       "pass_time": one_pass, "passes": t.seconds / one_pass,
+                       "timings": fit.timings}
+                out["runs"].append(run)
+                _progress(f"  {label} d={d} seed={seed} {eng}: held-out "
+                          f"{fit.heldout_error:.2e}, {t.seconds:.1f}s = "
+                          f"{run['passes']:.0f} passes")
+                write_json(_name("engines", args.quick), {"part": "engines",
+                                                          "quick": args.quick, **out})
+        for eng in engines:
+            rs = [r for r in out["runs"] if r["family"] == label and r["d"] == d
+                  and r["engine"] == eng]
+            he = np.array([r["heldout_error"] for r in rs])
+            rows.append([label, d, eng, len(rs), int((he <= HELDOUT_TOL).sum()),
+                         float(np.median(he)), float(he.max()),
+                         float(np.median([r["time"] for r in rs])),
+                         float(np.median([r["passes"] for r in rs]))])
+    cols = ["family", "d", "engine", "seeds", "held-out<=1e-3", "median held-out",
+            "worst held-out", "median s", "median passes"]
+    out["table"] = {"columns": cols, "rows": rows}
+    print_table("learn_deep: the numpy engine against the torch engine", cols, rows)
+    return out
+
+
 PARTS = {"subspace": part_subspace, "pca-samples": part_pca_samples,
          "biases": part_biases,
          "widths-unknown": part_widths_unknown,
          "alternating": part_alternating,
-         "scaling": part_scaling, "adam": part_adam}
+         "scaling": part_scaling, "adam": part_adam, "engines": part_engines}
 
 
 def main(argv=None) -> None:

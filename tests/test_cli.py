@@ -208,8 +208,9 @@ def test_fit_method_on_uniform_inputs(tmp_path, method, shown):
 
 # --------------------------------------------------------------------------- deep, no PyTorch
 
-#: what a deep command prints, alone, when PyTorch (the [torch] extra) is missing.
-TORCH_LINE = "error: learn_deep needs PyTorch: pip install 'relurecover[torch]'"
+#: what a deep command prints, alone, when asked for the torch engine without PyTorch.
+TORCH_LINE = ("error: learn_deep(engine='torch') needs PyTorch: pip install "
+              "'relurecover[torch]'")
 
 _BLOCK_TORCH = '''
 import sys
@@ -226,31 +227,41 @@ sys.meta_path.insert(0, _NoTorch())
 '''
 
 
-
-
 @pytest.mark.parametrize("command", ["deep-demo", "fit --deep"])
-def test_deep_commands_without_torch_print_one_line(no_torch, tmp_path, command):
+def test_deep_commands_engine_torch_without_torch_print_one_line(no_torch, tmp_path,
+                                                                 command):
     if command == "deep-demo":
-        args = ("deep-demo", "--d", 5, "--n", 1000)
+        args = ("deep-demo", "--d", 5, "--n", 1000, "--engine", "torch")
     else:
         rng = np.random.default_rng(0)
         np.save(tmp_path / "X.npy", rng.standard_normal((1000, 5)))
         np.save(tmp_path / "Y.npy", rng.standard_normal((1000, 1)))
-        args = ("fit", tmp_path / "X.npy", tmp_path / "Y.npy", "--deep")
+        args = ("fit", tmp_path / "X.npy", tmp_path / "Y.npy", "--deep", "--engine", "torch")
     assert _error_line(run(*args)) == TORCH_LINE
 
 
+def test_engine_option_is_checked(tmp_path):
+    assert "`engine` must be one of" in _error_line(run("deep-demo", "--engine", "jax"))
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "X.npy", rng.standard_normal((100, 3)))
+    np.save(tmp_path / "Y.npy", rng.standard_normal((100, 3)))
+    assert "--engine needs --deep" in _error_line(
+        run("fit", tmp_path / "X.npy", tmp_path / "Y.npy", "--engine", "numpy"))
+
+
 def test_deep_demo_without_torch_in_a_fresh_process():
+    # the base install: deep-demo runs on the numpy engine, no traceback
     code = _BLOCK_TORCH + (
         "from relurecover.cli import main\n"
-        "sys.argv = ['relurecover', 'deep-demo', '--d', '5', '--n', '1000']\n"
+        "sys.argv = ['relurecover', 'deep-demo', '--d', '6', '--n', '6000', '--widths', "
+        "'3', '--restarts', '4', '--json']\n"
         "main()\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300)
-    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
-    assert proc.stderr.strip() == TORCH_LINE
-    assert proc.stdout == ""
+    doc = json.loads(proc.stdout)
+    assert doc["result"]["deep_fit"]["engine"] == "numpy"
 
 
 @pytest.mark.parametrize("args", [("deep-demo", "--tol", "0"),

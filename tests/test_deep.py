@@ -1,7 +1,7 @@
 """Deep networks [CKM] (docs/algorithms.md 5): filtered PCA's honesty, learn_deep, the CLI.
 
-Tests that run :func:`learn_deep` (or the deep CLI commands) need PyTorch and are
-skipped, with the reason, on a base install; the others run everywhere.
+:func:`learn_deep` runs on the base install (the numpy engine); the tests of the
+torch engine are skipped, with the reason, without PyTorch.
 """
 
 import dataclasses
@@ -27,6 +27,8 @@ FAST_ONE_ROUND = dict(rounds=1, lm_iter=0, **FAST)
 
 needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
                                  reason="needs PyTorch: pip install 'relurecover[torch]'")
+#: the engines of learn_deep to test: numpy always, torch where it is installed.
+ENGINE_NAMES = ["numpy", pytest.param("torch", marks=needs_torch)]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,6 @@ def small_pca(small):
 
 @pytest.fixture(scope="module")
 def fast_fit(small):
-    pytest.importorskip("torch")
     _, X, y = small
     return learn_deep(X[:8000], y[:8000], [3, 2], rng=5, **FAST_ONE_ROUND)
 
@@ -252,7 +253,76 @@ def test_levenberg_marquardt_converges_near_the_truth():
     assert np.abs(DeepNetwork(mats).predict(X) - Y).max() < 1e-9
 
 
+def test_loss_gradient_matches_finite_differences():
+    from relurecover.deep._engine import loss_and_gradient
+
+    rng = np.random.default_rng(0)
+    mats = [rng.standard_normal((4, 6)), rng.standard_normal((3, 4)),
+            rng.standard_normal((2, 3))]
+    X, Y = rng.standard_normal((50, 6)), rng.standard_normal((50, 2))
+    loss, grads = loss_and_gradient(mats, X, Y, scale=1 / 50)
+    pred = np.maximum(np.maximum(X @ mats[0].T, 0) @ mats[1].T, 0) @ mats[2].T
+    assert loss == pytest.approx(((pred - Y) ** 2).sum() / 50, rel=1e-13)
+    for li, W in enumerate(mats):
+        for idx in [(0, 0), (1, 2), (W.shape[0] - 1, W.shape[1] - 1)]:
+            up = [M.copy() for M in mats]
+            dn = [M.copy() for M in mats]
+            up[li][idx] += 1e-6
+            dn[li][idx] -= 1e-6
+            num = (loss_and_gradient(up, X, Y, scale=1 / 50)[0]
+                   - loss_and_gradient(dn, X, Y, scale=1 / 50)[0]) / 2e-6
+            assert grads[li][idx] == pytest.approx(num, rel=1e-5, abs=1e-8)
+
+
 @needs_torch
+def test_engines_compute_the_same_network():
+    import torch
+
+    from relurecover.deep._engine import NumpyEngine, TorchEngine
+
+    rng = np.random.default_rng(1)
+    mats = [rng.standard_normal((5, 7)), rng.standard_normal((4, 5)),
+            rng.standard_normal((2, 4))]
+    X, Y = rng.standard_normal((300, 7)), rng.standard_normal((300, 2))
+    a, b = NumpyEngine(0), TorchEngine(torch, 0)
+    np.testing.assert_allclose(a.forward(mats, X), b.forward(mats, X), rtol=1e-12,
+                               atol=1e-12)
+    assert a.relative_error(mats, X, Y) == pytest.approx(b.relative_error(mats, X, Y),
+                                                         rel=1e-12)
+    # row blocks change nothing but the order of the sums
+    assert a.relative_error(mats, X, Y, chunk=7) == pytest.approx(
+        a.relative_error(mats, X, Y), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ENGINE_NAMES)
+def test_engine_lbfgs_fits_a_small_network_and_respects_its_budget(name):
+    from relurecover.deep._engine import engine
+
+    truth = DeepNetwork.random(3, [3], rng=2)
+    Z = gaussian_inputs(2000, 3, rng=3)
+    Y = truth.predict(Z).reshape(-1, 1)
+    eng = engine(name, 1)
+    start = [W + 0.05 * eng.randn(W.shape) for W in truth.weights]
+    kept = [W.copy() for W in start]
+    mats, loss, it, ok = eng.lbfgs(start, Z, Y, max_iter=500, tol=1e-20, deadline=np.inf,
+                                   chunk=512)
+    assert loss < 1e-12 and it <= 500
+    assert [W.shape for W in mats] == [W.shape for W in truth.weights]
+    for budget in (1, 3, 30):
+        assert eng.lbfgs(start, Z, Y, max_iter=budget, tol=1e-20, deadline=np.inf)[2] <= budget
+    # the start is not changed in place
+    assert all(np.array_equal(S, W) for S, W in zip(start, kept))
+
+
+@pytest.mark.parametrize("name", ENGINE_NAMES)
+def test_learn_deep_small_network_either_engine(small, name):
+    truth, X, y = small
+    fit = learn_deep(X[:8000], y[:8000], [3, 2], rng=5, engine=name, **FAST_ONE_ROUND)
+    assert fit.diagnostics["engine"] == name
+    assert fit.success, fit
+    assert principal_angles(fit.network.weights[0].T, truth.weights[0].T).max() < 1e-2
+
+
 def test_learn_deep_small_network(small):
     truth, X, y = small
     fit = learn_deep(X, y, [3, 2], rng=0, **FAST)
@@ -273,7 +343,6 @@ def test_learn_deep_small_network(small):
     assert fit.diagnostics["kept_round"] in (0, 1)
 
 
-@needs_torch
 def test_learn_deep_is_reproducible(small, fast_fit):
     _, X, y = small
     b = learn_deep(X[:8000], y[:8000], [3, 2], rng=5, **FAST_ONE_ROUND)
@@ -282,7 +351,6 @@ def test_learn_deep_is_reproducible(small, fast_fit):
     assert b.heldout_error == fast_fit.heldout_error
 
 
-@needs_torch
 def test_learn_deep_is_scale_free(small, fast_fit):
     # X and y by powers of two: the same network, exactly rescaled (W_1 by 1/sx,
     # the last layer by sy); X * 1e200 (was: LinAlgError) and y * 1e-300 learn too
@@ -304,7 +372,6 @@ def test_learn_deep_is_scale_free(small, fast_fit):
     assert rel < 1e-3
 
 
-@needs_torch
 def test_learn_deep_with_a_given_subspace(small):
     truth, X, y = small
     basis = np.linalg.qr(truth.weights[0].T)[0]
@@ -313,7 +380,6 @@ def test_learn_deep_with_a_given_subspace(small):
     assert fit.heldout_error < 1e-3
 
 
-@needs_torch
 def test_learn_deep_on_pure_noise_is_honest():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((4000, 5))
@@ -329,7 +395,6 @@ def test_learn_deep_on_pure_noise_is_honest():
     assert "no subspace found" in fit.message
 
 
-@needs_torch
 def test_deep_fit_is_a_frozen_keyword_only_record(fast_fit):
     assert fast_fit.success == (fast_fit.heldout_error <= fast_fit.success_tol)
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -341,7 +406,6 @@ def test_deep_fit_is_a_frozen_keyword_only_record(fast_fit):
     assert "success=True" in repr(fast_fit)
 
 
-@needs_torch
 @pytest.mark.parametrize("kwargs, match", [
     (dict(widths=[0]), "widths"),
     (dict(widths=[]), "widths"),
@@ -362,7 +426,6 @@ def test_learn_deep_validates(small, kwargs, match):
         learn_deep(X[:2000], y[:2000], **kwargs)
 
 
-@needs_torch
 @pytest.mark.parametrize("subspace, match", [
     (np.full((10, 3), np.nan), "NaN or infinite"),
     (np.where(np.eye(10)[:, :3] > 0, np.inf, 0.0), "NaN or infinite"),
@@ -387,7 +450,6 @@ def test_learn_deep_validates_subspace_before_any_work(small, monkeypatch, subsp
         learn_deep(X, y, [3, 2], subspace=subspace)
 
 
-@needs_torch
 def test_learn_deep_rejects_nan_and_shapes():
     X = gaussian_inputs(500, 4, rng=0)
     with pytest.raises(ValueError, match="NaN|finite"):
@@ -406,17 +468,25 @@ def test_learn_deep_rejects_nan_and_shapes():
         learn_deep(X, y * 2.0**1010)
 
 
-def test_learn_deep_without_torch_fails_at_once(no_torch, small):
-    # before any work, even before the arguments are looked at
+def test_learn_deep_without_torch_runs_on_numpy(no_torch, small):
+    # the base install: "auto" is the numpy engine, "torch" is refused before any work
+    truth, X, y = small
+    fit = learn_deep(X[:8000], y[:8000], [3, 2], rng=5, **FAST_ONE_ROUND)
+    assert fit.diagnostics["engine"] == "numpy"
+    assert fit.success, fit
     with pytest.raises(MissingDependencyError) as info:
-        learn_deep("not even an array", None)
+        learn_deep(X, y, [3, 2], engine="torch")
     assert str(info.value) == TORCH_HINT
-    assert TORCH_HINT == "learn_deep needs PyTorch: pip install 'relurecover[torch]'"
+    assert "pip install 'relurecover[torch]'" in TORCH_HINT
     assert isinstance(info.value, ImportError)
-    # the PCA half of deep/ needs numpy and scipy only
-    _, X, y = small
-    assert filtered_pca(X[:4000], y[:4000]).n_found >= 1
     assert plain_pca(X[:4000], y[:4000], rng=0).basis.shape[0] == 10
+
+
+@pytest.mark.parametrize("engine", ["jax", 1, None])
+def test_learn_deep_validates_engine(small, engine):
+    _, X, y = small
+    with pytest.raises(ValueError, match="`engine` must be one of"):
+        learn_deep(X[:2000], y[:2000], [3, 2], engine=engine)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -424,7 +494,6 @@ def test_learn_deep_without_torch_fails_at_once(no_torch, small):
 runner = CliRunner()
 
 
-@needs_torch
 def test_cli_deep_demo_alternating():
     res = runner.invoke(app, ["deep-demo", "--d", "12", "--n", "40000", "--alternating",
                               "--restarts", "6"])
@@ -433,7 +502,6 @@ def test_cli_deep_demo_alternating():
     assert "held-out error <= 0.001" in res.output
 
 
-@needs_torch
 def test_cli_generate_fit_deep_compare(tmp_path):
     data = tmp_path / "deep.npz"
     res = runner.invoke(app, ["generate", str(data), "--d", "8", "--widths", "3,2",
@@ -471,35 +539,30 @@ def test_cli_fit_widths_needs_deep(tmp_path):
     assert "--deep" in res.output
 
 
-@needs_torch
-def test_dead_units_are_revived_and_the_fit_improves():
+@pytest.mark.parametrize("name", ENGINE_NAMES)
+def test_dead_units_are_revived_and_the_fit_improves(name):
     # a layer-2 unit with all-negative incoming weights never fires (its inputs are
     # relu outputs, >= 0): no gradient reaches it, so plain L-BFGS cannot use it
-    import torch
-
-    from relurecover.deep._learn import (_activity, _init_weights, _lbfgs,
-                                         _relative_error, _revive_dead_units)
+    from relurecover.deep._engine import engine
+    from relurecover.deep._learn import _revive_dead_units
 
     truth = DeepNetwork.random(3, [3, 3], rng=4)
     Z = gaussian_inputs(1500, 3, rng=5)
-    Zt = torch.from_numpy(Z)
-    Yt = torch.from_numpy(truth.predict(Z).reshape(-1, 1))
-    gen = torch.Generator().manual_seed(0)
-    Ws = _init_weights([3, 3, 3, 1], gen, torch)
-    with torch.no_grad():
-        Ws[1][2] = -Ws[1][2].abs() - 0.1
-    _lbfgs(Ws, Zt, Yt, max_iter=100, tol=1e-14, deadline=np.inf, torch=torch)
-    assert _activity(Ws, Zt, torch)[1][2] == 0.0  # still dead after fitting
-    before = _relative_error(Ws, Zt, Yt, torch)
-    kept = _revive_dead_units(Ws, Zt, Yt, fit_iter=100, tol=1e-14, gen=gen, torch=torch)
-    after = _relative_error(Ws, Zt, Yt, torch)
+    Y = truth.predict(Z).reshape(-1, 1)
+    eng = engine(name, 0)
+    Ws = eng.init_weights([3, 3, 3, 1])
+    Ws[1][2] = -np.abs(Ws[1][2]) - 0.1
+    Ws = eng.lbfgs(Ws, Z, Y, max_iter=100, tol=1e-14, deadline=np.inf)[0]
+    assert eng.activity(Ws, Z)[1][2] == 0.0  # still dead after fitting
+    before = eng.relative_error(Ws, Z, Y)
+    Ws, kept = _revive_dead_units(Ws, Z, Y, fit_iter=100, tol=1e-14, eng=eng)
+    after = eng.relative_error(Ws, Z, Y)
     assert kept >= 1
-    assert after < 0.5 * before
-    assert _activity(Ws, Zt, torch)[1].min() > 0.0
+    assert after < 0.75 * before
+    assert eng.activity(Ws, Z)[1].min() > 0.0
 
 
 def test_architecture_search_grows_only_while_it_gains():
-    pytest.importorskip("torch")
     from relurecover.deep import learn_deep
     from relurecover.deep._instances import alternating_network
     from relurecover.deep._learn import SEARCH_GAIN, SEARCH_GROW_ABOVE
@@ -531,7 +594,6 @@ def test_architecture_search_grows_only_while_it_gains():
 
 
 def test_learn_deep_fits_biases_in_every_layer():
-    pytest.importorskip("torch")
     from relurecover import DeepNetwork
     from relurecover.deep import learn_deep
 

@@ -61,8 +61,6 @@ def _xfail_strict():
 @pytest.mark.filterwarnings("ignore::relurecover.estimators.InexactFitWarning")
 @pytest.mark.filterwarnings("ignore::relurecover.exceptions.AssumptionWarning")
 def test_sklearn_api_checks(estimator, check):
-    if isinstance(estimator, DeepReLURegressor):
-        pytest.importorskip("torch")
     check(estimator)
 
 
@@ -275,7 +273,6 @@ def test_to_mlp_refuses_activations_mlp_lacks():
 
 
 def test_deep_regressor_learns_a_planted_network():
-    pytest.importorskip("torch")
     truth = DeepNetwork.random(8, [3, 2], rng=8)
     X = gaussian_inputs(6000, 8, rng=1)
     est = DeepReLURegressor((3, 2), restarts=4, rounds=1, random_state=0)
@@ -298,9 +295,15 @@ def test_deep_regressor_learns_a_planted_network():
 def test_deep_regressor_without_torch(no_torch):
     from relurecover.deep import MissingDependencyError
 
-    est = DeepReLURegressor()  # constructing needs no torch
+    # the default engine is numpy's there: the estimator fits
+    truth = DeepNetwork.random(6, [3], rng=8)
+    X = gaussian_inputs(3000, 6, rng=1)
+    est = DeepReLURegressor(3, restarts=4, rounds=1, random_state=0).fit(
+        X, truth.predict(X).ravel())
+    assert est.success_ and est.deep_fit_.diagnostics["engine"] == "numpy"
+    # asking for torch is refused at once, naming the extra
     with pytest.raises(MissingDependencyError, match=r"relurecover\[torch\]"):
-        est.fit(gaussian_inputs(100, 3, rng=0), np.ones(100))
+        DeepReLURegressor(engine="torch").fit(gaussian_inputs(100, 3, rng=0), np.ones(100))
 
 
 def test_top_level_lazy_export_and_base_install():

@@ -515,20 +515,27 @@ def _subspace_table(subs, plane) -> Table:
     return t
 
 
-def _require_torch(tol: float) -> None:
-    """The deep commands need PyTorch: without it, one line and exit code 2.
+def _check_deep(tol: float, engine: str) -> str:
+    """Check ``--tol`` and ``--engine`` of the deep commands, before any work.
 
-    Also checks ``--tol`` (the held-out error counted as success), before any work.
+    ``--engine torch`` without PyTorch is bad input (one line, exit code 2); ``auto``
+    is torch where it is installed, numpy otherwise. Returns the engine.
     """
-    from .deep._learn import MissingDependencyError, import_torch
+    from .deep._learn import MissingDependencyError, _check_engine
 
     if not (np.isfinite(tol) and tol > 0):
         raise ValueError(f"--tol must be a positive number (a held-out relative square "
                          f"error), got {tol}.")
     try:
-        import_torch()
+        return _check_engine(engine)
     except MissingDependencyError as exc:
         raise ValueError(str(exc)) from None
+
+
+def _engine_option():
+    return typer.Option("auto", "--engine", help="Who does the arithmetic of the deep "
+                        "fits: numpy (and SciPy), torch, or auto (the default engine of "
+                        "learn_deep).")
 
 
 def _first_layer_angle(fit, truth) -> float:
@@ -548,6 +555,7 @@ def _deep_fit_table(fit, truth=None) -> Table:
               "never fitted)")
     t.add_row("training error", _fmt(fit.train_error))
     t.add_row("subspace dimension", str(fit.subspace.n_found))
+    t.add_row("engine", str(fit.diagnostics.get("engine", "")))
     if truth is not None:
         t.add_row("first-layer span vs truth",
                   f"{_first_layer_angle(fit, truth):.2e} rad (largest principal angle)")
@@ -581,7 +589,8 @@ def _deep_json(fit, truth=None) -> dict:
         "success": bool(fit.success), "heldout_error": float(fit.heldout_error),
         "train_error": float(fit.train_error), "tol": float(fit.success_tol),
         "subspace_dimension": int(fit.subspace.n_found),
-        "widths": [int(w) for w in fit.widths], "message": fit.message,
+        "widths": [int(w) for w in fit.widths],
+        "engine": str(fit.diagnostics.get("engine", "numpy")), "message": fit.message,
         "timings": {k: float(v) for k, v in fit.timings.items()},
         "first_layer_angle": None if truth is None else _first_layer_angle(fit, truth),
         "network": network_summary(fit.network),
@@ -658,6 +667,7 @@ def deep_demo(
     time_limit: Optional[float] = typer.Option(
         None, "--time-limit", help="Seconds after which the refinement stops [default: "
         "none]."),
+    engine: str = _engine_option(),
     as_json: bool = json_option(),
     quiet: bool = quiet_option(),
     verbose: bool = verbose_option(),
@@ -677,7 +687,7 @@ def deep_demo(
     if n < 20 * d:
         raise ValueError(f"--n = {n} is too few samples for d = {d}: use n >= 20 d "
                          "(filtered PCA's noise floor is of order sqrt(d / n)).")
-    _require_torch(tol)
+    engine = _check_deep(tol, engine)
     with out.progress("deep-demo") as cb:
         X = _sample_gaussian(n, d, rng, cb)
         y = _predict_blocks(truth, X, cb, "labels")
@@ -685,7 +695,7 @@ def deep_demo(
             cb("plain and filtered PCA", 0.0)
         subs = [plain_pca(X, y, rng=rng), filtered_pca(X, y)]
         fit = learn_deep(X, y, truth.widths, rng=rng, restarts=restarts, success_tol=tol,
-                         time_limit=time_limit, progress=cb)
+                         time_limit=time_limit, progress=cb, engine=engine)
     out.info(f"planted {truth!r}, n = {n} Gaussian samples, seed {seed}")
     out.print(_subspace_table(subs, truth.weights[0].T))
     out.print(_deep_fit_table(fit, truth))
@@ -858,6 +868,7 @@ def fit(
         None, "--workers", help="Two layers: start a dask.distributed LocalCluster with "
         "this many single-threaded workers for the passes over the data (stopped at "
         "the end)."),
+    engine: str = _engine_option(),
     as_json: bool = json_option(),
     quiet: bool = quiet_option(),
     verbose: bool = verbose_option(),
@@ -877,12 +888,14 @@ def fit(
                                  "--restarts, --tol and --time-limit.")
         tol = DEFAULT_SUCCESS_TOL if tol is None else tol
         restarts = 24 if restarts is None else _positive(restarts, "--restarts")
-        _require_torch(tol)
+        engine = _check_deep(tol, engine)
         hidden_widths = _parse_widths(widths)
     else:
         hidden_widths = None
         if widths is not None:
             raise ValueError("--widths needs --deep (a two-layer fit takes --hidden).")
+        if engine != "auto":
+            raise ValueError("--engine needs --deep (the engine of the deep fits).")
         if restarts is not None:
             raise ValueError("--restarts needs --deep (a two-layer fit takes --max-starts).")
         tol = TWO_LAYER_TOL if tol is None else tol
@@ -901,7 +914,7 @@ def fit(
     with _dask_client(scheduler, workers, out):
         _fit_body(out, x, y, hidden, save_path, seed, activation, method, noisy, tol,
                   max_starts, time_limit, deep, restarts, header, index_col, use_dask,
-                  hidden_widths)
+                  hidden_widths, engine)
 
 
 def _check_cluster(scheduler, workers, deep) -> bool:
@@ -954,7 +967,7 @@ def _dask_client(scheduler, workers, out):
 
 def _fit_body(out, x, y, hidden, save_path, seed, activation, method, noisy, tol,
               max_starts, time_limit, deep, restarts, header, index_col, use_dask,
-              hidden_widths):
+              hidden_widths, engine="auto"):
     """The work of :func:`fit` once its options are checked."""
     X, Y = load_xy(x, y, header=header, index_col=_parse_index_col(index_col),
                    chunked=not deep, dask=use_dask)
@@ -966,7 +979,8 @@ def _fit_body(out, x, y, hidden, save_path, seed, activation, method, noisy, tol
 
         with out.progress("fit --deep") as cb:
             res = learn_deep(X, Y, hidden_widths, rng=seed, restarts=restarts,
-                             success_tol=tol, time_limit=time_limit, progress=cb)
+                             success_tol=tol, time_limit=time_limit, progress=cb,
+                             engine=engine)
         out.info(f"fitted X {X.shape}, Y {Y.shape} in {time.perf_counter() - t0:.2f} s")
         out.print(_deep_fit_table(res, None))
         out.detail(_diagnostics_table(res.diagnostics))

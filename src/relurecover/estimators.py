@@ -19,7 +19,8 @@ scikit-learn ``ConvergenceWarning`` and a relurecover one:
 which ``GridSearchCV``'s ``error_score`` then handles.
 
 Needs scikit-learn >= 1.6 (``pip install 'relurecover[sklearn]'``);
-:class:`DeepReLURegressor` also needs PyTorch, as :func:`learn_deep` does.
+:class:`DeepReLURegressor` uses PyTorch only when asked to (``engine``), as
+:func:`learn_deep` does.
 """
 
 from __future__ import annotations
@@ -351,9 +352,9 @@ class DeepReLURegressor(_NetworkRegressor):
     ``fit`` runs :func:`relurecover.deep.learn_deep` (docs/algorithms.md 5: the
     subspace of the first layer by filtered PCA, fits in it from restarts,
     lifting and refinement) on ``(X, y)``; the network has no biases, as in
-    [CKM]. When the held-out error is above ``success_tol`` the model is still
-    returned, with an :class:`InexactFitWarning` that says so. Needs PyTorch
-    (``fit`` raises ``MissingDependencyError`` without it).
+    [CKM], unless ``biases=True``. When the held-out error is above ``success_tol``
+    the model is still returned, with an :class:`InexactFitWarning` that says so.
+    Runs on the base install (the numpy engine) as well as with PyTorch.
 
     Parameters
     ----------
@@ -398,8 +399,8 @@ class DeepReLURegressor(_NetworkRegressor):
         Seconds after which the refinement stops (the result then depends on the
         machine's speed).
     n_threads : int, default=1
-        Torch threads of the refinement (None: torch's setting; the same seed
-        gives the same bits only for a fixed number).
+        Threads of the refinement (None: as they are; the same seed gives the
+        same bits only for a fixed number).
     pca_options : dict, default=None
         Keyword arguments for :func:`relurecover.deep.filtered_pca`.
     progress : callable, default=None
@@ -407,6 +408,8 @@ class DeepReLURegressor(_NetworkRegressor):
         :func:`learn_deep`); None reports nothing.
     biases : bool, default=False
         Fit biases in every layer (see :func:`learn_deep`).
+    engine : {"auto", "numpy", "torch"}, default="auto"
+        Who does the arithmetic of the fits (see :func:`learn_deep`).
     random_state : None, int, numpy.random.Generator or numpy.random.RandomState, default=None
         Seeds the held-out split and the restarts.
 
@@ -441,7 +444,6 @@ class DeepReLURegressor(_NetworkRegressor):
 
     Examples
     --------
-    >>> import pytest; _ = pytest.importorskip("torch")  # skipped on a base install
     >>> from relurecover import DeepNetwork, gaussian_inputs
     >>> truth = DeepNetwork.random(6, [3], rng=8)
     >>> X = gaussian_inputs(3000, 6, rng=1)
@@ -456,7 +458,7 @@ class DeepReLURegressor(_NetworkRegressor):
                  n_screen=4, screen_iter=200, max_iter=2000, polish_iter=40, lm_iter=30,
                  lm_max_params=3000, rounds=2, tol=1e-14, success_tol=1e-3,
                  time_limit=None, n_threads=1, pca_options=None, progress=None,
-                 biases=False, random_state=None):
+                 biases=False, engine="auto", random_state=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.subspace = subspace
         self.n_directions = n_directions
@@ -479,6 +481,7 @@ class DeepReLURegressor(_NetworkRegressor):
         self.pca_options = pca_options
         self.progress = progress
         self.biases = biases
+        self.engine = engine
         self.random_state = random_state
 
     def fit(self, X, y):
@@ -499,7 +502,7 @@ class DeepReLURegressor(_NetworkRegressor):
         Raises
         ------
         MissingDependencyError
-            Without PyTorch.
+            ``engine="torch"`` without PyTorch.
         ValueError
             For arguments :func:`learn_deep` refuses (too few samples for the
             held-out split, an all-zero ``y``, bad widths, ...).
@@ -520,7 +523,8 @@ class DeepReLURegressor(_NetworkRegressor):
                 lm_iter=self.lm_iter, lm_max_params=self.lm_max_params,
                 rounds=self.rounds, tol=self.tol, success_tol=self.success_tol,
                 time_limit=self.time_limit, n_threads=self.n_threads,
-                pca_options=self.pca_options, progress=self.progress, biases=self.biases)
+                pca_options=self.pca_options, progress=self.progress, biases=self.biases,
+                engine=self.engine)
         except ValueError as exc:
             _reraise_too_few_samples(exc, n, d)
             raise

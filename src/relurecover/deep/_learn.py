@@ -10,7 +10,8 @@
    order ``sqrt(d / n)``), which alone caps the accuracy of step 2, while the lifted
    start lies in the basin of the truth.
 
-Requires PyTorch (``pip install 'relurecover[torch]'``).
+The fits run on the base install (numpy and SciPy) or, where it is installed and
+chosen, on PyTorch (:mod:`._engine`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .._progress import check_progress, report, reporting
 from .._validation import check_positive_int, check_random_state
 from ..exceptions import AssumptionWarning, ConvergenceWarning
 from ..networks import DeepNetwork
+from ._engine import ENGINES, ROW_BLOCK, engine as make_engine
 from ._filtered_pca import _check_n_directions, filtered_pca
 from ._scaling import check_samples, scale_exponent
 from ._subspace import Subspace
@@ -37,7 +39,7 @@ from ._subspace import Subspace
 __all__ = ["DeepFit", "learn_deep", "MissingDependencyError", "import_torch"]
 
 #: what :func:`learn_deep` raises, before any work, when PyTorch is not installed.
-TORCH_HINT = "learn_deep needs PyTorch: pip install 'relurecover[torch]'"
+TORCH_HINT = "learn_deep(engine='torch') needs PyTorch: pip install 'relurecover[torch]'"
 #: the default ``success_tol``: a held-out relative square error at most this is a
 #: success (the CLI's ``--tol`` default too).
 DEFAULT_SUCCESS_TOL = 1e-3
@@ -53,20 +55,6 @@ MAX_HELDOUT_ROWS = 50_000
 #: the default ``refine_rows``: ``max(REFINE_ROWS_MIN, REFINE_ROWS_PER_PARAM * n_parameters)``.
 REFINE_ROWS_MIN = 20_000
 REFINE_ROWS_PER_PARAM = 20
-#: rows per block where a pass over the training rows is chunked (memory: one
-#: block of activations at a time).
-ROW_BLOCK = 65536
-#: L-BFGS: iterations per ``step`` call and history length; a step that does fewer
-#: iterations stalled (at a kink) and restarts the history, until ``LBFGS_STALLS``
-#: restarts in a row each leave more than ``LBFGS_STALL_GAIN`` of the loss before.
-LBFGS_STEP_ITERS = 25
-LBFGS_HISTORY = 50
-LBFGS_STALLS = 2
-LBFGS_STALL_GAIN = 0.5
-#: torch's own stopping tests, set far below float64 resolution of the loss so that
-#: only ``max_iter``, ``tol`` and the stall rule stop L-BFGS.
-LBFGS_TOL_GRAD = 1e-14
-LBFGS_TOL_CHANGE = 1e-18
 #: dead units (docs/algorithms.md 5.3): a redrawn unit must fire on a fraction in
 #: ``REVIVE_ACTIVE`` of ``REVIVE_PROBE_ROWS`` rows (at most ``REVIVE_TRIES`` draws);
 #: its outgoing weights start at ``REVIVE_OUT_SCALE`` times a Gaussian.
@@ -141,7 +129,8 @@ class DeepFit:
         ``total``).
     diagnostics : dict
         Rows used per stage, iterations, the chosen restart and architecture, the
-        power-of-two exponents the data were rescaled by.
+        power-of-two exponents the data were rescaled by, the engine (``"numpy"`` or
+        ``"torch"``).
     """
 
     network: DeepNetwork
@@ -165,52 +154,22 @@ class DeepFit:
         )
 
 
-# --------------------------------------------------------------------------- torch
+# --------------------------------------------------------------------------- fits
 
 
-def _forward(Ws, X):
-    H = X
-    for W in Ws[:-1]:
-        H = (H @ W.T).clamp_min(0.0)
-    return H @ Ws[-1].T
-
-
-def _init_weights(sizes, gen, torch):
-    """He-scaled Gaussian layers (``std = sqrt(2 / fan_in)``; ``1/sqrt(fan_in)`` last)."""
-    Ws = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        std = math.sqrt((1.0 if i == len(sizes) - 2 else 2.0) / a)
-        W = torch.randn((b, a), generator=gen, dtype=torch.float64) * std
-        Ws.append(W.requires_grad_(True))
-    return Ws
-
-
-def _constant_units(Ws, torch):
+def _constant_units(mats):
     """Make the last unit of every hidden layer the constant 1 (biases, 5.6).
 
     The inputs end with a constant column 1; the last unit of layer 1 reads only it,
     the last unit of each later layer only the constant unit before: ``relu(1) = 1``
     all the way, so every other unit's weight on it is its bias.
     """
-    with torch.no_grad():
-        for W in Ws[:-1]:
-            W[-1].zero_()
-            W[-1, -1] = 1.0
+    for W in mats[:-1]:
+        W[-1] = 0.0
+        W[-1, -1] = 1.0
 
 
-def _activity(Ws, X, torch):
-    """Fraction of rows on which each hidden unit is active, one array per layer."""
-    out = []
-    with torch.no_grad():
-        H = X
-        for W in Ws[:-1]:
-            H = (H @ W.T).clamp_min(0.0)
-            out.append((H > 0).double().mean(dim=0).numpy())
-    return out
-
-
-def _revive_dead_units(Ws, X, Y, *, fit_iter, tol, gen, torch, dead=0.005,
-                       max_rounds=3):
+def _revive_dead_units(mats, X, Y, *, fit_iter, tol, eng, dead=0.005, max_rounds=3):
     """Re-draw hidden units that never fire and fit again (docs/algorithms.md 5.3).
 
     A unit of layer 2 or deeper takes non-negative inputs, so without biases a fit
@@ -219,90 +178,31 @@ def _revive_dead_units(Ws, X, Y, *, fit_iter, tol, gen, torch, dead=0.005,
     the inputs stalled at relative error 6e-3 in every restart). Each dead unit
     gets fresh incoming weights that fire on 5-95% of the rows and small outgoing
     ones, and L-BFGS goes on; the result is kept only if the loss falls.
-    Returns the number of revivals kept.
+    Returns the weights and the number of revivals kept.
     """
     kept = 0
     for _ in range(max_rounds):
-        act = _activity(Ws, X, torch)
+        act = eng.activity(mats, X)
         targets = [(li, j) for li in range(1, len(act)) for j in np.flatnonzero(act[li] < dead)]
         if not targets:
             break
-        before = _relative_error(Ws, X, Y, torch)
-        saved = [W.detach().clone() for W in Ws]
-        with torch.no_grad():
-            for li, j in targets:
-                fan_in = Ws[li].shape[1]
-                for _try in range(REVIVE_TRIES):
-                    Ws[li][j] = torch.randn(fan_in, generator=gen, dtype=torch.float64) \
-                        * math.sqrt(2.0 / fan_in)
-                    frac = _activity(Ws, X[:REVIVE_PROBE_ROWS], torch)[li][j]
-                    if REVIVE_ACTIVE[0] <= frac <= REVIVE_ACTIVE[1]:
-                        break
-                Ws[li + 1][:, j] = REVIVE_OUT_SCALE * torch.randn(
-                    Ws[li + 1].shape[0], generator=gen, dtype=torch.float64)
-        _lbfgs(Ws, X, Y, max_iter=fit_iter, tol=tol, deadline=math.inf, torch=torch)
-        if _relative_error(Ws, X, Y, torch) < before:
+        before = eng.relative_error(mats, X, Y)
+        trial = [W.copy() for W in mats]
+        for li, j in targets:
+            fan_in = trial[li].shape[1]
+            for _try in range(REVIVE_TRIES):
+                trial[li][j] = eng.randn((fan_in,)) * math.sqrt(2.0 / fan_in)
+                frac = eng.activity(trial, X[:REVIVE_PROBE_ROWS])[li][j]
+                if REVIVE_ACTIVE[0] <= frac <= REVIVE_ACTIVE[1]:
+                    break
+            trial[li + 1][:, j] = REVIVE_OUT_SCALE * eng.randn((trial[li + 1].shape[0],))
+        trial = eng.lbfgs(trial, X, Y, max_iter=fit_iter, tol=tol, deadline=math.inf)[0]
+        if eng.relative_error(trial, X, Y) < before:
             kept += 1
+            mats = trial
         else:
-            with torch.no_grad():
-                for W, W0 in zip(Ws, saved):
-                    W.copy_(W0)
             break
-    return kept
-
-
-def _lbfgs(Ws, X, Y, *, max_iter, tol, deadline, torch, chunk=None):
-    """Full-batch L-BFGS on the mean square loss (``Y`` scaled to unit rms).
-
-    L-BFGS stalls at the kinks of ReLU networks (its line search fails); a stall
-    restarts it with a fresh history, until two restarts in a row gain nothing.
-    Returns ``(loss, iterations, converged)``. With ``chunk`` the loss and gradient
-    are accumulated over row blocks (memory: one block of activations at a time).
-    """
-    n = X.shape[0]
-
-    def make():
-        return torch.optim.LBFGS(Ws, lr=1.0, max_iter=LBFGS_STEP_ITERS,
-                                 history_size=LBFGS_HISTORY,
-                                 line_search_fn="strong_wolfe",
-                                 tolerance_grad=LBFGS_TOL_GRAD,
-                                 tolerance_change=LBFGS_TOL_CHANGE)
-
-    opt = make()
-
-    def closure():
-        opt.zero_grad(set_to_none=False)
-        if chunk is None or chunk >= n:
-            loss = ((_forward(Ws, X) - Y) ** 2).sum() / n
-            loss.backward()
-            return loss.detach()
-        total = 0.0
-        for s in range(0, n, chunk):
-            part = ((_forward(Ws, X[s:s + chunk]) - Y[s:s + chunk]) ** 2).sum() / n
-            part.backward()
-            total += float(part.detach())
-        return torch.tensor(total, dtype=torch.float64)
-
-    it = 0
-    loss = float("inf")
-    last_restart_loss = float("inf")
-    stalls = 0
-    while it < max_iter:
-        state = opt.state[opt._params[0]]
-        before = state.get("n_iter", 0)
-        loss = float(opt.step(closure))
-        done = opt.state[opt._params[0]].get("n_iter", 0) - before
-        it += max(done, 1)
-        if loss <= tol or time.perf_counter() > deadline:
-            break
-        if done < LBFGS_STEP_ITERS:  # stalled: restart with a fresh history
-            stalls = stalls + 1 if loss > LBFGS_STALL_GAIN * last_restart_loss else 0
-            if stalls >= LBFGS_STALLS:
-                break
-            last_restart_loss = loss
-            opt = make()
-    loss = _relative_error(Ws, X, Y, torch) * float((Y**2).mean())
-    return loss, it, loss <= tol
+    return mats, kept
 
 
 def _mlp_residual_jacobian(mats, X, Y):
@@ -367,27 +267,6 @@ def _levenberg_marquardt(mats, X, Y, *, max_iter, tol, deadline):
     return unpack(res.x), 2.0 * res.cost / den, res.n_iter
 
 
-@contextlib.contextmanager
-def _torch_threads(torch, n):
-    old = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def _relative_error(Ws, X, Y, torch, chunk=ROW_BLOCK) -> float:
-    num = den = 0.0
-    with torch.no_grad():
-        for s in range(0, X.shape[0], chunk):
-            Yc = Y[s:s + chunk]
-            num += float(((_forward(Ws, X[s:s + chunk]) - Yc) ** 2).sum())
-            den += float((Yc**2).sum())
-    return num / max(den, 1e-300)
-
-
 def _n_params(sizes) -> int:
     """Weights of a bias-free MLP with layer sizes ``sizes``."""
     return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -395,19 +274,19 @@ def _n_params(sizes) -> int:
 
 def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, screen_iter,
                refine_rows, max_iter, lm_iter, lm_max_params, polish_iter, tol, deadline,
-               n_threads, gen, torch, biases=False):
+               n_threads, eng, biases=False):
     """Steps 5.3-5.4 once: fits in ``span(P)`` from restarts, lift, refine, polish."""
     timings = {}
     X_tr, Y_tr = data["X_tr"], data["Y_tr"]
-    X_t, Y_t, X_ho_t, Y_ho_t = data["X_t"], data["Y_t"], data["X_ho_t"], data["Y_ho_t"]
+    X_ho, Y_ho = data["X_ho"], data["Y_ho"]
     n_tr, r, m = X_tr.shape[0], P.shape[1], Y_tr.shape[1]
 
     # step 2: fit in the subspace, several restarts, held-out selection (5.3)
     t0 = time.perf_counter()
     rows = min(fit_rows, n_tr)
-    Z_fit = torch.from_numpy(np.ascontiguousarray(X_tr[:rows] @ P))
-    Y_fit = torch.from_numpy(np.ascontiguousarray(Y_tr[:rows]))
-    Z_ho = torch.from_numpy(np.ascontiguousarray(data["X_ho"] @ P))
+    Z_fit = np.ascontiguousarray(X_tr[:rows] @ P)
+    Y_fit = np.ascontiguousarray(Y_tr[:rows])
+    Z_ho = np.ascontiguousarray(X_ho @ P)
     # the architectures: the given widths, or a search (5.5) that starts at (2r,) and
     # (2r, 2r) and grows the width (doubling, depth 1 to 3) while the best held-out
     # error of the subspace fits falls by a clear margin (to half) and the deadline
@@ -431,7 +310,7 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
     n_fits = restarts * len(ladder[0])
     report("fit", 0.0)
     best_before = math.inf
-    with _torch_threads(torch, 1):
+    with eng.threads(1):
         for level, archs in enumerate(ladder):
             if level and time.perf_counter() > deadline:
                 break
@@ -442,17 +321,18 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
                 arch_best = math.inf
                 # (the wider levels of the search take a quarter of the restarts)
                 for _ in range(restarts if level == 0 else max(4, restarts // 4)):
-                    Ws = _init_weights(sizes, gen, torch)
+                    Ws = eng.init_weights(sizes)
                     if biases:
-                        _constant_units(Ws, torch)
-                    _lbfgs(Ws, Z_fit, Y_fit, max_iter=fit_iter, tol=tol, deadline=math.inf,
-                           torch=torch)
-                    revived += _revive_dead_units(Ws, Z_fit, Y_fit, fit_iter=fit_iter,
-                                                  tol=tol, gen=gen, torch=torch)
-                    err = _relative_error(Ws, Z_ho, Y_ho_t, torch)
+                        _constant_units(Ws)
+                    Ws = eng.lbfgs(Ws, Z_fit, Y_fit, max_iter=fit_iter, tol=tol,
+                                   deadline=math.inf)[0]
+                    Ws, n_rev = _revive_dead_units(Ws, Z_fit, Y_fit, fit_iter=fit_iter,
+                                                   tol=tol, eng=eng)
+                    revived += n_rev
+                    err = eng.relative_error(Ws, Z_ho, Y_ho)
                     restart_errors.append(err)
                     arch_best = min(arch_best, err)
-                    fits.append((err, len(fits), arch, [W.detach().clone() for W in Ws]))
+                    fits.append((err, len(fits), arch, Ws))
                     report("fit", min(1.0, len(fits) / n_fits))
                 architectures.append({"widths": list(arch), "heldout": float(arch_best)})
                 level_best = min(level_best, arch_best)
@@ -475,8 +355,7 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
     # similar subspace error can lie in different basins: the best few are refined
     # for `screen_iter` iterations and the best on the held-out rows goes on.
     t0 = time.perf_counter()
-    P_t = torch.from_numpy(np.ascontiguousarray(P.T))
-    n_params = sum(W.numel() for W in fits[0][3])
+    n_params = sum(W.size for W in fits[0][3])
     if refine_rows is None:
         refine_rows = max(REFINE_ROWS_MIN, REFINE_ROWS_PER_PARAM * n_params)
     refine_rows = min(refine_rows, n_tr)
@@ -484,22 +363,20 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
     it_refine = 0
     n_refined = min(len(fits), max(1, n_screen)) + 1  # the screened ones, then the chosen
     report("refine", 0.0)
-    with _torch_threads(torch, n_threads):
+    with eng.threads(n_threads):
         for err, idx, arch_i, Ws_i in fits[:max(1, n_screen)]:
-            Ws = [W.clone() for W in Ws_i]
-            Ws[0] = Ws[0] @ P_t
-            Ws = [W.requires_grad_(True) for W in Ws]
+            Ws = [W.copy() for W in Ws_i]
+            Ws[0] = Ws[0] @ P.T
             if n_screen > 1:
-                _, it, _ = _lbfgs(Ws, X_t[:refine_rows], Y_t[:refine_rows],
-                                  max_iter=screen_iter, tol=tol, deadline=deadline,
-                                  torch=torch)
+                Ws, _, it, _ = eng.lbfgs(Ws, X_tr[:refine_rows], Y_tr[:refine_rows],
+                                         max_iter=screen_iter, tol=tol, deadline=deadline)
                 it_refine += it
-            screened.append((_relative_error(Ws, X_ho_t, Y_ho_t, torch), idx, arch_i, Ws))
+            screened.append((eng.relative_error(Ws, X_ho, Y_ho), idx, arch_i, Ws))
             report("refine", len(screened) / n_refined)
         screened.sort(key=lambda f: f[:2])
         _, chosen, arch, Ws = screened[0]
-        _, it, _ = _lbfgs(Ws, X_t[:refine_rows], Y_t[:refine_rows], max_iter=max_iter,
-                          tol=tol, deadline=deadline, torch=torch)
+        Ws, _, it, _ = eng.lbfgs(Ws, X_tr[:refine_rows], Y_tr[:refine_rows],
+                                 max_iter=max_iter, tol=tol, deadline=deadline)
         it_refine += it
     timings["refine"] = time.perf_counter() - t0
     report("refine", 1.0)
@@ -509,15 +386,13 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
     it_lm, lm_used = 0, False
     if lm_iter and n_params <= lm_max_params and time.perf_counter() < deadline:
         rows_lm = min(n_tr, max(5_000, 5 * n_params))
-        mats0 = [W.detach().numpy().copy() for W in Ws]
-        before = _relative_error(Ws, X_t[:rows_lm], Y_t[:rows_lm], torch)
-        mats1, after, it_lm = _levenberg_marquardt(mats0, X_tr[:rows_lm], Y_tr[:rows_lm],
+        before = eng.relative_error(Ws, X_tr[:rows_lm], Y_tr[:rows_lm])
+        mats1, after, it_lm = _levenberg_marquardt(Ws, X_tr[:rows_lm], Y_tr[:rows_lm],
                                                    max_iter=lm_iter, tol=tol,
                                                    deadline=deadline)
         if after < before:
             lm_used = True
-            Ws = [torch.from_numpy(np.ascontiguousarray(M)).requires_grad_(True)
-                  for M in mats1]
+            Ws = mats1
     timings["lm"] = time.perf_counter() - t0
     report("lm", 1.0)
 
@@ -525,12 +400,12 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
     t0 = time.perf_counter()
     it_polish = 0
     if polish_iter and refine_rows < n_tr and time.perf_counter() < deadline:
-        with _torch_threads(torch, n_threads):
-            _, it_polish, _ = _lbfgs(Ws, X_t, Y_t, max_iter=polish_iter, tol=tol,
-                                     deadline=deadline, torch=torch, chunk=ROW_BLOCK)
+        with eng.threads(n_threads):
+            Ws, _, it_polish, _ = eng.lbfgs(Ws, X_tr, Y_tr, max_iter=polish_iter, tol=tol,
+                                            deadline=deadline, chunk=ROW_BLOCK)
     timings["polish"] = time.perf_counter() - t0
     report("polish", 1.0)
-    return {"Ws": Ws, "arch": arch, "heldout": _relative_error(Ws, X_ho_t, Y_ho_t, torch),
+    return {"Ws": Ws, "arch": arch, "heldout": eng.relative_error(Ws, X_ho, Y_ho),
             "restart_errors": restart_errors, "best_fit_error": fits[0][0],
             "subspace_fit_error": restart_errors[chosen], "chosen_restart": chosen,
             "screened_errors": [float(f[0]) for f in screened], "n_screened": len(screened),
@@ -557,7 +432,24 @@ class _Config:
     success_tol: float
     exponents: tuple  # (ex, ey): X and Y are rescaled by 2**-ex and 2**-ey
     biases: bool  # fit biases in every layer (a constant input and constant units)
-    fit: dict  # keyword arguments of _fit_round (but deadline, gen, torch)
+    engine: str  # "numpy" or "torch" (resolved from "auto")
+    fit: dict  # keyword arguments of _fit_round (but deadline and eng)
+
+
+def _check_engine(name):
+    """The engine's name, ``"auto"`` resolved: torch where it imports, numpy otherwise."""
+    if not isinstance(name, str) or name not in ENGINES:
+        raise ValueError(f"`engine` must be one of {', '.join(map(repr, ENGINES))}, "
+                         f"got {name!r}.")
+    if name == "numpy":
+        return name
+    try:
+        import_torch()
+    except MissingDependencyError:
+        if name == "torch":
+            raise
+        return "numpy"
+    return "torch"
 
 
 def _check_count(value, name):
@@ -672,8 +564,9 @@ def check_deep_sample_size(n, d, heldout=0.1):
 def _learn_deep_iv(X, y, *, widths, subspace, n_directions, restarts, heldout, fit_rows,
                    refine_rows, fit_iter, n_screen, screen_iter, max_iter, polish_iter,
                    lm_iter, lm_max_params, rounds, tol, success_tol, time_limit,
-                   n_threads, pca_options, biases=False):
+                   n_threads, pca_options, biases=False, engine="auto"):
     """Check every argument of :func:`learn_deep` before any work."""
+    engine = _check_engine(engine)
     if not isinstance(biases, (bool, np.bool_)):
         raise TypeError(f"`biases` must be True or False, got {biases!r}.")
     X, Y = check_samples(X, y, zero_y="there is nothing to learn.")
@@ -705,13 +598,13 @@ def _learn_deep_iv(X, y, *, widths, subspace, n_directions, restarts, heldout, f
                          pca_options=_check_pca_options(pca_options), n_ho=n_ho,
                          rounds=check_positive_int(rounds, "rounds"),
                          success_tol=float(success_tol), exponents=_check_exponents(X, Y),
-                         biases=bool(biases), fit=fit)
+                         biases=bool(biases), engine=engine, fit=fit)
 
 
 # --------------------------------------------------------------------------- steps
 
 
-def _split(X, Y, cfg: _Config, rng, torch):
+def _split(X, Y, cfg: _Config, rng):
     """Held-out split, in units where ``X`` and ``Y`` have root mean square near 1.
 
     ``X`` is multiplied by ``2**-ex`` and ``Y`` by ``2**-ey`` (exact), then ``Y`` by
@@ -726,10 +619,7 @@ def _split(X, Y, cfg: _Config, rng, torch):
         if e:
             np.ldexp(A, -e, out=A)
     sy = float(np.sqrt(np.mean(Y_tr**2))) or 1.0
-    data = dict(X_tr=X_tr, Y_tr=Y_tr / sy, X_ho=X_ho, Y_ho=Y_ho / sy,
-                X_t=torch.from_numpy(X_tr), Y_t=torch.from_numpy(Y_tr / sy),
-                X_ho_t=torch.from_numpy(X_ho), Y_ho_t=torch.from_numpy(Y_ho / sy),
-                Y_tr_raw=Y_tr)
+    data = dict(X_tr=X_tr, Y_tr=Y_tr / sy, X_ho=X_ho, Y_ho=Y_ho / sy, Y_tr_raw=Y_tr)
     return data, (ex, ey, sy)
 
 
@@ -781,7 +671,7 @@ def _rounds(P, r, data, cfg: _Config, timings, **kw):
         if rnd:
             # the span of the refined first layer: at least the r directions found,
             # more when the refinement grew one that filtered PCA missed
-            W1 = best["Ws"][0].detach().numpy()
+            W1 = best["Ws"][0]
             if kw.get("biases"):
                 W1 = W1[:, :-1]  # the span of the first layer, not its biases
             _, sv, Vt = np.linalg.svd(W1, full_matrices=False)
@@ -806,13 +696,11 @@ def _with_constant(P):
     return out
 
 
-def _add_constant_column(data, torch):
+def _add_constant_column(data):
     """The inputs with a constant last column 1 (biases, 5.6)."""
     for key in ("X_tr", "X_ho"):
         A = data[key]
         data[key] = np.concatenate([A, np.ones((A.shape[0], 1))], axis=1)
-    data["X_t"] = torch.from_numpy(data["X_tr"])
-    data["X_ho_t"] = torch.from_numpy(data["X_ho"])
 
 
 def _check_deadline(deadline, time_limit, notes):
@@ -846,13 +734,13 @@ def _verdict(heldout_error, success_tol, sub, rounds_out, best, notes):
     return ok, message
 
 
-def _result(best, rounds_out, sub, data, scales, notes, cfg: _Config, timings, torch):
+def _result(best, rounds_out, sub, data, scales, notes, cfg: _Config, timings, eng):
     """The :class:`DeepFit`: the network mapped back to the original units."""
     Ws = best["Ws"]
-    train_error = _relative_error(Ws, data["X_t"], data["Y_t"], torch)
-    heldout_error = float(_relative_error(Ws, data["X_ho_t"], data["Y_ho_t"], torch))
+    train_error = eng.relative_error(Ws, data["X_tr"], data["Y_tr"])
+    heldout_error = float(eng.relative_error(Ws, data["X_ho"], data["Y_ho"]))
     ex, ey, sy = scales
-    mats = [W.detach().numpy().copy() for W in Ws]
+    mats = [W.copy() for W in Ws]
     # positively homogeneous: F(x 2^-ex) / sy 2^-ey is the network with W_1 2^-ex
     # and W_{L+1} sy 2^ey applied to x (powers of two: exact)
     b1 = None
@@ -879,7 +767,8 @@ def _result(best, rounds_out, sub, data, scales, notes, cfg: _Config, timings, t
         timings=timings,
         diagnostics={"n_train": data["X_tr"].shape[0], "n_heldout": cfg.n_ho,
                      "kept_round": best["round"], "rounds": rounds_out,
-                     "scale_exponents": (ex, ey), **{k: best[k] for k in keys}},
+                     "scale_exponents": (ex, ey), "engine": eng.name,
+                     **{k: best[k] for k in keys}},
     )
 
 
@@ -895,6 +784,7 @@ def learn_deep(
     tol: float = 1e-14, success_tol: float = DEFAULT_SUCCESS_TOL,
     time_limit: float | None = None, n_threads: int | None = 1,
     pca_options: dict | None = None, progress=None, biases: bool = False,
+    engine: str = "auto",
 ) -> DeepFit:
     """Learn ``F(x) = W_{L+1} relu(W_L ... relu(W_1 x))`` from Gaussian samples [CKM].
 
@@ -903,8 +793,8 @@ def learn_deep(
     error), lifted to full dimension and refined by L-BFGS and Levenberg-Marquardt
     (docs/algorithms.md 5). Errors are relative square errors
     ``||y - F(x)||^2 / ||y||^2``. ``X`` and ``y`` are rescaled by powers of two
-    (exact) and the network is mapped back. Needs PyTorch (``MissingDependencyError``,
-    an ImportError, at once otherwise).
+    (exact) and the network is mapped back. Runs on the base install (numpy and
+    SciPy); PyTorch is used where it is installed (``engine``).
 
     Parameters
     ----------
@@ -966,7 +856,8 @@ def learn_deep(
     time_limit : float, default=None
         Seconds after which the refinement stops where it is.
     n_threads : int, default=1
-        Torch threads of the full-dimensional refinement (None: torch's setting).
+        Threads of the full-dimensional refinement (torch's, or BLAS's with the numpy
+        engine; None: as they are).
     pca_options : dict, default=None
         Keyword arguments for :func:`filtered_pca`.
     progress : callable, default=None
@@ -982,6 +873,12 @@ def learn_deep(
         as the constant 1, whose outgoing weights are the next layer's biases; the
         network returned has ``biases[0]`` and one more unit per hidden layer than
         ``widths`` says.
+    engine : {"auto", "numpy", "torch"}, default="auto"
+        Who does the arithmetic of the fits (:mod:`relurecover.deep._engine`):
+        ``"numpy"`` (analytic gradients, SciPy's L-BFGS-B), ``"torch"`` (autograd,
+        ``torch.optim.LBFGS``; ``MissingDependencyError``, an ImportError, at once
+        without PyTorch) or ``"auto"``: torch where it is installed, numpy otherwise.
+        The two give fits of the same quality, not the same bits.
 
     Returns
     -------
@@ -992,7 +889,6 @@ def learn_deep(
 
     Examples
     --------
-    >>> import pytest; _ = pytest.importorskip("torch")  # skipped on a base install
     >>> from relurecover import DeepNetwork, gaussian_inputs
     >>> truth = DeepNetwork.random(12, [3, 2], rng=0)
     >>> X = gaussian_inputs(30_000, 12, rng=1)
@@ -1000,7 +896,6 @@ def learn_deep(
     >>> fit.subspace.n_found, fit.success, bool(fit.heldout_error < 1e-6)
     (3, True, True)
     """
-    torch = import_torch()
     t_start = time.perf_counter()
     progress = check_progress(progress)
     X, Y, cfg = _learn_deep_iv(
@@ -1009,25 +904,25 @@ def learn_deep(
         fit_iter=fit_iter, n_screen=n_screen, screen_iter=screen_iter, max_iter=max_iter,
         polish_iter=polish_iter, lm_iter=lm_iter, lm_max_params=lm_max_params,
         rounds=rounds, tol=tol, success_tol=success_tol, time_limit=time_limit,
-        n_threads=n_threads, pca_options=pca_options, biases=biases)
+        n_threads=n_threads, pca_options=pca_options, biases=biases, engine=engine)
     rng = check_random_state(rng)
     deadline = t_start + time_limit if time_limit is not None else math.inf
     with reporting(progress):
-        data, scales = _split(X, Y, cfg, rng, torch)
+        data, scales = _split(X, Y, cfg, rng)
         timings = {}
         sub, P, notes = _subspace_step(data, subspace, cfg, timings)
         r = P.shape[1]
         if cfg.biases:
             # filtered PCA is unchanged (y depends on x through W_1 x + b_1 only); the
             # fits see a constant input column besides the subspace (5.6)
-            _add_constant_column(data, torch)
+            _add_constant_column(data)
             P = _with_constant(P)
-        gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
+        eng = make_engine(cfg.engine, int(rng.integers(2**63 - 1)))
         kw = {"biases": True} if cfg.biases else {}
         best, rounds_out = _rounds(P, r, data, cfg, timings, deadline=deadline,
-                                   gen=gen, torch=torch, **kw)
+                                   eng=eng, **kw)
         _check_deadline(deadline, time_limit, notes)
-        fit = _result(best, rounds_out, sub, data, scales, notes, cfg, timings, torch)
+        fit = _result(best, rounds_out, sub, data, scales, notes, cfg, timings, eng)
         timings["total"] = time.perf_counter() - t_start
         report("done", 1.0)
     return fit
