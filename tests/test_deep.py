@@ -612,3 +612,53 @@ def test_learn_deep_fits_biases_in_every_layer():
     assert np.any(fit.network.biases[0] != 0)
     with pytest.raises(TypeError, match="biases"):
         learn_deep(X, y, [3, 3], biases="yes")
+
+
+# --------------------------------------------------------------------------- pruning
+
+
+def test_prune_network_removes_silent_and_folds_duplicated_units():
+    from relurecover.deep._prune import prune_network
+
+    rng = np.random.default_rng(0)
+    W1 = rng.standard_normal((3, 5))
+    # unit 3 is 2.5 times unit 0 (a duplicate); unit 4 never fires (weights 0, bias -1)
+    W1 = np.vstack([W1, 2.5 * W1[0], np.zeros(5)])
+    b1 = np.array([0.1, 0.0, -0.2, 0.25, -1.0])
+    W2 = rng.standard_normal((2, 5))
+    net = DeepNetwork([W1, W2], [b1, np.array([0.3, -0.1])])
+    X = gaussian_inputs(2000, 5, rng=1)
+    pruned, report = prune_network(net, X)
+    assert report["widths_before"] == [5] and report["widths_after"] == [3]
+    assert report["silent"] == [1] and report["duplicates"] == [1]
+    np.testing.assert_allclose(pruned.predict(X), net.predict(X), rtol=0, atol=1e-12)
+    # a layer-2 unit whose only receiver is gone: the chain goes in one call
+    W1 = rng.standard_normal((3, 4))
+    W2 = rng.standard_normal((3, 3))
+    W3 = np.array([[1.0, -2.0, 0.0]])  # layer-2 unit 2 sends nothing
+    W2[:, 1] = [0.0, 0.0, 1.0]  # layer-1 unit 1 feeds only that unit
+    net = DeepNetwork([W1, W2, W3])
+    X = gaussian_inputs(3000, 4, rng=2)
+    pruned, report = prune_network(net, X)
+    assert report["widths_after"] == [2, 2]
+    np.testing.assert_allclose(pruned.predict(X), net.predict(X), rtol=0, atol=1e-12)
+    # nothing to remove: the same widths, every layer keeps a unit
+    same, report = prune_network(pruned, X)
+    assert report["widths_after"] == report["widths_before"] == [2, 2]
+
+
+def test_learn_deep_prunes_a_too_wide_fit_to_the_truth(small):
+    truth, X, y = small
+    fit = learn_deep(X[:8000], y[:8000], [6, 4], rng=2, engine="numpy", **FAST_ONE_ROUND)
+    report = fit.diagnostics["pruning"]
+    assert fit.diagnostics["fitted_widths"] == (6, 4)
+    assert fit.success, fit
+    if report["pruned"]:
+        assert fit.widths == tuple(report["widths_after"])
+        assert report["heldout_after"] <= 1.01 * report["heldout_before"] + 1e-14
+    assert fit.network.widths == list(fit.widths)
+    kept = learn_deep(X[:8000], y[:8000], [6, 4], rng=2, engine="numpy", prune=False,
+                      **FAST_ONE_ROUND)
+    assert kept.widths == (6, 4) and kept.diagnostics["pruning"]["pruned"] is False
+    with pytest.raises(TypeError, match="`prune` must be True or False"):
+        learn_deep(X[:2000], y[:2000], [3, 2], prune="yes")

@@ -280,7 +280,11 @@ def test_deep_regressor_learns_a_planted_network():
         warnings.simplefilter("error", InexactFitWarning)  # a success: no warning
         est.fit(X, truth.predict(X).ravel())
     assert est.success_ and est.heldout_error_ < 1e-10
-    assert est.n_layers_ == 4 and [W.shape for W in est.coefs_] == [(8, 3), (3, 2), (2, 1)]
+    # the truth's first layer-2 unit has all-negative weights on relu outputs: it never
+    # fires, and pruning (on by default) removes it from the fit too
+    assert np.all(truth.weights[1][0] < 0)
+    assert est.deep_fit_.diagnostics["fitted_widths"] == (3, 2)
+    assert est.n_layers_ == 4 and [W.shape for W in est.coefs_] == [(8, 3), (3, 1), (1, 1)]
     assert est.n_iter_ >= 1 and est.deep_fit_.network is est.network_
     X_new = gaussian_inputs(300, 8, rng=9)
     assert _rel(est.predict(X_new), truth.predict(X_new).ravel()) < 1e-4

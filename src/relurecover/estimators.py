@@ -410,6 +410,8 @@ class DeepReLURegressor(_NetworkRegressor):
         Fit biases in every layer (see :func:`learn_deep`).
     engine : {"auto", "numpy", "torch"}, default="auto"
         Who does the arithmetic of the fits (see :func:`learn_deep`).
+    prune : bool, default=True
+        Remove silent and duplicated hidden units at the end (see :func:`learn_deep`).
     random_state : None, int, numpy.random.Generator or numpy.random.RandomState, default=None
         Seeds the held-out split and the restarts.
 
@@ -458,7 +460,7 @@ class DeepReLURegressor(_NetworkRegressor):
                  n_screen=4, screen_iter=200, max_iter=2000, polish_iter=40, lm_iter=30,
                  lm_max_params=3000, rounds=2, tol=1e-14, success_tol=1e-3,
                  time_limit=None, n_threads=1, pca_options=None, progress=None,
-                 biases=False, engine="auto", random_state=None):
+                 biases=False, engine="auto", prune=True, random_state=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.subspace = subspace
         self.n_directions = n_directions
@@ -482,6 +484,7 @@ class DeepReLURegressor(_NetworkRegressor):
         self.progress = progress
         self.biases = biases
         self.engine = engine
+        self.prune = prune
         self.random_state = random_state
 
     def fit(self, X, y):
@@ -524,7 +527,7 @@ class DeepReLURegressor(_NetworkRegressor):
                 rounds=self.rounds, tol=self.tol, success_tol=self.success_tol,
                 time_limit=self.time_limit, n_threads=self.n_threads,
                 pca_options=self.pca_options, progress=self.progress, biases=self.biases,
-                engine=self.engine)
+                engine=self.engine, prune=self.prune)
         except ValueError as exc:
             _reraise_too_few_samples(exc, n, d)
             raise

@@ -33,6 +33,7 @@ from ..exceptions import AssumptionWarning, ConvergenceWarning
 from ..networks import DeepNetwork
 from ._engine import ENGINES, ROW_BLOCK, engine as make_engine
 from ._filtered_pca import _check_n_directions, filtered_pca
+from ._prune import prune_network
 from ._scaling import check_samples, scale_exponent
 from ._subspace import Subspace
 
@@ -55,6 +56,14 @@ MAX_HELDOUT_ROWS = 50_000
 #: the default ``refine_rows``: ``max(REFINE_ROWS_MIN, REFINE_ROWS_PER_PARAM * n_parameters)``.
 REFINE_ROWS_MIN = 20_000
 REFINE_ROWS_PER_PARAM = 20
+#: pruning (5.5) is kept when the held-out error after is at most PRUNE_SLACK times
+#: the one before plus PRUNE_FLOOR (a relative square error at float64 rounding level).
+PRUNE_SLACK = 1.01
+PRUNE_FLOOR = 1e-14
+#: pruning looks at this many training rows, and polishes the pruned network with at
+#: most PRUNE_LM_ITER Levenberg-Marquardt steps.
+PRUNE_ROWS = 50_000
+PRUNE_LM_ITER = 20
 #: dead units (docs/algorithms.md 5.3): a redrawn unit must fire on a fraction in
 #: ``REVIVE_ACTIVE`` of ``REVIVE_PROBE_ROWS`` rows (at most ``REVIVE_TRIES`` draws);
 #: its outgoing weights start at ``REVIVE_OUT_SCALE`` times a Gaussian.
@@ -433,6 +442,7 @@ class _Config:
     exponents: tuple  # (ex, ey): X and Y are rescaled by 2**-ex and 2**-ey
     biases: bool  # fit biases in every layer (a constant input and constant units)
     engine: str  # "numpy" or "torch" (resolved from "auto")
+    prune: bool  # remove dead and duplicated hidden units at the end (5.5)
     fit: dict  # keyword arguments of _fit_round (but deadline and eng)
 
 
@@ -564,11 +574,12 @@ def check_deep_sample_size(n, d, heldout=0.1):
 def _learn_deep_iv(X, y, *, widths, subspace, n_directions, restarts, heldout, fit_rows,
                    refine_rows, fit_iter, n_screen, screen_iter, max_iter, polish_iter,
                    lm_iter, lm_max_params, rounds, tol, success_tol, time_limit,
-                   n_threads, pca_options, biases=False, engine="auto"):
+                   n_threads, pca_options, biases=False, engine="auto", prune=True):
     """Check every argument of :func:`learn_deep` before any work."""
     engine = _check_engine(engine)
-    if not isinstance(biases, (bool, np.bool_)):
-        raise TypeError(f"`biases` must be True or False, got {biases!r}.")
+    for name, flag in (("biases", biases), ("prune", prune)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"`{name}` must be True or False, got {flag!r}.")
     X, Y = check_samples(X, y, zero_y="there is nothing to learn.")
     n, d = X.shape
     basis = _check_subspace(subspace, d)
@@ -598,7 +609,7 @@ def _learn_deep_iv(X, y, *, widths, subspace, n_directions, restarts, heldout, f
                          pca_options=_check_pca_options(pca_options), n_ho=n_ho,
                          rounds=check_positive_int(rounds, "rounds"),
                          success_tol=float(success_tol), exponents=_check_exponents(X, Y),
-                         biases=bool(biases), engine=engine, fit=fit)
+                         biases=bool(biases), engine=engine, prune=bool(prune), fit=fit)
 
 
 # --------------------------------------------------------------------------- steps
@@ -734,9 +745,40 @@ def _verdict(heldout_error, success_tol, sub, rounds_out, best, notes):
     return ok, message
 
 
+def _pruned(Ws, data, eng, prune, lm_max_params):
+    """The weights with dead and duplicated hidden units removed (5.5), when that
+    leaves the held-out error within ``PRUNE_SLACK`` (and ``PRUNE_FLOOR``) of before.
+
+    Works on the fitted matrices (inputs in scaled units, with the constant column
+    and constant units of 5.6 when fitting biases). Returns the weights and a report.
+    """
+    widths = [W.shape[0] for W in Ws[:-1]]
+    report = {"pruned": False, "widths_before": widths, "widths_after": widths}
+    if not prune:
+        return Ws, report
+    net, how = prune_network(DeepNetwork(Ws), data["X_tr"][:PRUNE_ROWS])
+    if how["widths_after"] == widths:
+        return Ws, report
+    before = eng.relative_error(Ws, data["X_ho"], data["Y_ho"])
+    mats = [np.ascontiguousarray(W) for W in net.weights]
+    # the tolerances leave the pruned network near the fit, not at it: polish it
+    if sum(W.size for W in mats) <= lm_max_params:
+        rows = min(data["X_tr"].shape[0], max(5_000, 5 * sum(W.size for W in mats)))
+        mats = _levenberg_marquardt(mats, data["X_tr"][:rows], data["Y_tr"][:rows],
+                                    max_iter=PRUNE_LM_ITER, tol=1e-30,
+                                    deadline=math.inf)[0]
+    after = eng.relative_error(mats, data["X_ho"], data["Y_ho"])
+    report.update(how, heldout_before=float(before), heldout_after=float(after))
+    if after <= PRUNE_SLACK * before + PRUNE_FLOOR:
+        report["pruned"] = True
+        return mats, report
+    report["widths_after"] = widths
+    return Ws, report
+
+
 def _result(best, rounds_out, sub, data, scales, notes, cfg: _Config, timings, eng):
-    """The :class:`DeepFit`: the network mapped back to the original units."""
-    Ws = best["Ws"]
+    """The :class:`DeepFit`: the network (pruned, 5.5) mapped back to the original units."""
+    Ws, pruning = _pruned(best["Ws"], data, eng, cfg.prune, cfg.fit["lm_max_params"])
     train_error = eng.relative_error(Ws, data["X_tr"], data["Y_tr"])
     heldout_error = float(eng.relative_error(Ws, data["X_ho"], data["Y_ho"]))
     ex, ey, sy = scales
@@ -762,12 +804,15 @@ def _result(best, rounds_out, sub, data, scales, notes, cfg: _Config, timings, e
                             else [b1] + [np.zeros(M.shape[0]) for M in mats[1:]]),
         heldout_error=heldout_error,
         train_error=float(train_error), success=bool(ok), success_tol=cfg.success_tol,
-        message=message, subspace=sub, widths=tuple(best["arch"]),
+        message=message, subspace=sub,
+        widths=tuple(w - 1 for w in pruning["widths_after"]) if cfg.biases
+        else tuple(pruning["widths_after"]),
         restart_errors=tuple(float(e) for e in rounds_out[0]["restart_errors"]),
         timings=timings,
         diagnostics={"n_train": data["X_tr"].shape[0], "n_heldout": cfg.n_ho,
                      "kept_round": best["round"], "rounds": rounds_out,
                      "scale_exponents": (ex, ey), "engine": eng.name,
+                     "fitted_widths": tuple(best["arch"]), "pruning": pruning,
                      **{k: best[k] for k in keys}},
     )
 
@@ -784,7 +829,7 @@ def learn_deep(
     tol: float = 1e-14, success_tol: float = DEFAULT_SUCCESS_TOL,
     time_limit: float | None = None, n_threads: int | None = 1,
     pca_options: dict | None = None, progress=None, biases: bool = False,
-    engine: str = "auto",
+    engine: str = "auto", prune: bool = True,
 ) -> DeepFit:
     """Learn ``F(x) = W_{L+1} relu(W_L ... relu(W_1 x))`` from Gaussian samples [CKM].
 
@@ -878,7 +923,14 @@ def learn_deep(
         ``"numpy"`` (analytic gradients, SciPy's L-BFGS-B), ``"torch"`` (autograd,
         ``torch.optim.LBFGS``; ``MissingDependencyError``, an ImportError, at once
         without PyTorch) or ``"auto"``: torch where it is installed, numpy otherwise.
-        The two give fits of the same quality, not the same bits.
+        The two give fits of the same kind, not the same bits.
+    prune : bool, default=True
+        At the end, remove hidden units that send (almost) nothing on the training
+        rows and fold units that are positive multiples of another
+        (docs/algorithms.md 5.5), polish (Levenberg-Marquardt), and keep that only when the held-out error stays within ``PRUNE_SLACK`` (1.01 times,
+        plus ``PRUNE_FLOOR`` = 1e-14); ``widths`` and ``network`` are then the
+        pruned ones, ``diagnostics["pruning"]`` says what went and
+        ``diagnostics["fitted_widths"]`` what was fitted.
 
     Returns
     -------
@@ -904,7 +956,8 @@ def learn_deep(
         fit_iter=fit_iter, n_screen=n_screen, screen_iter=screen_iter, max_iter=max_iter,
         polish_iter=polish_iter, lm_iter=lm_iter, lm_max_params=lm_max_params,
         rounds=rounds, tol=tol, success_tol=success_tol, time_limit=time_limit,
-        n_threads=n_threads, pca_options=pca_options, biases=biases, engine=engine)
+        n_threads=n_threads, pca_options=pca_options, biases=biases, engine=engine,
+        prune=prune)
     rng = check_random_state(rng)
     deadline = t_start + time_limit if time_limit is not None else math.inf
     with reporting(progress):
