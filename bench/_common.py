@@ -79,9 +79,7 @@ def environment() -> dict:
         pass
     try:
         root = Path(__file__).resolve().parent.parent
-        env["commit"] = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
-            text=True, check=False).stdout.strip()
+        env["commit"] = git_commit()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "src"], cwd=root, capture_output=True,
             text=True, check=False).stdout.strip()
@@ -129,6 +127,16 @@ def write_json(name: str, data: dict) -> Path:
     payload = {"benchmark": name, "environment": environment(), **data}
     path.write_text(json.dumps(_jsonable(payload), indent=1) + "\n")
     return path
+
+
+def git_commit() -> str:
+    """The short hash of the checkout's HEAD ("" outside git)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
+                              capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:  # pragma: no cover
+        return ""
 
 
 def read_json(name: str):

@@ -60,7 +60,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, Timer, pass_time, print_table, write_json  # noqa: E402
+from _common import (RESULTS, Timer, git_commit, pass_time, print_table,  # noqa: E402
+                     read_json, write_json)
 
 from relurecover import DeepNetwork, gaussian_inputs  # noqa: E402
 from relurecover.deep import (  # noqa: E402
@@ -364,10 +365,26 @@ def part_widths_unknown(args) -> dict:
     if args.quick:
         families = families[:2]
     out = {"n": n, "seeds": seeds, "heldout_tol": HELDOUT_TOL, "runs": {}}
+    chosen = families
+    if args.families:  # run only these (0-based) and keep the stored runs of the rest
+        stored = read_json(_name("widths-unknown", args.quick)) or {}
+        out["runs"] = stored.get("runs", {})
+        then = (stored.get("environment") or {}).get("commit")
+        for runs in out["runs"].values():  # runs stored before runs named their commit
+            for r in runs:
+                r.setdefault("commit", then)
+        chosen = [families[int(i)] for i in args.families.split(",")]
     rows = []
     for name, widths, d in families:
-        runs = []
+        runs = out["runs"].get(name, [])
+        if (name, widths, d) not in chosen:
+            if runs:
+                rows.append(_widths_row(name, n, runs))
+            continue
+        done = {r["seed"] for r in runs}
         for seed in range(seeds):
+            if seed in done:
+                continue
             if widths is None:
                 truth = alternating_network(d, 6, rng=np.random.default_rng([13, d, seed]))
             else:
@@ -382,22 +399,26 @@ def part_widths_unknown(args) -> dict:
             archs = [a for r in fit.diagnostics["rounds"] for a in r["architectures"]]
             runs.append({"seed": seed, "heldout_error": fit.heldout_error,
                          "widths_found": list(fit.widths), "architectures": archs,
-                         "subspace_dim": fit.subspace.n_found, "time": t.seconds})
+                         "subspace_dim": fit.subspace.n_found, "time": t.seconds,
+                         "commit": git_commit()})
             _progress(f"  {name} seed={seed}: held-out {fit.heldout_error:.2e}, widths "
                       f"{fit.widths}, {len(archs)} architectures, {t.seconds:.1f}s")
             out["runs"][name] = runs
             write_json(_name("widths-unknown", args.quick), {"part": "widths-unknown",
                                                              "quick": args.quick, **out})
-        he = np.array([r["heldout_error"] for r in runs])
-        found = sorted({tuple(r["widths_found"]) for r in runs})
-        rows.append([name, n, seeds, int((he <= HELDOUT_TOL).sum()), float(np.median(he)),
-                     ", ".join(map(str, found)),
-                     float(np.median([r["time"] for r in runs]))])
+        rows.append(_widths_row(name, n, runs))
     cols = ["family", "n", "seeds", "held-out<=1e-3", "median held-out", "widths found",
             "median s"]
     out["table"] = {"columns": cols, "rows": rows}
     print_table("learn_deep without widths: the architecture search", cols, rows)
     return out
+
+
+def _widths_row(name, n, runs):
+    he = np.array([r["heldout_error"] for r in runs])
+    found = sorted({tuple(r["widths_found"]) for r in runs})
+    return [name, n, len(runs), int((he <= HELDOUT_TOL).sum()), float(np.median(he)),
+            ", ".join(map(str, found)), float(np.median([r["time"] for r in runs]))]
 
 
 def part_biases(args) -> dict:
@@ -510,6 +531,9 @@ def main(argv=None) -> None:
     p.add_argument("--adam-factor", type=float, default=3.0,
                    help="Adam's time budget as a multiple of learn_deep's time")
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--families", default=None,
+                   help="widths-unknown: run only these families (0-based, e.g. 2,3) and "
+                   "the seeds they lack, keeping the stored runs")
     args = p.parse_args(argv)
     for part in (PARTS if args.part == "all" else [args.part]):
         _progress(f"part {part}")
