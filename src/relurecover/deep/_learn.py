@@ -281,75 +281,69 @@ def _n_params(sizes) -> int:
     return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
-def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, screen_iter,
-               refine_rows, max_iter, lm_iter, lm_max_params, polish_iter, tol, deadline,
-               n_threads, eng, biases=False):
-    """Steps 5.3-5.4 once: fits in ``span(P)`` from restarts, lift, refine, polish."""
-    timings = {}
-    X_tr, Y_tr = data["X_tr"], data["Y_tr"]
-    X_ho, Y_ho = data["X_ho"], data["Y_ho"]
-    n_tr, r, m = X_tr.shape[0], P.shape[1], Y_tr.shape[1]
-
-    # step 2: fit in the subspace, several restarts, held-out selection (5.3)
-    t0 = time.perf_counter()
-    rows = min(fit_rows, n_tr)
-    Z_fit = np.ascontiguousarray(X_tr[:rows] @ P)
-    Y_fit = np.ascontiguousarray(Y_tr[:rows])
-    Z_ho = np.ascontiguousarray(X_ho @ P)
-    # the architectures: the given widths, or a search (5.5) that starts at (2r,) and
-    # (2r, 2r) and grows the width (doubling, depth 1 to 3) while the best held-out
-    # error of the subspace fits falls by a clear margin (to half) and the deadline
-    # allows; the first level alone is the search of earlier versions
-    # with biases the inputs carry a constant last column (P's last direction), and
-    # every hidden layer one more unit that starts as the constant (5.6)
-    r_in = r - 1 if biases else r
-    w0 = max(2 * r_in, 2)
+def _ladder(widths, r_in):
+    """The architectures to fit (5.5): the given widths, or levels that start at
+    ``(2r,)`` and ``(2r, 2r)`` and double the width (depth 1 to 3) up to
+    ``SEARCH_MAX_WIDTH``."""
     if widths is not None:
-        ladder = [[tuple(widths)]]
-    else:
-        ladder, w = [], w0
-        while w <= max(SEARCH_MAX_WIDTH, w0):
-            ladder.append([(w,), (w, w)] + ([(w, w, w)] if w > w0 else []))
-            w *= 2
-    candidates = []
-    architectures = []
-    fits = []
-    restart_errors = []
+        return [[tuple(widths)]]
+    w0 = max(2 * r_in, 2)
+    ladder, w = [], w0
+    while w <= max(SEARCH_MAX_WIDTH, w0):
+        ladder.append([(w,), (w, w)] + ([(w, w, w)] if w > w0 else []))
+        w *= 2
+    return ladder
+
+
+def _subspace_fits(Z_fit, Y_fit, Z_ho, Y_ho, *, widths, restarts, fit_iter, tol,
+                   deadline, eng, biases):
+    """Step 5.3 (and the search of 5.5): fits in the subspace from random restarts.
+
+    A level of the ladder is tried only while the best held-out error of the level
+    before fell to ``SEARCH_GAIN`` of the one before it and is above
+    ``SEARCH_GROW_ABOVE``; with biases the inputs carry a constant last column and
+    every hidden layer one more unit that starts as the constant (5.6). Returns the
+    fits of the chosen architecture, best first, as ``(error, index, arch, weights)``,
+    and a record of the search.
+    """
+    r, m = Z_fit.shape[1], Y_fit.shape[1]
+    r_in = r - 1 if biases else r
+    ladder = _ladder(widths, r_in)
+    candidates, architectures, fits, restart_errors = [], [], [], []
     revived = 0
     n_fits = restarts * len(ladder[0])
     report("fit", 0.0)
     best_before = math.inf
-    with eng.threads(1):
-        for level, archs in enumerate(ladder):
-            if level and time.perf_counter() > deadline:
-                break
-            level_best = math.inf
-            for arch in archs:
-                candidates.append(arch)
-                sizes = [r, *(w + 1 if biases else w for w in arch), m]
-                arch_best = math.inf
-                # (the wider levels of the search take a quarter of the restarts)
-                for _ in range(restarts if level == 0 else max(4, restarts // 4)):
-                    Ws = eng.init_weights(sizes)
-                    if biases:
-                        _constant_units(Ws)
-                    Ws = eng.lbfgs(Ws, Z_fit, Y_fit, max_iter=fit_iter, tol=tol,
-                                   deadline=math.inf)[0]
-                    Ws, n_rev = _revive_dead_units(Ws, Z_fit, Y_fit, fit_iter=fit_iter,
-                                                   tol=tol, eng=eng)
-                    revived += n_rev
-                    err = eng.relative_error(Ws, Z_ho, Y_ho)
-                    restart_errors.append(err)
-                    arch_best = min(arch_best, err)
-                    fits.append((err, len(fits), arch, Ws))
-                    report("fit", min(1.0, len(fits) / n_fits))
-                architectures.append({"widths": list(arch), "heldout": float(arch_best)})
-                level_best = min(level_best, arch_best)
-            if not level_best < SEARCH_GAIN * best_before:
-                break  # no clear gain over the narrower level: stop growing
-            best_before = level_best
-            if level_best <= SEARCH_GROW_ABOVE:
-                break  # as good as the approximate subspace allows: no wider level
+    for level, archs in enumerate(ladder):
+        if level and time.perf_counter() > deadline:
+            break
+        level_best = math.inf
+        for arch in archs:
+            candidates.append(arch)
+            sizes = [r, *(w + 1 if biases else w for w in arch), m]
+            arch_best = math.inf
+            # (the wider levels of the search take a quarter of the restarts)
+            for _ in range(restarts if level == 0 else max(4, restarts // 4)):
+                Ws = eng.init_weights(sizes)
+                if biases:
+                    _constant_units(Ws)
+                Ws = eng.lbfgs(Ws, Z_fit, Y_fit, max_iter=fit_iter, tol=tol,
+                               deadline=math.inf)[0]
+                Ws, n_rev = _revive_dead_units(Ws, Z_fit, Y_fit, fit_iter=fit_iter,
+                                               tol=tol, eng=eng)
+                revived += n_rev
+                err = eng.relative_error(Ws, Z_ho, Y_ho)
+                restart_errors.append(err)
+                arch_best = min(arch_best, err)
+                fits.append((err, len(fits), arch, Ws))
+                report("fit", min(1.0, len(fits) / n_fits))
+            architectures.append({"widths": list(arch), "heldout": float(arch_best)})
+            level_best = min(level_best, arch_best)
+        if not level_best < SEARCH_GAIN * best_before:
+            break  # no clear gain over the narrower level: stop growing
+        best_before = level_best
+        if level_best <= SEARCH_GROW_ABOVE:
+            break  # as good as the approximate subspace allows: no wider level
     if len(architectures) > 1:
         # the smallest architecture within a factor 2 of the best held-out error goes on
         # (a wider one that fits as well only costs more to refine)
@@ -358,50 +352,85 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
         chosen_arch = min(fit_ok, key=lambda a: (_n_params([r_in, *a, m]), len(a)))
         fits = [f for f in fits if f[2] == chosen_arch]
     fits.sort(key=lambda f: f[:2])
+    return fits, {"restart_errors": restart_errors, "candidates": candidates,
+                  "architectures": architectures, "revived_units": revived}
+
+
+def _screen_and_refine(fits, P, X, Y, X_ho, Y_ho, *, n_screen, screen_iter, max_iter,
+                       tol, deadline, eng):
+    """Step 5.4: lift ``W_1 <- W_1' P^T`` and refine on the rows ``(X, Y)``.
+
+    Fits of similar subspace error can lie in different basins: the best
+    ``n_screen`` are refined for ``screen_iter`` iterations and the best on the
+    held-out rows goes on to ``max_iter`` more. Returns the weights, the chosen fit's
+    index and architecture, the screened held-out errors and the iterations.
+    """
+    screened, it_refine = [], 0
+    n_refined = min(len(fits), max(1, n_screen)) + 1  # the screened ones, then the chosen
+    report("refine", 0.0)
+    for err, idx, arch_i, Ws_i in fits[:max(1, n_screen)]:
+        Ws = [W.copy() for W in Ws_i]
+        Ws[0] = Ws[0] @ P.T
+        if n_screen > 1:
+            Ws, _, it, _ = eng.lbfgs(Ws, X, Y, max_iter=screen_iter, tol=tol,
+                                     deadline=deadline)
+            it_refine += it
+        screened.append((eng.relative_error(Ws, X_ho, Y_ho), idx, arch_i, Ws))
+        report("refine", len(screened) / n_refined)
+    screened.sort(key=lambda f: f[:2])
+    _, chosen, arch, Ws = screened[0]
+    Ws, _, it, _ = eng.lbfgs(Ws, X, Y, max_iter=max_iter, tol=tol, deadline=deadline)
+    report("refine", 1.0)
+    return Ws, chosen, arch, [float(f[0]) for f in screened], it_refine + it
+
+
+def _lm_step(Ws, X, Y, *, lm_iter, n_params, lm_max_params, tol, deadline, eng):
+    """Levenberg-Marquardt where L-BFGS stalls (5.4), on ``max(5000, 5 n_params)``
+    rows; kept only when it lowers the loss there. Returns the weights, the
+    iterations and whether it was kept."""
+    if not (lm_iter and n_params <= lm_max_params and time.perf_counter() < deadline):
+        return Ws, 0, False
+    rows_lm = min(X.shape[0], max(5_000, 5 * n_params))
+    before = eng.relative_error(Ws, X[:rows_lm], Y[:rows_lm])
+    mats, after, it_lm = _levenberg_marquardt(Ws, X[:rows_lm], Y[:rows_lm],
+                                              max_iter=lm_iter, tol=tol, deadline=deadline)
+    return (mats, it_lm, True) if after < before else (Ws, it_lm, False)
+
+
+def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, screen_iter,
+               refine_rows, max_iter, lm_iter, lm_max_params, polish_iter, tol, deadline,
+               n_threads, eng, biases=False):
+    """Steps 5.3-5.4 once: fits in ``span(P)`` from restarts, lift, refine, polish."""
+    timings = {}
+    X_tr, Y_tr = data["X_tr"], data["Y_tr"]
+    X_ho, Y_ho = data["X_ho"], data["Y_ho"]
+    n_tr = X_tr.shape[0]
+
+    t0 = time.perf_counter()
+    rows = min(fit_rows, n_tr)
+    with eng.threads(1):
+        fits, search = _subspace_fits(
+            np.ascontiguousarray(X_tr[:rows] @ P), np.ascontiguousarray(Y_tr[:rows]),
+            np.ascontiguousarray(X_ho @ P), Y_ho, widths=widths, restarts=restarts,
+            fit_iter=fit_iter, tol=tol, deadline=deadline, eng=eng, biases=biases)
     timings["fit"] = time.perf_counter() - t0
 
-    # step 3: lift W_1 <- W_1' P^T and refine on the training rows (5.4). Fits of
-    # similar subspace error can lie in different basins: the best few are refined
-    # for `screen_iter` iterations and the best on the held-out rows goes on.
     t0 = time.perf_counter()
     n_params = sum(W.size for W in fits[0][3])
     if refine_rows is None:
         refine_rows = max(REFINE_ROWS_MIN, REFINE_ROWS_PER_PARAM * n_params)
     refine_rows = min(refine_rows, n_tr)
-    screened = []
-    it_refine = 0
-    n_refined = min(len(fits), max(1, n_screen)) + 1  # the screened ones, then the chosen
-    report("refine", 0.0)
     with eng.threads(n_threads):
-        for err, idx, arch_i, Ws_i in fits[:max(1, n_screen)]:
-            Ws = [W.copy() for W in Ws_i]
-            Ws[0] = Ws[0] @ P.T
-            if n_screen > 1:
-                Ws, _, it, _ = eng.lbfgs(Ws, X_tr[:refine_rows], Y_tr[:refine_rows],
-                                         max_iter=screen_iter, tol=tol, deadline=deadline)
-                it_refine += it
-            screened.append((eng.relative_error(Ws, X_ho, Y_ho), idx, arch_i, Ws))
-            report("refine", len(screened) / n_refined)
-        screened.sort(key=lambda f: f[:2])
-        _, chosen, arch, Ws = screened[0]
-        Ws, _, it, _ = eng.lbfgs(Ws, X_tr[:refine_rows], Y_tr[:refine_rows],
-                                 max_iter=max_iter, tol=tol, deadline=deadline)
-        it_refine += it
+        Ws, chosen, arch, screened, it_refine = _screen_and_refine(
+            fits, P, X_tr[:refine_rows], Y_tr[:refine_rows], X_ho, Y_ho,
+            n_screen=n_screen, screen_iter=screen_iter, max_iter=max_iter, tol=tol,
+            deadline=deadline, eng=eng)
     timings["refine"] = time.perf_counter() - t0
-    report("refine", 1.0)
 
-    # Levenberg-Marquardt where L-BFGS stalls (5.4)
     t0 = time.perf_counter()
-    it_lm, lm_used = 0, False
-    if lm_iter and n_params <= lm_max_params and time.perf_counter() < deadline:
-        rows_lm = min(n_tr, max(5_000, 5 * n_params))
-        before = eng.relative_error(Ws, X_tr[:rows_lm], Y_tr[:rows_lm])
-        mats1, after, it_lm = _levenberg_marquardt(Ws, X_tr[:rows_lm], Y_tr[:rows_lm],
-                                                   max_iter=lm_iter, tol=tol,
-                                                   deadline=deadline)
-        if after < before:
-            lm_used = True
-            Ws = mats1
+    Ws, it_lm, lm_used = _lm_step(Ws, X_tr, Y_tr, lm_iter=lm_iter, n_params=n_params,
+                                  lm_max_params=lm_max_params, tol=tol, deadline=deadline,
+                                  eng=eng)
     timings["lm"] = time.perf_counter() - t0
     report("lm", 1.0)
 
@@ -414,16 +443,16 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
                                             deadline=deadline, chunk=ROW_BLOCK)
     timings["polish"] = time.perf_counter() - t0
     report("polish", 1.0)
+    errors = search["restart_errors"]
     return {"Ws": Ws, "arch": arch, "heldout": eng.relative_error(Ws, X_ho, Y_ho),
-            "restart_errors": restart_errors, "best_fit_error": fits[0][0],
-            "subspace_fit_error": restart_errors[chosen], "chosen_restart": chosen,
-            "screened_errors": [float(f[0]) for f in screened], "n_screened": len(screened),
+            "restart_errors": errors, "best_fit_error": fits[0][0],
+            "subspace_fit_error": errors[chosen], "chosen_restart": chosen,
+            "screened_errors": screened, "n_screened": len(screened),
             "refine_rows": refine_rows, "refine_iterations": it_refine,
             "lm_iterations": it_lm, "lm_used": lm_used, "polish_iterations": it_polish,
-            "fit_rows": rows, "candidates": candidates, "architectures": architectures,
-            "n_parameters": n_params,
-            "revived_units": revived,
-            "timings": timings}
+            "fit_rows": rows, "candidates": search["candidates"],
+            "architectures": search["architectures"], "n_parameters": n_params,
+            "revived_units": search["revived_units"], "timings": timings}
 
 
 # --------------------------------------------------------------------------- validation

@@ -777,90 +777,123 @@ def extract(oracle, d=None, *, max_queries=None, time_limit=None, n_hidden=None,
     if n_hidden is not None and (int(n_hidden) != n_hidden or n_hidden < 1):
         raise ValueError(f"`n_hidden` must be a positive integer or None, got {n_hidden!r}.")
     rng = check_random_state(rng)
-    scale = float(input_scale)
     Q = QueryOracle(fn, d, max_queries=max_queries, time_limit=time_limit)
     if progress is not None and not callable(progress):
         raise TypeError(f"`progress` must be callable or None, got {type(progress).__name__}.")
+    run = _Run(Q, d, float(input_scale), rng, t_start=t_start, progress=progress,
+               n_fidelity=n_fidelity)
+    return run.extract(n_hidden=n_hidden, tol=tol, max_lines=max_lines,
+                       max_kinks=max_kinks)
 
-    def report(stage, fraction):
-        if progress is not None:
-            progress(stage, fraction)
 
-    timings: dict = {}
-    diag: dict = {}
+class _Run:
+    """One call of :func:`extract`: the oracle, the records, and the steps of
+    docs/algorithms.md 7 as methods, each returning an :class:`Extraction` when the
+    run ends there (None to go on)."""
 
-    def done(network, message, method, exact=False, fid=None):
-        report("done", 1.0)
+    def __init__(self, Q, d, scale, rng, *, t_start, progress, n_fidelity):
+        self.Q, self.d, self.scale, self.rng = Q, d, scale, rng
+        self.t_start, self.progress, self.n_fidelity = t_start, progress, n_fidelity
+        self.timings: dict = {}
+        self.diag: dict = {}
+
+    def report(self, stage, fraction):
+        if self.progress is not None:
+            self.progress(stage, fraction)
+
+    def done(self, network, message, method, exact=False, fid=None):
+        """The :class:`Extraction`, the network in the oracle's output units."""
+        Q = self.Q
+        self.report("done", 1.0)
         if network is not None and Q.out_scale != 1.0:
             s_ = Q.out_scale
             network = TwoLayerNetwork(network.U * s_, network.V, activation=network.activation,
                                       b=network.b, c=network.c * s_)
-        timings["total"] = time.perf_counter() - t_start
+        self.timings["total"] = time.perf_counter() - self.t_start
         return Extraction(network=network, exact=bool(exact), n_queries=Q.n_queries,
                           queries=dict(Q.per_stage), fidelity=fid,
                           n_hidden=0 if network is None else network.n_hidden,
                           message=message, method=method, precision=Q.precision,
-                          timings=timings, diagnostics=diag)
+                          timings=self.timings, diagnostics=self.diag)
 
-    def certify(net):
-        n_fid = int(min(n_fidelity, max(0, Q.remaining)))
-        if n_fid < min(n_fidelity, 100):
+    def certify(self, net):
+        """The fidelity on fresh inputs (step 6), or None when the budget is too small."""
+        Q = self.Q
+        n_fid = int(min(self.n_fidelity, max(0, Q.remaining)))
+        if n_fid < min(self.n_fidelity, 100):
             return None
         Q.stage("fidelity")
-        Xf = scale * rng.standard_normal((n_fid, d))
+        Xf = self.scale * self.rng.standard_normal((n_fid, self.d))
         return fidelity(Q, net, Xf)
 
-    try:
-        Q.stage("probe")
-        report("probe", 0.0)
-        t0 = time.perf_counter()
-        f_scale = _probe(Q, d, scale, rng)
-        timings["probe"] = time.perf_counter() - t0
-    except BudgetExhausted as exc:
-        return done(None, f"not recovered: {exc} while probing the oracle", "none")
-    except NotAnOracle as exc:
-        return done(None, f"not recovered: {exc}", "none")
-    if Q.precision > 1e-4:
-        return done(None, f"not recovered: the oracle's answers are not affine on a short "
-                    f"segment even to {Q.precision:.1e} relative (a ReLU network's are, to "
-                    f"rounding): the outputs are random, noisy or not piecewise linear",
-                    "none")
-    if tol is None:
-        tol = max(2.0**-36, 2.0**6 * Q.precision)
-    m = Q.m
-    diag["precision"] = Q.precision
+    def extract(self, *, n_hidden, tol, max_lines, max_kinks):
+        """Steps 1-6 in order."""
+        out = self.probe()
+        if out is not None:
+            return out
+        if tol is None:
+            tol = max(2.0**-36, 2.0**6 * self.Q.precision)
+        self.tol = tol
+        if self.Q.m >= 2:
+            out = self.gaussian_route(n_hidden)
+            if out is not None:
+                return out
+        units, cells, out = self.lines(max_lines, max_kinks)
+        if out is not None:
+            return out
+        net, out = self.orient(units, cells)
+        if out is not None:
+            return out
+        net = self.polish(net, units)
+        return self.finish(net, len(units), n_hidden)
 
-    # step 2: outputs that span the units
-    if m >= 2:
+    def probe(self):
+        """Step 1: the oracle's output width, scale and precision."""
+        Q = self.Q
+        try:
+            Q.stage("probe")
+            self.report("probe", 0.0)
+            t0 = time.perf_counter()
+            self.f_scale = _probe(Q, self.d, self.scale, self.rng)
+            self.timings["probe"] = time.perf_counter() - t0
+        except BudgetExhausted as exc:
+            return self.done(None, f"not recovered: {exc} while probing the oracle", "none")
+        except NotAnOracle as exc:
+            return self.done(None, f"not recovered: {exc}", "none")
+        if Q.precision > 1e-4:
+            return self.done(
+                None, f"not recovered: the oracle's answers are not affine on a short "
+                f"segment even to {Q.precision:.1e} relative (a ReLU network's are, to "
+                f"rounding): the outputs are random, noisy or not piecewise linear", "none")
+        self.diag["precision"] = Q.precision
+        return None
+
+    def gaussian_route(self, n_hidden):
+        """Step 2: outputs that span the units, from random queries (7.5)."""
+        Q = self.Q
         t0 = time.perf_counter()
         try:
-            net, res = _gaussian_route(Q, d, scale, rng, n_hidden, m)
-            diag["gaussian_route"] = res.message
+            net, res = _gaussian_route(Q, self.d, self.scale, self.rng, n_hidden, Q.m)
+            self.diag["gaussian_route"] = res.message
             if net is not None:
-                fid = certify(net)
-                if fid is not None and fid.max_error <= tol:
-                    timings["gaussian queries"] = time.perf_counter() - t0
-                    return done(net, f"exact: {net.n_hidden} units from random queries "
-                                f"(the outputs span the hidden units); max output error "
-                                f"{fid.max_error:.1e} on {fid.n_inputs} fresh inputs",
-                                "gaussian-queries", True, fid)
+                fid = self.certify(net)
+                if fid is not None and fid.max_error <= self.tol:
+                    self.timings["gaussian queries"] = time.perf_counter() - t0
+                    return self.done(
+                        net, f"exact: {net.n_hidden} units from random queries (the "
+                        f"outputs span the hidden units); max output error "
+                        f"{fid.max_error:.1e} on {fid.n_inputs} fresh inputs",
+                        "gaussian-queries", True, fid)
         except BudgetExhausted:
             pass
         except (ValueError, np.linalg.LinAlgError) as exc:
-            diag["gaussian_route"] = f"failed: {exc}"
-        timings["gaussian queries"] = time.perf_counter() - t0
+            self.diag["gaussian_route"] = f"failed: {exc}"
+        self.timings["gaussian queries"] = time.perf_counter() - t0
+        return None
 
-    # steps 3 and 4: lines, each new unit located roughly then measured precisely, so
-    # that the next line's kinks are matched against precise hyperplanes
-    units = _Units()
-    cells = _Cells(Q, f_scale)
-    lines = []
-    verdict = None
-    failed: dict = {}
-    t0 = time.perf_counter()
-    rho = scale
-
-    def partial(why):
+    def partial(self, units, why, t0):
+        """The units measured so far, when the budget ended the search."""
+        m = self.Q.m
         idx = [i for i in range(len(units)) if units.pair[i] is not None]
         net = None
         if idx:
@@ -870,129 +903,153 @@ def extract(oracle, d=None, *, max_queries=None, time_limit=None, n_hidden=None,
         note = ("" if net is None else ". The units returned have their hyperplanes and "
                 "output weights measured; which side of each hyperplane is active is fixed "
                 "only once all are found, so `network` is not the oracle's function")
-        diag["lines"] = lines
-        timings["lines"] = time.perf_counter() - t0
+        self.timings["lines"] = time.perf_counter() - t0
         what = (f"found {len(idx)} of at least {len(units)} units" if len(units)
                 else "found no unit")
-        return done(net, f"not recovered: {what} ({why}){note}", "chosen-queries")
+        return self.done(net, f"not recovered: {what} ({why}){note}", "chosen-queries")
 
-    try:
-        for n_lines in range(1, max_lines + 1):
-            report("lines", 0.1 + 0.6 * (n_lines - 1) / max_lines)
-            k_before = len(units)
-            line, lk, n_new, n_matched, n_failed = _search_line(
-                Q, units, d, scale, f_scale, rng, max_kinks)
-            lines.append({"kinks": int(lk.t.size), "new": n_new, "matched": n_matched,
-                          "failed": n_failed, "unresolved": lk.unresolved})
+    def lines(self, max_lines, max_kinks):
+        """Steps 3 and 4 (7.1-7.2): lines, each new unit located roughly then measured
+        precisely, so that the next line's kinks are matched against precise
+        hyperplanes. Returns ``(units, cells, None)`` or an ending."""
+        Q, d, scale, rng, f_scale = self.Q, self.d, self.scale, self.rng, self.f_scale
+        units = _Units()
+        cells = _Cells(Q, f_scale)
+        lines = self.diag["lines"] = []
+        verdict = None
+        failed: dict = {}
+        t0 = time.perf_counter()
+        rho = scale
+        try:
+            for n_lines in range(1, max_lines + 1):
+                self.report("lines", 0.1 + 0.6 * (n_lines - 1) / max_lines)
+                k_before = len(units)
+                line, lk, n_new, n_matched, n_failed = _search_line(
+                    Q, units, d, scale, f_scale, rng, max_kinks)
+                lines.append({"kinks": int(lk.t.size), "new": n_new, "matched": n_matched,
+                              "failed": n_failed, "unresolved": lk.unresolved})
+                Q.stage("measure")
+                for i in range(k_before, len(units)):
+                    why = _measure_unit(Q, units, i, cells, rho, f_scale)
+                    if why is not None:
+                        failed[i] = why
+                if n_lines >= 2 and n_new == 0 and n_failed == 0:
+                    break
+            else:
+                verdict = (f"kinks keep appearing off the {len(units)} hyperplanes found "
+                           f"after {max_lines} lines: the oracle is not a one-hidden-layer "
+                           f"ReLU network (a second hidden layer bends the hyperplanes of "
+                           f"its units)")
+                if Q.precision > 1e-12:
+                    verdict += (f", or its precision ({Q.precision:.1e} relative) is too "
+                                f"coarse to place them")
+            # units measured before later units were found: re-measure those whose two
+            # cells a later hyperplane separates or comes too close to
             Q.stage("measure")
-            for i in range(k_before, len(units)):
-                why = _measure_unit(Q, units, i, cells, rho, f_scale)
-                if why is not None:
-                    failed[i] = why
-            if n_lines >= 2 and n_new == 0 and n_failed == 0:
-                break
+            for _ in range(2):
+                Hm = units.matrix()
+                redo = [i for i in range(len(units)) if units.pair[i] is None
+                        or not _pair_valid(Hm, i, units.pair[i])]
+                for i in redo:
+                    why = _measure_unit(Q, units, i, cells, rho, f_scale)
+                    if why is not None:
+                        failed[i] = why
+                        units.pair[i] = None
+                if not redo:
+                    break
+        except NotPiecewiseLinear as exc:
+            self.timings["lines"] = time.perf_counter() - t0
+            return units, cells, self.done(
+                None, f"not recovered: the oracle is not a piecewise-linear (ReLU) "
+                f"network: {exc}", "chosen-queries")
+        except BudgetExhausted as exc:
+            return units, cells, self.partial(units, str(exc), t0)
+        self.timings["lines"] = time.perf_counter() - t0
+        if len(units) == 0:
+            return units, cells, self.done(
+                None, "not recovered: no kink on any line (the oracle is affine on every "
+                "line searched)", "chosen-queries")
+        if verdict is not None:
+            return units, cells, self.done(None, "not recovered: " + verdict,
+                                           "chosen-queries")
+        failed = {i: r for i, r in failed.items() if units.pair[i] is None}
+        if failed:
+            return units, cells, self.partial(
+                units, "; ".join(f"unit {i}: {r}" for i, r in failed.items()), t0)
+        return units, cells, None
+
+    def orient(self, units, cells):
+        """Step 5 (7.3): which side of each hyperplane is active, and the output bias.
+        Returns ``(network, None)`` or ``(None, ending)``."""
+        m = self.Q.m
+        Hm = units.matrix()
+        U = np.stack(units.u, axis=1)
+        cells = cells.valid(Hm)
+        self.report("orient", 0.75)
+        t0 = time.perf_counter()
+        flip, solver = _orient(U, Hm, cells, self.Q.precision)
+        self.diag["orientation"] = solver
+        if flip is None:
+            net = TwoLayerNetwork(U, Hm[:, :-1], b=Hm[:, -1], c=np.zeros(m))
+            return None, self.done(net, f"not recovered: {solver}", "chosen-queries")
+        sgn = np.where(flip, -1.0, 1.0)
+        V = Hm[:, :-1] * sgn[:, None]
+        b = Hm[:, -1] * sgn
+        net0 = TwoLayerNetwork(U, V, b=b, c=np.zeros(m))
+        X = np.array([cc[0] for cc in cells])
+        F = np.array([cc[3] for cc in cells])
+        c = np.median(F - net0.predict(X).reshape(F.shape), axis=0)
+        self.timings["orient"] = time.perf_counter() - t0
+        return TwoLayerNetwork(U, V, b=b, c=c), None
+
+    def polish(self, net, units):
+        """Step 5b (7.4): units measured again in quiet cells (every other unit off),
+        then a global least-squares polish when the network is small."""
+        Q = self.Q
+        self.report("polish", 0.8)
+        t0 = time.perf_counter()
+        reserve = min(self.n_fidelity, 100)
+        try:
+            quiet = _refine_quiet_cells(Q, net, [units.err[i] for i in range(len(units))],
+                                        self.scale, self.f_scale, reserve=reserve)
+        except BudgetExhausted:
+            quiet = None
+        if quiet is not None:
+            net = quiet
+            self.diag["refined_in_quiet_cells"] = True
+        try:
+            polished = _polish(Q, net, self.scale, self.rng, reserve=reserve)
+        except BudgetExhausted:
+            polished = None
+        if polished is not None:
+            net = polished
+            self.diag["polished"] = True
+        self.timings["polish"] = time.perf_counter() - t0
+        return net
+
+    def finish(self, net, k, n_hidden):
+        """Step 6: the certificate on fresh inputs, and the verdict."""
+        Q = self.Q
+        self.report("fidelity", 0.9)
+        t0 = time.perf_counter()
+        try:
+            fid = self.certify(net)
+        except BudgetExhausted:
+            fid = None
+        self.timings["fidelity"] = time.perf_counter() - t0
+        width_note = ""
+        if n_hidden is not None and int(n_hidden) != k:
+            width_note = f" (you expected {int(n_hidden)})"
+        if fid is None:
+            return self.done(net, f"not certified: {k} units found{width_note}, but the "
+                             f"budget left no fresh queries for the certificate",
+                             "chosen-queries", False, None)
+        exact = fid.max_error <= self.tol
+        if exact:
+            msg = (f"exact: {k} units found{width_note} with {Q.n_queries} queries; max "
+                   f"output error {fid.max_error:.1e} ({fid.bits:.1f} bits) on "
+                   f"{fid.n_inputs} fresh inputs")
         else:
-            verdict = (f"kinks keep appearing off the {len(units)} hyperplanes found after "
-                       f"{max_lines} lines: the oracle is not a one-hidden-layer ReLU network "
-                       f"(a second hidden layer bends the hyperplanes of its units)")
-            if Q.precision > 1e-12:
-                verdict += (f", or its precision ({Q.precision:.1e} relative) is too coarse "
-                            f"to place them")
-        # units measured before later units were found: re-measure those whose two
-        # cells a later hyperplane separates or comes too close to
-        Q.stage("measure")
-        for _ in range(2):
-            Hm = units.matrix()
-            redo = [i for i in range(len(units)) if units.pair[i] is None
-                    or not _pair_valid(Hm, i, units.pair[i])]
-            for i in redo:
-                why = _measure_unit(Q, units, i, cells, rho, f_scale)
-                if why is not None:
-                    failed[i] = why
-                    units.pair[i] = None
-            if not redo:
-                break
-    except NotPiecewiseLinear as exc:
-        diag["lines"] = lines
-        timings["lines"] = time.perf_counter() - t0
-        return done(None, f"not recovered: the oracle is not a piecewise-linear (ReLU) "
-                    f"network: {exc}", "chosen-queries")
-    except BudgetExhausted as exc:
-        return partial(str(exc))
-    diag["lines"] = lines
-    timings["lines"] = time.perf_counter() - t0
-    k = len(units)
-    if k == 0:
-        return done(None, "not recovered: no kink on any line (the oracle is affine on "
-                    "every line searched)", "chosen-queries")
-    if verdict is not None:
-        return done(None, "not recovered: " + verdict, "chosen-queries")
-    failed = {i: r for i, r in failed.items() if units.pair[i] is None}
-    if failed:
-        return partial("; ".join(f"unit {i}: {r}" for i, r in failed.items()))
-    Hm = units.matrix()
-    U = np.stack(units.u, axis=1)
-    cells = cells.valid(Hm)
-
-    # step 5: orientation and the output bias
-    report("orient", 0.75)
-    t0 = time.perf_counter()
-    flip, solver = _orient(U, Hm, cells, Q.precision)
-    diag["orientation"] = solver
-    if flip is None:
-        net = TwoLayerNetwork(U, Hm[:, :-1], b=Hm[:, -1], c=np.zeros(m))
-        return done(net, f"not recovered: {solver}", "chosen-queries")
-    sgn = np.where(flip, -1.0, 1.0)
-    V = Hm[:, :-1] * sgn[:, None]
-    b = Hm[:, -1] * sgn
-    net0 = TwoLayerNetwork(U, V, b=b, c=np.zeros(m))
-    X = np.array([cc[0] for cc in cells])
-    F = np.array([cc[3] for cc in cells])
-    c = np.median(F - net0.predict(X).reshape(F.shape), axis=0)
-    net = TwoLayerNetwork(U, V, b=b, c=c)
-    timings["orient"] = time.perf_counter() - t0
-
-    # step 5b: units measured again in quiet cells (every other unit off), then a
-    # global least-squares polish when the network is small
-    report("polish", 0.8)
-    t0 = time.perf_counter()
-    try:
-        quiet = _refine_quiet_cells(Q, net, [units.err[i] for i in range(k)], rho, f_scale,
-                                    reserve=min(n_fidelity, 100))
-    except BudgetExhausted:
-        quiet = None
-    if quiet is not None:
-        net = quiet
-        diag["refined_in_quiet_cells"] = True
-    try:
-        polished = _polish(Q, net, scale, rng, reserve=min(n_fidelity, 100))
-    except BudgetExhausted:
-        polished = None
-    if polished is not None:
-        net = polished
-        diag["polished"] = True
-    timings["polish"] = time.perf_counter() - t0
-
-    # step 6: certificate
-    report("fidelity", 0.9)
-    t0 = time.perf_counter()
-    try:
-        fid = certify(net)
-    except BudgetExhausted:
-        fid = None
-    timings["fidelity"] = time.perf_counter() - t0
-    width_note = ""
-    if n_hidden is not None and int(n_hidden) != k:
-        width_note = f" (you expected {int(n_hidden)})"
-    if fid is None:
-        return done(net, f"not certified: {k} units found{width_note}, but the budget left "
-                    f"no fresh queries for the certificate", "chosen-queries", False, None)
-    exact = fid.max_error <= tol
-    if exact:
-        msg = (f"exact: {k} units found{width_note} with {Q.n_queries} queries; max output "
-               f"error {fid.max_error:.1e} ({fid.bits:.1f} bits) on {fid.n_inputs} fresh "
-               f"inputs")
-    else:
-        msg = (f"not certified: {k} units found{width_note}, but the max output error on "
-               f"fresh inputs is {fid.max_error:.1e} > tol = {tol:.1e}")
-    return done(net, msg, "chosen-queries", exact, fid)
+            msg = (f"not certified: {k} units found{width_note}, but the max output error "
+                   f"on fresh inputs is {fid.max_error:.1e} > tol = {self.tol:.1e}")
+        return self.done(net, msg, "chosen-queries", exact, fid)
