@@ -662,3 +662,15 @@ def test_learn_deep_prunes_a_too_wide_fit_to_the_truth(small):
     assert kept.widths == (6, 4) and kept.diagnostics["pruning"]["pruned"] is False
     with pytest.raises(TypeError, match="`prune` must be True or False"):
         learn_deep(X[:2000], y[:2000], [3, 2], prune="yes")
+
+
+def test_levenberg_marquardt_is_skipped_above_lm_max_params(small):
+    # the limit counts the lifted network's weights (d w_1 + ...), not the subspace
+    # network's: 10 inputs x 3 + 3 x 2 + 2 = 38 weights
+    _, X, y = small
+    kw = dict(FAST_ONE_ROUND, lm_iter=5, engine="numpy")
+    on = learn_deep(X[:8000], y[:8000], [3, 2], rng=5, lm_max_params=38, **kw)
+    off = learn_deep(X[:8000], y[:8000], [3, 2], rng=5, lm_max_params=37, **kw)
+    assert off.diagnostics["lm_iterations"] == 0 and off.diagnostics["lm_used"] is False
+    assert on.diagnostics["n_parameters"] < 37  # the subspace network is smaller
+    assert on.diagnostics["lm_iterations"] > 0 or on.heldout_error <= 1e-14

@@ -387,7 +387,7 @@ class DeepReLURegressor(_NetworkRegressor):
     lm_iter : int, default=30
         Levenberg-Marquardt iterations after the refinement (0: skip).
     lm_max_params : int, default=3000
-        Skip Levenberg-Marquardt for networks with more parameters.
+        Skip Levenberg-Marquardt for networks with more weights in full dimension.
     rounds : int, default=2
         Rounds of fitting; later ones restart in the span of the refined first
         layer.

@@ -386,9 +386,12 @@ def _screen_and_refine(fits, P, X, Y, X_ho, Y_ho, *, n_screen, screen_iter, max_
 
 def _lm_step(Ws, X, Y, *, lm_iter, n_params, lm_max_params, tol, deadline, eng):
     """Levenberg-Marquardt where L-BFGS stalls (5.4), on ``max(5000, 5 n_params)``
-    rows; kept only when it lowers the loss there. Returns the weights, the
-    iterations and whether it was kept."""
-    if not (lm_iter and n_params <= lm_max_params and time.perf_counter() < deadline):
+    rows (``n_params`` those of the network fitted in the subspace); skipped when the
+    lifted network ``Ws`` has more than ``lm_max_params`` weights (its dense ``J^T J``
+    would cost more than the rest of the fit); kept only when it lowers the loss
+    there. Returns the weights, the iterations and whether it was kept."""
+    n_full = sum(W.size for W in Ws)
+    if not (lm_iter and n_full <= lm_max_params and time.perf_counter() < deadline):
         return Ws, 0, False
     rows_lm = min(X.shape[0], max(5_000, 5 * n_params))
     before = eng.relative_error(Ws, X[:rows_lm], Y[:rows_lm])
@@ -901,7 +904,9 @@ def learn_deep(
         Training rows used by the subspace fits.
     refine_rows : int, default=None
         Rows of the full-dimensional refinement; None takes ``max(20000, 20 *
-        n_parameters)``. It is then polished on all training rows.
+        n_parameters)``, ``n_parameters`` the weights of the network fitted in the
+        subspace (``diagnostics["n_parameters"]``). It is then polished on all
+        training rows.
     fit_iter : int, default=150
         L-BFGS iterations per subspace fit.
     n_screen : int, default=4
@@ -918,7 +923,8 @@ def learn_deep(
         Levenberg-Marquardt iterations after the refinement (0: skip): near the
         truth they converge quadratically where L-BFGS stalls at the kinks.
     lm_max_params : int, default=3000
-        Skip Levenberg-Marquardt for networks with more parameters.
+        Skip Levenberg-Marquardt for networks with more weights in full dimension
+        (``d w_1 + ...``; its dense ``J^T J`` grows as their square).
     rounds : int, default=2
         Rounds of steps 2-4; later rounds (while the held-out error is above
         ``tol``) restart the subspace fits in the span of the refined first layer.
