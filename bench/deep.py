@@ -429,13 +429,7 @@ def part_biases(args) -> dict:
     out = {"n": n, "d": d, "widths": WIDTHS, "seeds": seeds, "heldout_tol": HELDOUT_TOL,
            "runs": []}
     for seed in range(seeds):
-        rng = np.random.default_rng([13, 2, d, seed])
-        base = DeepNetwork.random(d, list(WIDTHS), rng=rng)
-        biases = [0.5 * rng.standard_normal(W.shape[0]) * np.linalg.norm(W, axis=1)
-                  for W in base.weights]
-        truth = DeepNetwork(base.weights, biases)
-        X = gaussian_inputs(n, d, rng=np.random.default_rng([13, 2, d, seed, n]))
-        y = truth.predict(X)
+        truth, X, y = _biased_instance(d, n, seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Timer() as t:

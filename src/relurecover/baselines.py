@@ -34,6 +34,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ._validation import as_2d_float, check_positive_int, check_random_state
+from .deep._engine import forward as _mlp_forward
 from .networks import DeepNetwork, TwoLayerNetwork
 
 __all__ = ["BaselineResult", "fit_adam", "relative_loss"]
@@ -386,13 +387,9 @@ class _Trainer:
             Ws.append(W.requires_grad_(True))
         return Ws
 
-    @staticmethod
-    def forward(Ws, Xb):
-        """The bias-free ReLU network of weights ``Ws`` on the rows of ``Xb``."""
-        H = Xb
-        for W in Ws[:-1]:
-            H = (H @ W.T).clamp_min(0.0)
-        return H @ Ws[-1].T
+    #: the bias-free ReLU network of weights ``Ws`` on the rows of ``Xb`` (the
+    #: package's one MLP forward, for numpy and torch alike)
+    forward = staticmethod(_mlp_forward)
 
     def network(self, Ws):
         """The numpy network of the current weights, in the original scales."""

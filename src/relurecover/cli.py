@@ -521,13 +521,14 @@ def _check_deep(tol: float, engine: str) -> str:
     ``--engine torch`` without PyTorch is bad input (one line, exit code 2); ``auto``
     is torch where it is installed, numpy otherwise. Returns the engine.
     """
-    from .deep._learn import MissingDependencyError, _check_engine
+    from .deep._engine import resolve_engine
+    from .deep._learn import MissingDependencyError
 
     if not (np.isfinite(tol) and tol > 0):
         raise ValueError(f"--tol must be a positive number (a held-out relative square "
                          f"error), got {tol}.")
     try:
-        return _check_engine(engine)
+        return resolve_engine(engine)
     except MissingDependencyError as exc:
         raise ValueError(str(exc)) from None
 

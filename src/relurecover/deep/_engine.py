@@ -14,7 +14,8 @@ arrays:
 
 Both restart L-BFGS with a fresh history when it stalls (its line search fails at the
 kinks of a ReLU network), until :data:`LBFGS_STALLS` restarts in a row gain little.
-:func:`engine` picks one: ``"auto"`` is PyTorch where it is installed, numpy otherwise.
+:func:`engine` picks one (:func:`resolve_engine`: ``"auto"`` is PyTorch where it is
+installed, numpy otherwise); :func:`forward` is the network, for both.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import time
 
 import numpy as np
 
-__all__ = ["ENGINES", "NumpyEngine", "TorchEngine", "engine", "loss_and_gradient"]
+__all__ = ["ENGINES", "NumpyEngine", "TorchEngine", "engine", "forward",
+           "loss_and_gradient", "resolve_engine"]
 
 #: the values of ``learn_deep(engine=...)``.
 ENGINES = ("auto", "numpy", "torch")
@@ -47,10 +49,11 @@ LBFGS_TOL_CHANGE = 1e-18
 
 
 def forward(mats, X):
-    """``F(X)`` for the weights ``mats`` (numpy), one row per sample."""
+    """``F(X)`` for the weights ``mats``, one row per sample: numpy arrays or torch
+    tensors alike (``clip(min=0)`` is ``relu`` for both; autograd goes through it)."""
     H = X
     for W in mats[:-1]:
-        H = np.maximum(H @ W.T, 0.0)
+        H = (H @ W.T).clip(min=0.0)
     return H @ mats[-1].T
 
 
@@ -131,7 +134,7 @@ class NumpyEngine(_Engine):
         """Standard Gaussian draws of ``shape``."""
         return self._rng.standard_normal(shape)
 
-    forward = staticmethod(forward)
+    forward = staticmethod(forward)  # numpy in, numpy out
 
     @staticmethod
     def threads(n):
@@ -222,14 +225,7 @@ class TorchEngine(_Engine):
     def forward(self, mats, X):
         """``F(X)``, computed by torch, returned as numpy."""
         with self.torch.no_grad():
-            return self._forward([self._t(W) for W in mats], self._t(X)).numpy()
-
-    @staticmethod
-    def _forward(Ws, X):
-        H = X
-        for W in Ws[:-1]:
-            H = (H @ W.T).clamp_min(0.0)
-        return H @ Ws[-1].T
+            return forward([self._t(W) for W in mats], self._t(X)).numpy()
 
     @contextlib.contextmanager
     def threads(self, n):
@@ -267,7 +263,7 @@ class TorchEngine(_Engine):
             opt.zero_grad(set_to_none=False)
             total = 0.0
             for s, e in _blocks(n, chunk):
-                part = ((self._forward(Ws, Xt[s:e]) - Yt[s:e]) ** 2).sum() / n
+                part = ((forward(Ws, Xt[s:e]) - Yt[s:e]) ** 2).sum() / n
                 part.backward()
                 total += float(part.detach())
             return torch.tensor(total, dtype=torch.float64)
@@ -298,32 +294,59 @@ class TorchEngine(_Engine):
         return mats, loss, it, loss <= tol
 
 
-def engine(name, seed):
-    """The engine ``name`` (one of :data:`ENGINES`) seeded with ``seed``.
+def resolve_engine(name):
+    """The engine ``name`` names, checked, with ``"auto"`` resolved.
 
     Parameters
     ----------
     name : {"auto", "numpy", "torch"}
         ``"auto"``: PyTorch where it can be imported, numpy otherwise.
+
+    Returns
+    -------
+    str
+        ``"numpy"`` or ``"torch"``.
+
+    Raises
+    ------
+    ValueError
+        Any other name.
+    MissingDependencyError
+        ``"torch"`` without PyTorch installed.
+    """
+    from ._learn import MissingDependencyError, import_torch
+
+    if not isinstance(name, str) or name not in ENGINES:
+        raise ValueError(f"`engine` must be one of {', '.join(map(repr, ENGINES))}, "
+                         f"got {name!r}.")
+    if name == "numpy":
+        return name
+    try:
+        import_torch()
+    except MissingDependencyError:
+        if name == "torch":
+            raise
+        return "numpy"
+    return "torch"
+
+
+def engine(name, seed):
+    """The engine ``name`` (one of :data:`ENGINES`, see :func:`resolve_engine`)
+    seeded with ``seed``.
+
+    Parameters
+    ----------
+    name : {"auto", "numpy", "torch"}
+        The engine.
     seed : int
         Seeds the engine's random draws.
 
     Returns
     -------
     NumpyEngine or TorchEngine
-
-    Raises
-    ------
-    MissingDependencyError
-        ``"torch"`` without PyTorch installed.
     """
-    from ._learn import import_torch, MissingDependencyError
+    from ._learn import import_torch
 
-    if name == "numpy":
+    if resolve_engine(name) == "numpy":
         return NumpyEngine(seed)
-    try:
-        return TorchEngine(import_torch(), seed)
-    except MissingDependencyError:
-        if name == "torch":
-            raise
-        return NumpyEngine(seed)
+    return TorchEngine(import_torch(), seed)

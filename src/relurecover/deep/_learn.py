@@ -31,7 +31,7 @@ from .._progress import check_progress, report, reporting
 from .._validation import check_positive_int, check_random_state
 from ..exceptions import AssumptionWarning, ConvergenceWarning
 from ..networks import DeepNetwork
-from ._engine import ENGINES, ROW_BLOCK, engine as make_engine
+from ._engine import ROW_BLOCK, engine as make_engine, resolve_engine
 from ._filtered_pca import _check_n_directions, filtered_pca
 from ._prune import prune_network
 from ._scaling import check_samples, scale_exponent
@@ -478,22 +478,6 @@ class _Config:
     fit: dict  # keyword arguments of _fit_round (but deadline and eng)
 
 
-def _check_engine(name):
-    """The engine's name, ``"auto"`` resolved: torch where it imports, numpy otherwise."""
-    if not isinstance(name, str) or name not in ENGINES:
-        raise ValueError(f"`engine` must be one of {', '.join(map(repr, ENGINES))}, "
-                         f"got {name!r}.")
-    if name == "numpy":
-        return name
-    try:
-        import_torch()
-    except MissingDependencyError:
-        if name == "torch":
-            raise
-        return "numpy"
-    return "torch"
-
-
 def _check_count(value, name):
     """An integer >= 0 (0 skips the step), or a ValueError naming it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
@@ -608,7 +592,7 @@ def _learn_deep_iv(X, y, *, widths, subspace, n_directions, restarts, heldout, f
                    lm_iter, lm_max_params, rounds, tol, success_tol, time_limit,
                    n_threads, pca_options, biases=False, engine="auto", prune=True):
     """Check every argument of :func:`learn_deep` before any work."""
-    engine = _check_engine(engine)
+    engine = resolve_engine(engine)
     for name, flag in (("biases", biases), ("prune", prune)):
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"`{name}` must be True or False, got {flag!r}.")
@@ -777,42 +761,42 @@ def _verdict(heldout_error, success_tol, sub, rounds_out, best, notes):
     return ok, message
 
 
-def _pruned(Ws, data, eng, prune, lm_max_params):
+def _pruned(Ws, heldout, data, eng, prune, lm_max_params):
     """The weights with dead and duplicated hidden units removed (5.5), when that
-    leaves the held-out error within ``PRUNE_SLACK`` (and ``PRUNE_FLOOR``) of before.
+    leaves the held-out error within ``PRUNE_SLACK`` (and ``PRUNE_FLOOR``) of
+    ``heldout``, the error of ``Ws`` there.
 
     Works on the fitted matrices (inputs in scaled units, with the constant column
-    and constant units of 5.6 when fitting biases). Returns the weights and a report.
+    and constant units of 5.6 when fitting biases). Returns the weights, their
+    held-out error and a report.
     """
     widths = [W.shape[0] for W in Ws[:-1]]
     report = {"pruned": False, "widths_before": widths, "widths_after": widths}
     if not prune:
-        return Ws, report
+        return Ws, heldout, report
     net, how = prune_network(DeepNetwork(Ws), data["X_tr"][:PRUNE_ROWS])
     if how["widths_after"] == widths:
-        return Ws, report
-    before = eng.relative_error(Ws, data["X_ho"], data["Y_ho"])
+        return Ws, heldout, report
     mats = [np.ascontiguousarray(W) for W in net.weights]
     # the tolerances leave the pruned network near the fit, not at it: polish it
-    if sum(W.size for W in mats) <= lm_max_params:
-        rows = min(data["X_tr"].shape[0], max(5_000, 5 * sum(W.size for W in mats)))
-        mats = _levenberg_marquardt(mats, data["X_tr"][:rows], data["Y_tr"][:rows],
-                                    max_iter=PRUNE_LM_ITER, tol=1e-30,
-                                    deadline=math.inf)[0]
+    mats = _lm_step(mats, data["X_tr"], data["Y_tr"], lm_iter=PRUNE_LM_ITER,
+                    n_params=sum(W.size for W in mats), lm_max_params=lm_max_params,
+                    tol=1e-30, deadline=math.inf, eng=eng)[0]
     after = eng.relative_error(mats, data["X_ho"], data["Y_ho"])
-    report.update(how, heldout_before=float(before), heldout_after=float(after))
-    if after <= PRUNE_SLACK * before + PRUNE_FLOOR:
+    report.update(how, heldout_before=float(heldout), heldout_after=float(after))
+    if after <= PRUNE_SLACK * heldout + PRUNE_FLOOR:
         report["pruned"] = True
-        return mats, report
+        return mats, after, report
     report["widths_after"] = widths
-    return Ws, report
+    return Ws, heldout, report
 
 
 def _result(best, rounds_out, sub, data, scales, notes, cfg: _Config, timings, eng):
     """The :class:`DeepFit`: the network (pruned, 5.5) mapped back to the original units."""
-    Ws, pruning = _pruned(best["Ws"], data, eng, cfg.prune, cfg.fit["lm_max_params"])
+    Ws, heldout_error, pruning = _pruned(best["Ws"], best["heldout"], data, eng, cfg.prune,
+                                         cfg.fit["lm_max_params"])
     train_error = eng.relative_error(Ws, data["X_tr"], data["Y_tr"])
-    heldout_error = float(eng.relative_error(Ws, data["X_ho"], data["Y_ho"]))
+    heldout_error = float(heldout_error)
     ex, ey, sy = scales
     mats = [W.copy() for W in Ws]
     # positively homogeneous: F(x 2^-ex) / sy 2^-ey is the network with W_1 2^-ex
