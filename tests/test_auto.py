@@ -144,3 +144,34 @@ def test_marginal_transforms_match_scipy():
                                    scipy.stats.skewtest(B, axis=0).statistic, atol=1e-10)
         np.testing.assert_allclose(_kurtosis_z(g2, n),
                                    scipy.stats.kurtosistest(B, axis=0).statistic, atol=1e-10)
+
+
+def test_auto_and_gaussian_give_the_same_network_for_the_same_seed():
+    # auto's checks draw from a child stream of rng: the Gaussian path it picks
+    # makes the draws it makes when named, so the two calls agree bit for bit
+    from relurecover import TwoLayerNetwork, recover_two_layer
+
+    truth = TwoLayerNetwork.random(12, 4, 5, rng=3)
+    X = gaussian_inputs(30_000, 12, rng=4)  # > CHECK_ROWS: the checks draw rows
+    Y = truth.predict(X)
+    a = recover_two_layer(X, Y, rng=7)
+    g = recover_two_layer(X, Y, rng=7, method="gaussian")
+    assert a.method == g.method == "gaussian" and a.exact and g.exact
+    assert np.array_equal(a.network.V, g.network.V)
+    assert np.array_equal(a.network.U, g.network.U)
+    # and the caller's generator is left where the named path leaves it
+    r_auto, r_gauss = np.random.default_rng(5), np.random.default_rng(5)
+    recover_two_layer(X, Y, rng=r_auto)
+    recover_two_layer(X, Y, rng=r_gauss, method="gaussian")
+    assert r_auto.random() == r_gauss.random()
+
+
+def test_checks_on_a_float32_array_and_a_row_subset_match_float64():
+    # the rows checked are gathered a block at a time, converted to float64
+    X = gaussian_inputs(CHECK_ROWS + 5000, 20, rng=6)
+    c64 = gaussian_checks(X, rng=np.random.default_rng(1))
+    c32 = gaussian_checks(X.astype(np.float32).astype(np.float64), rng=np.random.default_rng(1))
+    assert c64["n_checked"] == CHECK_ROWS
+    assert abs(c64["mardia_b2"] - c32["mardia_b2"]) < 1e-4 * c64["mardia_b2"]
+    c32b = gaussian_checks(X.astype(np.float32), rng=np.random.default_rng(1))
+    assert c32b["mardia_b2"] == pytest.approx(c32["mardia_b2"], rel=1e-12)

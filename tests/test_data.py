@@ -341,3 +341,20 @@ def test_passes_over_chunked_data_report_their_progress(tmp_path):
     for stage in ("validation", "first moment", "output layer"):
         f = seen[stage]
         assert len(f) >= 5 and f == sorted(f) and f[-1] == 1.0, (stage, f)
+
+
+def test_gather_rows_appends_a_column_without_a_second_copy(tmp_path):
+    from relurecover.data import as_chunked, gather_rows
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((10_000, 7))
+    rows = np.sort(rng.choice(10_000, 5000, replace=False))
+    ones = rng.random(5000)
+    Xa = gather_rows(X, rows, last_column=ones, block=777)
+    assert Xa.flags.c_contiguous and Xa.shape == (5000, 8)
+    assert np.array_equal(Xa[:, :7], X[rows]) and np.array_equal(Xa[:, 7], ones)
+    assert gather_rows(X) is X  # nothing to gather or append: no copy
+    assert np.array_equal(gather_rows(X.astype(np.float32), rows), X.astype(np.float32)[rows])
+    np.save(tmp_path / "x.npy", X)
+    C = as_chunked(str(tmp_path / "x.npy"))
+    assert np.array_equal(gather_rows(C, rows, last_column=ones), Xa)

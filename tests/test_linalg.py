@@ -117,3 +117,21 @@ def test_inverse_sqrt():
     A, w = inverse_sqrt(M)
     np.testing.assert_allclose(A @ M @ A, np.eye(4), atol=1e-12)
     assert np.all(np.diff(w) >= 0)
+
+
+def test_affine_rank_is_the_rank_of_affine_column_space():
+    from relurecover._linalg import affine_column_space, affine_rank
+
+    rng = np.random.default_rng(0)
+    H = rng.standard_normal((2000, 4))
+    cases = [H @ rng.standard_normal((4, 9)) + 3.0,        # rank 4 plus a constant
+             rng.standard_normal((500, 6)),                 # full rank
+             np.zeros((10, 2))]                             # nothing
+    big = cases[0].copy()
+    big[7] *= 1e12  # one huge row hides nothing
+    for Y in cases + [big]:
+        assert affine_rank(Y) == affine_column_space(Y)[2]
+    assert [affine_rank(Y) for Y in cases] == [4, 6, 0]
+    o = rng.random(2000) + 0.5
+    Yo = H @ rng.standard_normal((4, 5)) + np.outer(o, np.ones(5))
+    assert affine_rank(Yo, o) == affine_column_space(Yo, o)[2] == 4

@@ -128,6 +128,32 @@ def check_random_state(rng, name: str = "rng") -> np.random.Generator:
     return np.random.default_rng(int(rng))
 
 
+def child_generator(rng: np.random.Generator) -> np.random.Generator:
+    """A generator independent of ``rng`` that leaves ``rng``'s own stream untouched.
+
+    A step that only looks at the data (``method="auto"``'s checks) draws from such
+    a child, so the path it picks makes the same draws as when that path is named
+    directly: ``method="auto"`` and ``method="gaussian"`` give the same network for
+    the same seed.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The parent.
+
+    Returns
+    -------
+    numpy.random.Generator
+        ``rng.spawn(1)[0]`` (a child of its seed sequence: reproducible, and a new
+        child at each call); for a generator without a seed sequence, one seeded
+        from ``rng`` (which then advances it).
+    """
+    try:
+        return rng.spawn(1)[0]
+    except (TypeError, ValueError, AttributeError):
+        return np.random.default_rng(rng.integers(2**63))
+
+
 def check_chunk_size(chunk_size, name: str = "chunk_size") -> int:
     """Return ``chunk_size`` as an int >= 1, or raise an error naming it.
 

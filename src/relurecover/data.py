@@ -545,6 +545,46 @@ def sample_rows(A, size: int, rng, *, sort: bool = True) -> np.ndarray:
     return np.sort(idx) if sort else idx
 
 
+def gather_rows(A, rows=None, *, last_column=None, block: int = 4096) -> np.ndarray:
+    """``A[rows]`` as one float64 array, with ``last_column`` appended when given.
+
+    The rows are copied into the result a block at a time, so no second ``n x d``
+    array is allocated and touched (the ``[x, 1]`` rows of the rounding used to be
+    a gather followed by a ``hstack``: twice the page faults of a fresh 160 MB
+    array at ``d = 1000``).
+
+    Parameters
+    ----------
+    A : ndarray or ChunkedArray of shape (n, d)
+        The rows.
+    rows : ndarray of int, default=None
+        Which rows, in the order wanted (None: all).
+    last_column : ndarray of shape (len(rows),), default=None
+        A column to append (the bias column of the rounding).
+    block : int, default=4096
+        Rows copied at a time.
+
+    Returns
+    -------
+    ndarray of shape (len(rows), d) or (len(rows), d + 1)
+        C-ordered; without ``last_column`` and ``rows`` None, ``A`` itself when it
+        is already a float64 array.
+    """
+    if not isinstance(A, np.ndarray) and rows is not None:
+        A, rows = A[rows], None  # a store: its own gather reads each chunk once
+    if last_column is None and rows is None:
+        return np.asarray(A, dtype=float)
+    n = A.shape[0] if rows is None else len(rows)
+    d = A.shape[1]
+    out = np.empty((n, d + (last_column is not None)))
+    for start in range(0, n, block):
+        sl = slice(start, min(n, start + block))
+        out[sl, :d] = A[sl] if rows is None else A[rows[sl]]
+    if last_column is not None:
+        out[:, d] = last_column
+    return out
+
+
 def check_structure(a: ChunkedArray, name: str = "X", *, allow_1d_column: bool = False):
     """The checks that need no pass over the data: real dtype, 2-D (or 1-D read as
     a column), at least one row and one column. Raises ValueError.

@@ -56,7 +56,7 @@ import scipy.linalg
 import scipy.special
 import scipy.stats
 
-from .._linalg import RANK_RTOL, affine_column_space
+from .._linalg import RANK_RTOL, affine_rank
 from ..data import sample_rows
 from ..moments import iter_chunks
 
@@ -324,10 +324,19 @@ def gaussian_checks(X: np.ndarray, *, rng) -> dict:
     """
     t0 = time.perf_counter()
     n, d = X.shape
-    if n > CHECK_ROWS:  # gather the rows checked, never a copy of all of X
-        X = X[sample_rows(X, CHECK_ROWS, rng)]
+    rows = None
+    if n > CHECK_ROWS:  # the rows checked, never a copy of all of X
+        rows = sample_rows(X, CHECK_ROWS, rng)
         n = CHECK_ROWS
-    X = np.asarray(X, dtype=float)
+        if not isinstance(X, np.ndarray):  # a store: read the rows once
+            X, rows = X[rows], None
+
+    def blocks():
+        """The rows checked, :data:`WHITEN_BLOCK` at a time, as float64: gathered a
+        block at a time from an array (small temporaries, no n x d copy)."""
+        for sl in iter_chunks(n, WHITEN_BLOCK):
+            yield sl, np.asarray(X[sl] if rows is None else X[rows[sl]], dtype=float)
+
     out = {"n_checked": n, "whitening": None}
 
     def refuse(rank, why):
@@ -338,7 +347,10 @@ def gaussian_checks(X: np.ndarray, *, rng) -> dict:
     if n < d + MIN_SPARE_ROWS:
         return refuse(min(n, d), f"only {n} rows: too few to test in d = {d} dimensions "
                       f"(need d + {MIN_SPARE_ROWS})")
-    S = X.T @ X / n  # second moment about 0: the model has no bias
+    S = np.zeros((d, d))
+    for _, Xb in blocks():
+        S += Xb.T @ Xb
+    S /= n  # second moment about 0: the model has no bias
     w = np.linalg.eigvalsh(S)
     rank = int(np.count_nonzero(w > EIGENVALUE_RTOL * max(w[-1], 1e-300)))
     if rank < d:
@@ -353,15 +365,15 @@ def gaussian_checks(X: np.ndarray, *, rng) -> dict:
     # q_i = z_i^T z_i = x_i^T S^-1 x_i
     s1, s2, s3, s4 = (np.zeros(d) for _ in range(4))
     q = np.empty(n)
-    for sl in iter_chunks(n, WHITEN_BLOCK):
-        Z = scipy.linalg.solve_triangular(L, X[sl].T, lower=True, check_finite=False).T
+    for sl, Xb in blocks():
+        Z = scipy.linalg.solve_triangular(L, Xb.T, lower=True, check_finite=False).T
         Z2 = Z * Z
         s1 += Z.sum(axis=0)
         s2 += Z2.sum(axis=0)
         s3 += np.einsum("ij,ij->j", Z2, Z)
         s4 += np.einsum("ij,ij->j", Z2, Z2)
         q[sl] = Z2.sum(axis=1)
-    del Z, Z2
+    del Z, Z2, Xb
     # Hotelling: T / n ~ Beta(d / 2, (n - d) / 2), exactly
     T = float(s1 @ s1) / n
     mean_z = _z_upper(_beta_log_sf(T / n, d / 2, (n - d) / 2))
@@ -428,7 +440,7 @@ def choose_method(X: np.ndarray, Y: np.ndarray, k: int | None, *, rng) -> tuple[
     sub = Y if n <= RANK_Y_ROWS else Y[sample_rows(Y, RANK_Y_ROWS, rng, sort=False)]
     # rank modulo the constant (an output bias adds it, docs/algorithms.md 6.2);
     # row-capped: one huge row hides nothing
-    rank_Y = affine_column_space(sub, rtol=RANK_Y_RTOL)[2]
+    rank_Y = affine_rank(sub, rtol=RANK_Y_RTOL)
     if k is not None and rank_Y < k:
         return "few-outputs", {
             "auto": f"Y has numerical rank {rank_Y} < n_hidden = {k}: rank(U) < k.",

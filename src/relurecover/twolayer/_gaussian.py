@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._linalg import affine_column_space, row_span
-from ..data import sample_rows
+from ..data import gather_rows, sample_rows
 from .._progress import report
 from ..exceptions import AssumptionWarning, warn
 from ..moments import contracted_second_moments, first_moment, second_moment_weights
@@ -100,7 +100,7 @@ def _directions(M1, Q, Xw, Yw, *, rng, chunk_size, timings) -> _Moments:
     return _Moments(Q=Q, P=P * signs, T=T, Zw=Zw)
 
 
-def _round_units(mo: _Moments, Xw, Yw, B, n, ones, *, activation, rng, max_starts,
+def _round_units(mo: _Moments, Xa, Yw, B, n, ones, *, activation, rng, max_starts,
                  deadline, time_limit, chunk_size, diag, timings, offset_w=None):
     """Steps 4-5 (docs/algorithms.md 1.4-1.5, 6): rounding from the moment starts,
     then deflated Jennrich starts and random starts, until ``r`` units are certified.
@@ -114,15 +114,14 @@ def _round_units(mo: _Moments, Xw, Yw, B, n, ones, *, activation, rng, max_start
     ("" when it did not).
     """
     t0 = time.perf_counter()
-    n_work, d = Xw.shape
+    n_work, d = Xa.shape[0], Xa.shape[1] - (ones is not None)
     r = B.shape[1] - 1  # units; B also holds the constant vector
     m = Yw.shape[1]
     Q, T = mo.Q, mo.T
     projected = n_work >= PROJECTED_MIN_ROWS * d and Q.shape[1] == r
     if ones is None:  # no hidden biases (Activation.bias_identifiable)
-        Xa, Za = Xw, mo.Zw
+        Za = mo.Zw
     else:
-        Xa = np.hstack([Xw, ones[:, None]])
         Za = np.hstack([mo.Zw, ones[:, None]])
     search = UnitSearch(F=Za if projected else Xa, B=B, X=Xa, activation=activation,
                         n_null=min(2 * r + 7, n_work // 4), split_degenerate=True)
@@ -252,7 +251,6 @@ def _recover_exact(X, Y, k, *, activation, rng, tol, max_starts, time_limit, chu
     t0 = time.perf_counter()
     n_work = n if work_rows is None else min(n, work_rows)
     rows = sample_rows(X, n_work, rng) if n_work < n else None
-    Xw = np.asarray(X if rows is None else X[rows], dtype=float)
     Yw = np.asarray(Y if rows is None else Y[rows], dtype=float)
     ones = np.ones(n_work) if bias_column is None else (
         bias_column if rows is None else bias_column[rows])
@@ -260,6 +258,9 @@ def _recover_exact(X, Y, k, *, activation, rng, tol, max_starts, time_limit, chu
         ones = None
         diag["hidden_biases"] = ("not fitted: for this activation a hidden bias is not "
                                  "identifiable (see Activation.bias_identifiable)")
+    # the rows [x, 1] of the rounding, gathered once; Xw is a view of them
+    Xa = gather_rows(X, rows, last_column=ones)
+    Xw = Xa if ones is None else Xa[:, :d]
     off_w = None if offset is None else (offset if rows is None else offset[rows])
     Bfull, s, rank = affine_column_space(Yw, off_w)
     diag.update(rank_Y=rank, singular_values_Y=s, n_work=n_work)
@@ -303,7 +304,7 @@ def _recover_exact(X, Y, k, *, activation, rng, tol, max_starts, time_limit, chu
     Yc = Yw - Yw.mean(axis=0)  # centred once: the moments' labels (the span is the same)
     mo = _directions(M1, Q, Xw, Yc, rng=rng, chunk_size=chunk_size, timings=timings)
     search, stop_reason = _round_units(
-        mo, Xw, Yc, B, n, ones, offset_w=off_w, activation=activation, rng=rng,
+        mo, Xa, Yc, B, n, ones, offset_w=off_w, activation=activation, rng=rng,
         max_starts=max_starts, deadline=deadline, time_limit=time_limit, chunk_size=chunk_size, diag=diag,
         timings=timings)
     return _output_layer(X, Y, k, rank, search, Qx, stop_reason, problems, activation=activation,

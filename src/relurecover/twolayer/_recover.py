@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from .._linalg import (
-    affine_column_space,
+    affine_rank,
     caps_from_norms,
     power_of_two_scale,
     relative_residual,
@@ -29,6 +29,7 @@ from .._validation import (
     check_chunk_size,
     check_positive_int,
     check_random_state,
+    child_generator,
 )
 from ..activations import get_activation
 from ..data import ChunkedArray, as_chunked, is_chunked_source, open_rows, sample_rows
@@ -326,7 +327,9 @@ def _dispatch(X, Y, k, method, act, *, rng, tol, max_starts, time_limit, work_ro
 
         t0 = time.perf_counter()
         report("auto checks", 0.0)
-        method, diag_auto = choose_method(X, Y, k, rng=rng)
+        # the checks draw from a child stream: the path chosen makes the same draws
+        # as when it is named (auto and gaussian give the same network)
+        method, diag_auto = choose_method(X, Y, k, rng=child_generator(rng))
         t_auto = time.perf_counter() - t0
         report("auto checks", 1.0)
     kw = dict(activation=act, rng=rng, tol=tol, max_starts=max_starts,
@@ -365,7 +368,7 @@ def _run_gaussian(X, Y, k, diag_auto, *, activation, rng, tol, max_starts, time_
                                                                 sort=False)
         sub = Y if sub_rows is None else Y[sub_rows]
         osub = None if offset is None or n <= RANK_SUBSAMPLE else offset[sub_rows]
-        k = min(affine_column_space(sub, offset if n <= RANK_SUBSAMPLE else osub)[2], d)
+        k = min(affine_rank(sub, offset if n <= RANK_SUBSAMPLE else osub), d)
     if max_starts is None:
         max_starts = max(200, 20 * k)
     if work_rows is None:
