@@ -372,6 +372,47 @@ def test_learn_deep_is_scale_free(small, fast_fit):
     assert rel < 1e-3
 
 
+def test_outlier_rows_are_set_aside_and_scored(small, fast_fit, small_pca):
+    # one row of norm 1e8 times the others' made filtered PCA find all d directions
+    # and the fit fail (held-out 0.29); rows far outside a Gaussian's range are now
+    # set aside before any moment or fit, and scored at the end
+    truth, X, y = small
+    assert fast_fit.diagnostics["outliers"] is None  # Gaussian data: nothing set aside
+    Xo, yo = X[:8000].copy(), y[:8000].copy()
+    Xo[5] *= 1e8
+    Xo[9] *= 1e250
+    yo = truth.predict(Xo)
+    yo[9] = 1.0  # a corrupted label on an outlier row: no network fits it
+    fit = learn_deep(Xo, yo, [3, 2], rng=5, **FAST_ONE_ROUND)
+    assert fit.success and fit.subspace.n_found == 3
+    out = fit.diagnostics["outliers"]
+    assert out["rows"] == [5, 9] and 249 < out["log10_norm_ratio"] < 251
+    assert out["max_relative_error"] > 1e200  # the corrupted row, said
+    assert "2 outlier rows" in fit.message and "set aside" in fit.message
+    assert fit.diagnostics["n_train"] + fit.diagnostics["n_heldout"] == 8000 - 2
+    # filtered PCA alone sets them aside too
+    Xp = X.copy()
+    Xp[3] *= 1e6
+    sub = filtered_pca(Xp, truth.predict(Xp))
+    assert sub.n_found == small_pca.n_found == 3
+    assert list(sub.diagnostics["outlier_rows"]) == [3] and "outlier row" in sub.message
+    assert small_pca.diagnostics["outlier_rows"] is None
+
+
+def test_many_outlier_rows_are_kept_and_said():
+    from relurecover.deep._scaling import OUTLIER_MAX_FRACTION, set_aside_outliers
+
+    X = gaussian_inputs(5000, 6, rng=3)
+    Y = X[:, :1].copy()
+    X[: int(3 * OUTLIER_MAX_FRACTION * 5000)] *= 1e3  # 3% of rows: not a few bad rows
+    Xk, Yk, out, note = set_aside_outliers(X, Y)
+    assert Xk is X and Yk is Y and out is None
+    assert "do not look like" in note
+    # at every scale: 1e-300 and 1e300 data have no outliers of their own
+    for s in (1e-300, 1e300):
+        assert set_aside_outliers(X[1000:] * s, Y[1000:])[2] is None
+
+
 def test_learn_deep_with_a_given_subspace(small):
     truth, X, y = small
     basis = np.linalg.qr(truth.weights[0].T)[0]

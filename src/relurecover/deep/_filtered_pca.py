@@ -25,7 +25,7 @@ import numpy as np
 from .._validation import check_positive_int
 from ..metrics import principal_angles
 from ..moments import DEFAULT_CHUNK, grouped_grams, slice_moments
-from ._scaling import check_samples, scale_exponent, standardize_inputs
+from ._scaling import check_samples, scale_exponent, set_aside_outliers, standardize_inputs
 from ._subspace import Subspace, scale_note
 
 __all__ = ["filtered_pca", "DEFAULT_QUANTILES"]
@@ -498,6 +498,7 @@ def filtered_pca(
     True
     """
     X, Y = check_samples(X, y, zero_y="there is no direction to find.")
+    X, Y, outliers, input_note = set_aside_outliers(X, Y)  # 5.1: not Gaussian rows
     opts = _pca_options(*X.shape, n_directions=n_directions, quantiles=quantiles,
                         thresholds=thresholds, margin=margin, max_rounds=max_rounds,
                         cell_dims=cell_dims, min_cell=min_cell, reestimate=reestimate,
@@ -521,7 +522,9 @@ def filtered_pca(
     return Subspace(
         basis=V, eigenvalues=np.array(vals), floors=np.array(floors),
         filters=tuple(names), rounds=np.array(rounds, dtype=int), method="filtered",
-        message=message + scale_note(x_scale), timings=timings,
+        message=message + scale_note(x_scale) + (f" Note: {input_note}." if input_note
+                                                  else ""), timings=timings,
         diagnostics={"thresholds": labels.taus, "rounds": rounds_diag, "n": X.shape[0],
-                     "d": X.shape[1], "reestimate": reest, "input_scale": x_scale},
+                     "d": X.shape[1], "reestimate": reest, "input_scale": x_scale,
+                     "outlier_rows": None if outliers is None else outliers.rows},
     )

@@ -27,6 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .._linalg import safe_norm
 from .._progress import check_progress, report, reporting
 from .._validation import check_positive_int, check_random_state
 from ..exceptions import AssumptionWarning, ConvergenceWarning
@@ -34,7 +35,7 @@ from ..networks import DeepNetwork
 from ._engine import ROW_BLOCK, engine as make_engine, resolve_engine
 from ._filtered_pca import _check_n_directions, filtered_pca
 from ._prune import prune_network
-from ._scaling import check_samples, scale_exponent
+from ._scaling import OutlierRows, check_samples, scale_exponent, set_aside_outliers
 from ._subspace import Subspace
 
 __all__ = ["DeepFit", "learn_deep", "MissingDependencyError", "import_torch"]
@@ -139,7 +140,10 @@ class DeepFit:
     diagnostics : dict
         Rows used per stage, iterations, the chosen restart and architecture, the
         power-of-two exponents the data were rescaled by, the engine (``"numpy"`` or
-        ``"torch"``).
+        ``"torch"``), ``"pruning"``, ``"fitted_widths"``, and ``"outliers"``: None, or
+        the rows set aside as far outside a Gaussian's range (not fitted; their
+        indices, ``log10`` of the largest norm ratio and the network's largest
+        relative error on them, docs/algorithms.md 5.1).
     """
 
     network: DeepNetwork
@@ -476,6 +480,8 @@ class _Config:
     engine: str  # "numpy" or "torch" (resolved from "auto")
     prune: bool  # remove dead and duplicated hidden units at the end (5.5)
     fit: dict  # keyword arguments of _fit_round (but deadline and eng)
+    outliers: OutlierRows | None = None  # rows set aside (5.1): scored, not fitted
+    input_note: str = ""  # what the outlier check said of the inputs
 
 
 def _check_count(value, name):
@@ -597,6 +603,8 @@ def _learn_deep_iv(X, y, *, widths, subspace, n_directions, restarts, heldout, f
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"`{name}` must be True or False, got {flag!r}.")
     X, Y = check_samples(X, y, zero_y="there is nothing to learn.")
+    # a few rows far outside a Gaussian's range are not fitted, only scored (5.1)
+    X, Y, outliers, input_note = set_aside_outliers(X, Y)
     n, d = X.shape
     basis = _check_subspace(subspace, d)
     n_ho = check_deep_sample_size(n, d, heldout)
@@ -625,7 +633,8 @@ def _learn_deep_iv(X, y, *, widths, subspace, n_directions, restarts, heldout, f
                          pca_options=_check_pca_options(pca_options), n_ho=n_ho,
                          rounds=check_positive_int(rounds, "rounds"),
                          success_tol=float(success_tol), exponents=_check_exponents(X, Y),
-                         biases=bool(biases), engine=engine, prune=bool(prune), fit=fit)
+                         biases=bool(biases), engine=engine, prune=bool(prune), fit=fit,
+                         outliers=outliers, input_note=input_note)
 
 
 # --------------------------------------------------------------------------- steps
@@ -812,13 +821,17 @@ def _result(best, rounds_out, sub, data, scales, notes, cfg: _Config, timings, e
         raise ValueError("the learned network overflows float64 in the units of X and y; "
                          "multiply X (or y) by a constant closer to 1.")
     ok, message = _verdict(heldout_error, cfg.success_tol, sub, rounds_out, best, notes)
+    network = DeepNetwork(mats, None if b1 is None
+                          else [b1] + [np.zeros(M.shape[0]) for M in mats[1:]])
+    outliers = _score_outliers(network, cfg.outliers)
+    if outliers is not None:
+        message += (f" On the {len(outliers['rows'])} row(s) set aside the largest relative "
+                    f"error is {outliers['max_relative_error']:.3g}.")
     keys = ("fit_rows", "refine_rows", "refine_iterations", "polish_iterations",
             "lm_iterations", "lm_used", "subspace_fit_error", "chosen_restart",
             "screened_errors", "candidates", "n_parameters")
     return DeepFit(
-        network=DeepNetwork(mats, None if b1 is None
-                            else [b1] + [np.zeros(M.shape[0]) for M in mats[1:]]),
-        heldout_error=heldout_error,
+        network=network, heldout_error=heldout_error,
         train_error=float(train_error), success=bool(ok), success_tol=cfg.success_tol,
         message=message, subspace=sub,
         widths=tuple(w - 1 for w in pruning["widths_after"]) if cfg.biases
@@ -829,8 +842,27 @@ def _result(best, rounds_out, sub, data, scales, notes, cfg: _Config, timings, e
                      "kept_round": best["round"], "rounds": rounds_out,
                      "scale_exponents": (ex, ey), "engine": eng.name,
                      "fitted_widths": tuple(best["arch"]), "pruning": pruning,
-                     **{k: best[k] for k in keys}},
+                     "outliers": outliers, **{k: best[k] for k in keys}},
     )
+
+
+def _score_outliers(network: DeepNetwork, outliers: OutlierRows | None) -> dict | None:
+    """The network's error on the rows set aside (5.1): they are real data, not fitted.
+
+    Returns None when none were, else their indices, ``log10`` of the largest norm
+    ratio and the largest per-row relative error ``||F(x_i) - y_i|| / ||y_i||``
+    (``inf`` where ``F`` overflows at such a row).
+    """
+    if outliers is None:
+        return None
+    with np.errstate(all="ignore"):
+        R = network.predict(outliers.X).reshape(outliers.Y.shape) - outliers.Y
+        num = np.array([safe_norm(r) for r in R])
+        den = np.array([max(safe_norm(y), 1e-300) for y in outliers.Y])
+        rel = np.where(np.isfinite(num), num / den, np.inf)
+    return {"rows": [int(i) for i in outliers.rows],
+            "log10_norm_ratio": outliers.log10_norm_ratio,
+            "max_relative_error": float(rel.max())}
 
 
 # --------------------------------------------------------------------------- public
@@ -983,6 +1015,8 @@ def learn_deep(
         data, scales = _split(X, Y, cfg, rng)
         timings = {}
         sub, P, notes = _subspace_step(data, subspace, cfg, timings)
+        if cfg.input_note:
+            notes.insert(0, cfg.input_note)
         r = P.shape[1]
         if cfg.biases:
             # filtered PCA is unchanged (y depends on x through W_1 x + b_1 only); the

@@ -10,17 +10,29 @@ the same function of the original data.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import scipy.stats
 
 from .._validation import as_2d_float
 from ..moments import DEFAULT_CHUNK, iter_chunks
 
-__all__ = ["check_samples", "rms_exponent", "standardize_inputs", "scale_exponent"]
+__all__ = ["OutlierRows", "check_samples", "outlier_rows", "rms_exponent",
+           "set_aside_outliers", "standardize_inputs", "scale_exponent"]
 
 #: the mean square of the inputs counts as 1 (the model, ``x ~ N(0, I)``) when it is
 #: within this many standard errors of 1 (``sqrt(2 / (n d))`` for Gaussian entries);
 #: further away, the inputs are divided by their root mean square first.
 SCALE_Z = 6.0
+#: a row is an outlier when its squared norm, in units of the sample's scale (the
+#: median squared norm over the median of chi-square(d)), is above the chi-square(d)
+#: quantile of upper tail ``OUTLIER_P / n``: a sample of ``N(0, s^2 I)`` of any size
+#: has one with probability about OUTLIER_P.
+OUTLIER_P = 1e-6
+#: outliers are set aside only when they are at most this fraction of the rows; more
+#: are not a few bad rows but inputs that are not Gaussian (kept, and said).
+OUTLIER_MAX_FRACTION = 0.01
 
 
 def check_samples(X, y, *, zero_y: str):
@@ -101,3 +113,105 @@ def standardize_inputs(X, chunk_size: int = DEFAULT_CHUNK):
     if abs(c * c - 1.0) <= SCALE_Z * np.sqrt(2.0 / X.size):
         return (X if e == 0 else np.ldexp(X, -e)), float(np.ldexp(1.0, e))
     return np.ldexp(X, -e) / c, float(np.ldexp(c, e))
+
+
+def outlier_rows(X, chunk_size: int = DEFAULT_CHUNK) -> tuple[np.ndarray, np.ndarray]:
+    """Rows far outside the range of a Gaussian sample (see :data:`OUTLIER_P`).
+
+    Norms are measured as ``max_j |x_ij|`` times the norm of the row in units of it,
+    in logarithms, so rows at any scale (1e-300 to 1e300) neither overflow nor
+    underflow, and the scale is the median (one huge row cannot move it).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        The inputs.
+    chunk_size : int, default=DEFAULT_CHUNK
+        Rows read at a time.
+
+    Returns
+    -------
+    rows : ndarray of int
+        Indices of the outlier rows, increasing.
+    log_ratio : ndarray of shape (len(rows),)
+        ``log10`` of each one's norm over the median row norm.
+    """
+    n, d = X.shape
+    log_sq = np.empty(n)
+    for sl in iter_chunks(n, chunk_size):
+        A = np.asarray(X[sl], dtype=np.float64)
+        top = np.abs(A).max(axis=1)
+        safe = np.where(top > 0, top, 1.0)
+        B = A / safe[:, None]
+        with np.errstate(divide="ignore"):
+            log_sq[sl] = np.where(top > 0, 2.0 * np.log(safe)
+                                  + np.log(np.einsum("ij,ij->i", B, B)), -np.inf)
+    med = float(np.median(log_sq))
+    if not np.isfinite(med):  # most rows zero: no scale to measure against
+        return np.zeros(0, dtype=int), np.zeros(0)
+    limit = float(np.log(scipy.stats.chi2.isf(OUTLIER_P / n, d) / scipy.stats.chi2.median(d)))
+    rows = np.flatnonzero(log_sq - med > limit)
+    return rows, (log_sq[rows] - med) / (2.0 * np.log(10.0))
+
+
+@dataclass(frozen=True)
+class OutlierRows:
+    """Rows set aside by :func:`set_aside_outliers` (docs/algorithms.md 5.1).
+
+    Attributes
+    ----------
+    rows : ndarray of int
+        Their indices in the data as given.
+    X, Y : ndarray
+        Their inputs and labels.
+    log10_norm_ratio : float
+        ``log10`` of the largest one's norm over the median row norm.
+    """
+
+    rows: np.ndarray
+    X: np.ndarray
+    Y: np.ndarray
+    log10_norm_ratio: float
+
+
+def set_aside_outliers(X, Y, chunk_size: int = DEFAULT_CHUNK):
+    """``X`` and ``Y`` without their outlier rows (:func:`outlier_rows`), when few.
+
+    The deep path's moments and fits assume ``x ~ N(0, I)``: one row of norm 1e4
+    times the others' made filtered PCA find all ``d`` directions. A few such rows
+    (at most :data:`OUTLIER_MAX_FRACTION`) are set aside and returned, so that the
+    caller can measure the result on them; more are kept and a note says the
+    inputs do not look Gaussian. Data without outliers are returned as they are.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    Y : ndarray of shape (n, m)
+    chunk_size : int, default=DEFAULT_CHUNK
+
+    Returns
+    -------
+    X, Y : ndarray
+        The rows kept (the arrays themselves when nothing is set aside).
+    outliers : OutlierRows or None
+        The rows set aside.
+    note : str
+        "" or a sentence for the caller's message.
+    """
+    rows, ratio = outlier_rows(X, chunk_size)
+    if rows.size == 0:
+        return X, Y, None, ""
+    n = X.shape[0]
+    top = float(ratio.max())
+    if rows.size > OUTLIER_MAX_FRACTION * n:
+        return X, Y, None, (
+            f"{rows.size} of {n} rows lie far outside the range of a Gaussian sample "
+            f"(norms up to 10^{top:.1f} times the median): the inputs do not look like "
+            "x ~ N(0, s^2 I), which this method assumes")
+    keep = np.ones(n, dtype=bool)
+    keep[rows] = False
+    out = OutlierRows(rows=rows, X=X[rows], Y=Y[rows], log10_norm_ratio=top)
+    note = (f"{rows.size} outlier row{'s' if rows.size > 1 else ''} (norm up to 10^{top:.1f} "
+            f"times the median; rows {', '.join(map(str, rows[:5]))}"
+            f"{', ...' if rows.size > 5 else ''}) set aside: not a draw of a Gaussian")
+    return X[keep], Y[keep], out, note
