@@ -43,7 +43,7 @@ With ``S = X^T X / n`` the second moment about 0 (the model has no bias) and
 Cost: one ``X^T X`` on the rows checked (a symmetric rank-n update), the eigenvalues
 and the Cholesky factor of ``S`` (``O(d^3)``; the eigenvectors only when whitening),
 one triangular solve for ``Z`` and a few elementwise passes over ``Z``: at
-``d = 1000, n = 2e5`` about 2.6 passes of ``X @ V.T`` with ``k = 50``, single-threaded
+``d = 1000, n = 2e5`` about 1.7 passes of ``X @ V.T`` with ``k = 50``, single-threaded
 (``bench/auto_checks.py``).
 """
 
@@ -420,7 +420,8 @@ def choose_method(X: np.ndarray, Y: np.ndarray, k: int | None, *, rng) -> tuple[
     k : int or None
         Number of hidden units, when given.
     rng : numpy.random.Generator
-        Picks the rows the checks look at.
+        Picks the rows the checks look at (``recover_two_layer`` passes a child of
+        its own generator, so the path chosen makes the draws it makes when named).
 
     Returns
     -------
