@@ -244,3 +244,26 @@ def test_repr_shows_verdict():
                          n_hidden=3, rng=0, max_starts=20)
     assert repr(bad).startswith("Recovery(NOT exact, certificate=")
     assert "message: not" in repr(bad)
+
+
+def test_the_rounding_stops_at_its_deadline():
+    # a search in progress ends within one rounding step of the caller's time_limit,
+    # the reflection search included (it used to run its three rounds to the end)
+    import time
+
+    from relurecover.activations import get_activation
+    from relurecover.twolayer._rounding import UnitSearch, find_by_reflection
+
+    net = TwoLayerNetwork.random(20, 5, 6, rng=0)
+    X = gaussian_inputs(2000, 20, rng=1)
+    Xa = np.hstack([X, np.ones((2000, 1))])
+    Y = net.predict(X)
+    B = np.linalg.qr(np.hstack([np.ones((2000, 1)), Y]))[0]
+    relu = get_activation("relu")
+    starts = np.random.default_rng(2).standard_normal((21, 40))
+    late = UnitSearch(F=Xa, B=B, X=Xa, activation=relu, n_null=17,
+                      deadline=time.perf_counter() - 1.0)
+    assert late.run(starts) == 0 and late.rounding_iterations == 0
+    assert find_by_reflection(late, starts) == 0
+    on_time = UnitSearch(F=Xa, B=B, X=Xa, activation=relu, n_null=17)
+    assert on_time.run(starts) == 5  # the same search without a deadline finds them

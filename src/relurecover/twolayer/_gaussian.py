@@ -124,7 +124,8 @@ def _round_units(mo: _Moments, Xa, Yw, B, n, ones, *, activation, rng, max_start
     else:
         Za = np.hstack([mo.Zw, ones[:, None]])
     search = UnitSearch(F=Za if projected else Xa, B=B, X=Xa, activation=activation,
-                        n_null=min(2 * r + 7, n_work // 4), split_degenerate=True)
+                        n_null=min(2 * r + 7, n_work // 4), split_degenerate=True,
+                        deadline=deadline)
 
     def to_F(Pk):  # directions given in Q-coordinates -> F-coordinates, bias 0
         P = Pk if projected else Q @ Pk

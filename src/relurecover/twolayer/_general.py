@@ -327,7 +327,7 @@ def _search_units(Xk, B, *, activation, rng, max_starts, deadline, time_limit, d
     search = UnitSearch(
         F=Xk, B=B, X=Xk, activation=activation, n_null=min(2 * r + 7, n_keep // 4),
         null_tol=NULL_TOL, active_tol=ACTIVE_TOL, min_active_rank=p,
-        split_degenerate=True,
+        split_degenerate=True, deadline=deadline,
     )
     found_by = {kind: 0 for kind in START_KINDS}
     starts_by = {kind: 0 for kind in START_KINDS}

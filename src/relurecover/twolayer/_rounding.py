@@ -14,6 +14,8 @@ Everything here trusts its input: validation happens in the public functions.
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -127,6 +129,10 @@ class UnitSearch:
         ``{z = N c >= 0}`` by a linear program (docs/algorithms.md 1.4: "use an LP
         where it is more robust") -- its extreme rays are single units -- instead
         of steering on a mixture. The candidate is certified as any other.
+    deadline : float
+        A ``time.perf_counter()`` value after which :meth:`run` stops iterating
+        (the caller's ``time_limit``; a search in progress ends within one rounding
+        step of it, the reflection search of 6.4 included).
     """
 
     F: np.ndarray
@@ -153,6 +159,7 @@ class UnitSearch:
     sparse_rows: float = 0.125
     rare_supports: list = field(default_factory=list)
     n_hidden_by_drops: int = 0
+    deadline: float = math.inf
 
     @property
     def n_found(self) -> int:
@@ -197,7 +204,7 @@ class UnitSearch:
         active = np.ones(W.shape[1], dtype=bool)
         for _ in range(self.max_iter):
             idx = np.flatnonzero(active)
-            if idx.size == 0:
+            if idx.size == 0 or time.perf_counter() > self.deadline:
                 break
             self.rounding_iterations += 1
             scores = self.F @ W[:, idx]
@@ -458,7 +465,8 @@ def find_by_reflection(search: UnitSearch, starts: np.ndarray, *, rounds: int = 
     if n < 4 * r2 + 10:
         return 0
     sub = UnitSearch(F=search.F, B=B2, X=X, activation=search.activation,
-                     n_null=min(2 * r2 + 5, n // 4), sparse_rows=0.0, split_degenerate=True)
+                     n_null=min(2 * r2 + 5, n // 4), sparse_rows=0.0, split_degenerate=True,
+                     deadline=search.deadline)
     for v in search.found_V:  # units found, and their reflections, are known
         for w in (v, -v):
             z = search.activation(X @ w)
@@ -466,6 +474,8 @@ def find_by_reflection(search: UnitSearch, starts: np.ndarray, *, rounds: int = 
             sub.found_A.append(a / max(np.linalg.norm(a), 1e-300))
     added = 0
     for _ in range(rounds):
+        if time.perf_counter() > search.deadline:
+            break
         before = len(sub.found_V)  # (sub.found_V holds only what it finds itself)
         sub.run(np.hstack([starts, -starts]))
         search.starts_used += 2 * starts.shape[1]
