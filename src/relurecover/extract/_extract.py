@@ -24,6 +24,11 @@
    and rounding when its columns are independent, and by an integer program
    (``scipy.optimize.milp``) otherwise; never ``2^k`` enumeration.
 6. The certificate (:func:`fidelity`): the output error on fresh random queries.
+
+Oracles of low precision (float32) measure each hyperplane from kink points on it, the
+output weights and orientation by least squares, and look for weak units on quiet
+lines where every unit found is off (7.7, :mod:`._lowprec`, :meth:`_Run.outputs_low`,
+:meth:`_Run.quiet_lines`).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import numpy as np
 from .._validation import check_random_state
 from ..networks import TwoLayerNetwork
 from ._lines import NotPiecewiseLinear, find_kinks
+from ._lowprec import fit_outputs, output_lstsq, refine_hyperplane, refit_outputs
 from ._oracle import BudgetExhausted, NotAnOracle, QueryOracle
 
 __all__ = ["extract", "Extraction", "Fidelity", "fidelity"]
@@ -295,7 +301,9 @@ class _Units:
             return False
         Hm = self.matrix()
         diff = np.minimum(np.linalg.norm(Hm - h, axis=1), np.linalg.norm(Hm + h, axis=1))
-        tol = np.maximum(1e-6, 5.0 * np.maximum(err, np.array(self.err)))
+        # (errors measured from kink points can be a few times the estimate: 7.7)
+        factor = 5.0 if max(err, max(self.err)) < 1e-7 else 30.0
+        tol = np.maximum(1e-6, factor * np.maximum(err, np.array(self.err)))
         return bool(np.any(diff <= tol * (1.0 + abs(h[-1]))))
 
     def match(self, p, size, precision):
@@ -315,11 +323,11 @@ class _Units:
 
 
 class _Line:
-    """A random line ``x0 + t e`` and the scalar projection ``r . F`` searched on it."""
+    """A line ``x0 + t e`` (random unless given) and the projection ``r . F`` searched on it."""
 
-    def __init__(self, Q, d, scale, rng):
-        self.x0 = 0.5 * scale * rng.standard_normal(d)
-        e = rng.standard_normal(d)
+    def __init__(self, Q, d, scale, rng, x0=None, e=None):
+        self.x0 = 0.5 * scale * rng.standard_normal(d) if x0 is None else x0
+        e = rng.standard_normal(d) if e is None else e
         self.e = e / np.linalg.norm(e)
         r = rng.standard_normal(Q.m)
         self.r = r / np.linalg.norm(r)
@@ -412,13 +420,19 @@ def _kink_elsewhere(Q, line, p_kink, u, h, scale, tries: int = 2) -> bool:
     return False
 
 
-def _search_line(Q, units, d, scale, f_scale, rng, max_kinks):
-    """One line: its kinks, the new units among them (7.1, 7.2). Returns counts."""
-    line = _Line(Q, d, scale, rng)
+def _search_line(Q, units, d, scale, f_scale, rng, max_kinks, line=None, f_line=None,
+                 radii=None):
+    """One line: its kinks, the new units among them (7.1, 7.2). Returns counts.
+
+    ``line`` (default: a random one), ``f_line``, the typical size of the answers on it
+    (default ``f_scale``), and the radii of :func:`refine_hyperplane` are given for the
+    quiet lines of 7.7.
+    """
+    line = _Line(Q, d, scale, rng) if line is None else line
     Q.stage("kink search")
     T0 = 4.0 * scale * np.sqrt(d)
-    lk = find_kinks(line.g, T0, precision=Q.precision, f_scale=f_scale,
-                    max_kinks=max_kinks)
+    lk = find_kinks(line.g, T0, precision=Q.precision,
+                    f_scale=f_scale if f_line is None else f_line, max_kinks=max_kinks)
     t = lk.t
     n_new = n_matched = n_failed = 0
     if t.size == 0:
@@ -442,6 +456,15 @@ def _search_line(Q, units, d, scale, f_scale, rng, max_kinks):
             n_failed += abs(tj) <= 16.0 * T0
             continue
         u, h, err = found
+        if Q.precision > 1e-12:
+            # low precision: the hyperplane from points on it (7.7), not the jump
+            # (whose error estimate is rough there, either way)
+            refined = refine_hyperplane(Q, h, u, P[j], scale, rng, f_scale=f_scale,
+                                        radii=radii, err0=float(np.clip(err, 1e-3, 3e-2)))
+            if refined is None:
+                n_failed += abs(tj) <= 16.0 * T0
+                continue
+            h, err = refined
         if units.same(h, err):
             n_matched += 1  # the same hyperplane, measured twice: keep the first
             continue
@@ -450,7 +473,7 @@ def _search_line(Q, units, d, scale, f_scale, rng, max_kinks):
         units.err.append(err)
         units.where.append((line, pts[j], pts[j + 1], P[j]))
         units.rough.append((h, err))
-        units.pair.append(None)
+        units.pair.append("kink points" if Q.precision > 1e-12 else None)
         n_new += 1
     return line, lk, n_new, n_matched, n_failed
 
@@ -590,18 +613,26 @@ def _pair_valid(Hm, i, pair):
 def _orient(U, Hm, cells, precision):
     """Which units to flip so that ``F`` minus the network is constant (7.3).
 
-    Returns (flip indicator, c, solver name) or (None, None, reason).
+    The linear part ``L`` of ``F`` minus the guessed network is read from the measured
+    cells; :func:`_flips` solves for the flips. Returns (flip indicator, solver name)
+    or (None, reason).
     """
-    from scipy.optimize import Bounds, LinearConstraint, milp
-
-    k = Hm.shape[0]
-    m = U.shape[0]
-    d = Hm.shape[1] - 1
     diffs = []
     for x, _, A, F in cells:
         act = (Hm[:, :-1] @ x + Hm[:, -1]) > 0
         diffs.append(A - (U[:, act] @ Hm[act]))
     L = np.mean(diffs, axis=0)[:, :-1]  # m x d: -sum_flipped u_i n_i^T
+    return _flips(U, Hm, L, precision)
+
+
+def _flips(U, Hm, L, precision):
+    """0/1 flips ``phi`` with ``L = -sum_i phi_i u_i n_i^T`` (7.3): least squares and
+    rounding when the columns are independent, else an integer program (HiGHS)."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    k = Hm.shape[0]
+    m = U.shape[0]
+    d = Hm.shape[1] - 1
     M = -np.stack([np.outer(U[:, i], Hm[i, :-1]).ravel() for i in range(k)], axis=1)
     target = L.ravel()
     scale = float(np.max(np.abs(M))) or 1.0
@@ -665,8 +696,11 @@ def _refine_quiet_cells(Q, net, errs, rho, f_scale, *, target: float = 1e-11,
         _, Ai, _ = measure(z)
         u, h, _ = _rank_one(Ai - A0, n_ref=N[i])
         # a new measurement must agree with the old one to the old one's error (a
-        # pattern other than the planned one would not)
-        if h is None or np.linalg.norm(h - Hn[i]) > max(1e-9, 10.0 * errs[i]):
+        # pattern other than the planned one would not); a low-precision oracle's
+        # estimate of a weak unit's error is rough (7.7), and its quiet measurement far
+        # better, so only a gross disagreement (1e-2) refuses it there
+        tol_i = max(1e-9, 10.0 * errs[i], 1e-2 if low else 0.0)
+        if h is None or np.linalg.norm(h - Hn[i]) > tol_i:
             continue
         U[:, i], V[i], b[i] = u, h[:-1], h[-1]
     c_old = np.asarray(net.c, dtype=float)
@@ -841,7 +875,15 @@ class _Run:
         units, cells, out = self.lines(max_lines, max_kinks)
         if out is not None:
             return out
-        net, out = self.orient(units, cells)
+        if self.Q.precision > 1e-12:
+            net, out = self.outputs_low(units)
+            # a unit missed makes the orientation infeasible: the quiet lines then
+            # use the orientation rounded from least squares
+            guess = net if out is None else self.provisional_net()
+            if guess is not None and self.quiet_lines(guess, units, max_kinks):
+                net, out = self.outputs_low(units)
+        else:
+            net, out = self.orient(units, cells)
         if out is not None:
             return out
         net = self.polish(net, units)
@@ -930,10 +972,15 @@ class _Run:
                               "failed": n_failed, "unresolved": lk.unresolved})
                 Q.stage("measure")
                 for i in range(k_before, len(units)):
+                    if units.pair[i] is not None:
+                        continue  # measured from its kink points (low precision)
                     why = _measure_unit(Q, units, i, cells, rho, f_scale)
                     if why is not None:
                         failed[i] = why
-                if n_lines >= 2 and n_new == 0 and n_failed == 0:
+                # (a low-precision oracle fails to place a few kinks of every line:
+                # units missed that way are looked for on the quiet lines, 7.7)
+                allowed = max(1, lk.t.size // 20) if Q.precision > 1e-12 else 0
+                if n_lines >= 2 and n_new == 0 and n_failed <= allowed:
                     break
             else:
                 verdict = (f"kinks keep appearing off the {len(units)} hyperplanes found "
@@ -949,7 +996,8 @@ class _Run:
             for _ in range(2):
                 Hm = units.matrix()
                 redo = [i for i in range(len(units)) if units.pair[i] is None
-                        or not _pair_valid(Hm, i, units.pair[i])]
+                        or (not isinstance(units.pair[i], str)
+                            and not _pair_valid(Hm, i, units.pair[i]))]
                 for i in redo:
                     why = _measure_unit(Q, units, i, cells, rho, f_scale)
                     if why is not None:
@@ -988,19 +1036,103 @@ class _Run:
         self.report("orient", 0.75)
         t0 = time.perf_counter()
         flip, solver = _orient(U, Hm, cells, self.Q.precision)
-        self.diag["orientation"] = solver
-        if flip is None:
-            net = TwoLayerNetwork(U, Hm[:, :-1], b=Hm[:, -1], c=np.zeros(m))
-            return None, self.done(net, f"not recovered: {solver}", "chosen-queries")
-        sgn = np.where(flip, -1.0, 1.0)
-        V = Hm[:, :-1] * sgn[:, None]
-        b = Hm[:, -1] * sgn
+        V, b, out = self.oriented(U, Hm, flip, solver)
+        if out is not None:
+            return None, out
         net0 = TwoLayerNetwork(U, V, b=b, c=np.zeros(m))
         X = np.array([cc[0] for cc in cells])
         F = np.array([cc[3] for cc in cells])
         c = np.median(F - net0.predict(X).reshape(F.shape), axis=0)
         self.timings["orient"] = time.perf_counter() - t0
         return TwoLayerNetwork(U, V, b=b, c=c), None
+
+    def outputs_low(self, units):
+        """Step 5 for a low-precision oracle (7.7): output weights, linear part and
+        bias by least squares on random queries, the flips from the linear part (7.3),
+        then the output weights and bias again with the units oriented."""
+        Q = self.Q
+        self.report("orient", 0.75)
+        t0 = time.perf_counter()
+        Hm = units.matrix()
+        try:
+            Q.stage("outputs")
+            S, W, _, X, Y = fit_outputs(Q, Hm, self.scale, self.rng)
+        except BudgetExhausted as exc:
+            return None, self.partial(units, str(exc), t0)
+        self._fit = (S, W, Hm)
+        flip, solver = _flips(S, Hm, W, Q.precision)
+        V, b, out = self.oriented(S, Hm, flip, solver)
+        if out is not None:
+            return None, out
+        U, c = output_lstsq(X, Y, V, b)
+        self.timings["orient"] = time.perf_counter() - t0
+        return TwoLayerNetwork(U, V, b=b, c=c), None
+
+    def oriented(self, U, Hm, flip, solver):
+        """``(V, b, None)``: the hyperplanes with the flips applied, or ``(None, None,
+        ending)`` when no orientation was found (7.3)."""
+        self.diag["orientation"] = solver
+        if flip is None:
+            net = TwoLayerNetwork(U, Hm[:, :-1], b=Hm[:, -1], c=np.zeros(self.Q.m))
+            return None, None, self.done(net, f"not recovered: {solver}", "chosen-queries")
+        sgn = np.where(flip, -1.0, 1.0)
+        return Hm[:, :-1] * sgn[:, None], Hm[:, -1] * sgn, None
+
+    def provisional_net(self):
+        """The units of the last output fit oriented by rounding the least-squares flips
+        (only to plan the quiet lines), or None."""
+        fit = getattr(self, "_fit", None)
+        if fit is None:
+            return None
+        S, W, Hm = fit
+        k, d = Hm.shape[0], Hm.shape[1] - 1
+        if k >= d:
+            return None
+        M = -np.stack([np.outer(S[:, i], Hm[i, :-1]).ravel() for i in range(k)], axis=1)
+        phi, *_ = np.linalg.lstsq(M, W.ravel(), rcond=None)
+        sgn = np.where(phi > 0.5, -1.0, 1.0)
+        return TwoLayerNetwork(S, Hm[:, :-1] * sgn[:, None], b=Hm[:, -1] * sgn,
+                               c=np.zeros(S.shape[0]))
+
+    def quiet_lines(self, net, units, max_kinks, n_lines: int = 2):
+        """Step 5c for a low-precision oracle (7.7): lines where every unit found is off.
+
+        There ``F = c`` exactly (every ReLU returns 0), so the kinks of units that the
+        random lines missed (a weak unit's kink is lost in the rounding of the sum over
+        the others) stand out. The lines lie in the null space of the normals found
+        (``k < d``), through the least-norm point with every ``n_l . x + b_l = -rho``.
+        Returns the number of new units (added to ``units``).
+        """
+        Q, d, scale, rng = self.Q, self.d, self.scale, self.rng
+        k = net.n_hidden
+        if k >= d:
+            return 0
+        nrm = np.linalg.norm(net.V, axis=1)
+        N, b = net.V / nrm[:, None], net.b / nrm
+        if np.linalg.cond(N) > 1e8:
+            return 0
+        Z = np.linalg.svd(N, full_matrices=True)[2][k:].T  # (d, d - k) null space
+        margin = 4.0 * scale
+        x_ls, *_ = np.linalg.lstsq(N, -margin - b, rcond=None)
+        # points within margin / 1.5 of the kink along its hyperplane stay quiet
+        radii = (scale / 8.0, margin / 1.5, margin / 1.5)
+        f_line = max(float(np.max(np.abs(net.c))), 1e-3 * self.f_scale)
+        new = 0
+        self.report("quiet lines", 0.77)
+        try:
+            for _ in range(n_lines):
+                x0 = x_ls + Z @ (scale * rng.standard_normal(d - k))
+                line = _Line(Q, d, scale, rng, x0=x0, e=Z @ rng.standard_normal(d - k))
+                _, _, n_new, _, _ = _search_line(Q, units, d, scale, self.f_scale, rng,
+                                                 max_kinks, line=line, f_line=f_line,
+                                                 radii=radii)
+                new += n_new
+                if n_new == 0:
+                    break
+        except (BudgetExhausted, NotPiecewiseLinear):
+            pass
+        self.diag["quiet_lines_new_units"] = new
+        return new
 
     def polish(self, net, units):
         """Step 5b (7.4): units measured again in quiet cells (every other unit off),
@@ -1017,6 +1149,13 @@ class _Run:
         if quiet is not None:
             net = quiet
             self.diag["refined_in_quiet_cells"] = True
+        if Q.precision > 1e-12 and Q.remaining >= max(4 * (net.n_hidden + 1), 1000) + reserve:
+            try:
+                Q.stage("outputs")
+                U, c = refit_outputs(Q, net.V, net.b, self.scale, self.rng)
+                net = TwoLayerNetwork(U, net.V, b=net.b, c=c)
+            except BudgetExhausted:
+                pass
         try:
             polished = _polish(Q, net, self.scale, self.rng, reserve=reserve)
         except BudgetExhausted:

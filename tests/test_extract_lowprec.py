@@ -1,0 +1,142 @@
+"""Extraction from float32 oracles (docs/algorithms.md 7.7): hyperplanes from kink points."""
+
+import numpy as np
+import pytest
+
+from relurecover import TwoLayerNetwork
+from relurecover.extract import QueryOracle, extract
+from relurecover.extract._lowprec import (fit_outputs, kink_offsets, refine_hyperplane,
+                                          refit_outputs)
+
+
+def float32_oracle(net):
+    """The network evaluated in float32 arithmetic, hidden in a closure."""
+    V, U, b, c = (np.asarray(a, dtype=np.float32) for a in (net.V, net.U, net.b, net.c))
+
+    def oracle(X):
+        out = np.maximum(np.asarray(X, dtype=np.float32) @ V.T + b, 0) @ U.T + c
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    return oracle
+
+
+def planes(net):
+    """Rows ``[n_i, b_i]`` with ``||n_i|| = 1`` and the output weights to match."""
+    nrm = np.linalg.norm(net.V, axis=1)
+    return np.c_[net.V, net.b] / nrm[:, None], net.U * nrm[None, :]
+
+
+def plane_error(h, H):
+    """Distance of ``h`` to the nearest row of ``H``, up to sign."""
+    return float(np.min(np.minimum(np.linalg.norm(H - h, axis=1),
+                                   np.linalg.norm(H + h, axis=1))))
+
+
+def oracle_of(net, d):
+    Q = QueryOracle(float32_oracle(net), d)
+    Q(np.zeros((1, d)))  # the first answer sets the dtype and the precision
+    assert Q.precision == 2.0**-24
+    return Q
+
+
+def test_kink_offsets_find_the_hyperplane_and_refuse_a_second_kink():
+    # d = 2: unit 0's hyperplane is x_0 = 0, unit 1's x_0 = x_1; they cross at 0
+    V = np.array([[1.0, 0.0], [1.0, -1.0]])
+    net = TwoLayerNetwork(np.array([[2.0, 3.0]]), V, b=np.array([0.0, 0.0]),
+                          c=np.array([0.5]))
+    Q = oracle_of(net, 2)
+    q = np.array([[0.0, -5.0], [0.0, -2.0], [0.0, 0.0], [0.0, 3.0]])
+    s, tau, jump = kink_offsets(Q, q, np.array([1.0, 0.0]), np.array([1.0]), 2.0, 0.01)
+    # far from unit 1's hyperplane (x_0 = x_1) the kink of unit 0 is found at s = 0
+    assert np.all(np.abs(s[[0, 1, 3]]) <= 1e-5)
+    # at (0, 0) both hyperplanes cross: the window holds two kinks and is refused
+    assert np.isnan(s[2])
+    assert tau > 0 and abs(jump - 2.0) <= 0.1
+
+
+def test_refine_hyperplane_corrects_a_rough_one():
+    net = TwoLayerNetwork.random(30, 10, 1, bias_scale=0.5, rng=3)
+    H, U = planes(net)
+    Q = oracle_of(net, 30)
+    rng = np.random.default_rng(0)
+    errs = []
+    for i in range(3):
+        h0 = H[i] + 3e-3 * rng.standard_normal(31) / np.sqrt(31)
+        p0 = rng.standard_normal(30)
+        p0 -= (H[i, :-1] @ p0 + H[i, -1]) * H[i, :-1]  # a kink point: on the hyperplane
+        out = refine_hyperplane(Q, h0, U[:, i], p0, 1.0, rng, f_scale=50.0, err0=3e-3)
+        assert out is not None
+        h, err = out
+        true = plane_error(h, H)
+        assert true <= 1e-4  # from 3e-3
+        assert err >= true / 20  # the estimate is honest to a factor
+        errs.append(true)
+    assert np.median(errs) <= 3e-5
+
+
+def test_refine_hyperplane_refuses_a_point_on_no_hyperplane():
+    net = TwoLayerNetwork.random(10, 4, 1, bias_scale=0.5, rng=4)
+    H, U = planes(net)
+    Q = oracle_of(net, 10)
+    rng = np.random.default_rng(1)
+    # a made-up hyperplane through a point far from every kink
+    n = rng.standard_normal(10)
+    n /= np.linalg.norm(n)
+    p0 = 0.1 * rng.standard_normal(10)
+    z = np.abs(H[:, :-1] @ p0 + H[:, -1])
+    assert z.min() > 1e-2
+    assert refine_hyperplane(Q, np.r_[n, -n @ p0], U[:, 0], p0, 1.0, rng,
+                             f_scale=10.0) is None
+
+
+def test_fit_outputs_reads_weights_and_orientation_from_exact_hyperplanes():
+    net = TwoLayerNetwork.random(8, 5, 2, bias_scale=0.5, rng=5)
+    H, U = planes(net)
+    Q = QueryOracle(net.predict, 8)
+    flip = np.array([1, 0, 0, 1, 0], dtype=bool)  # hyperplanes given the other way round
+    Hm = np.where(flip[:, None], -H, H)
+    S, W, c, X, Y = fit_outputs(Q, Hm, 1.0, np.random.default_rng(0))
+    # relu(-z) = relu(z) - z: the same weights, and the flipped units in the linear part
+    np.testing.assert_allclose(S, U, rtol=1e-9, atol=1e-9)
+    expected = U[:, flip] @ H[flip, :-1]
+    np.testing.assert_allclose(W, expected, atol=1e-9)
+    U2, c2 = refit_outputs(Q, net.V, net.b, 1.0, np.random.default_rng(1))
+    np.testing.assert_allclose(U2, net.U, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(c2, net.c, atol=1e-9)
+
+
+@pytest.mark.parametrize("d,k,seed", [(40, 20, 1), (10, 30, 1)])
+def test_float32_extraction_is_certified_with_the_right_width(d, k, seed):
+    net = TwoLayerNetwork.random(d, k, 1, bias_scale=0.5,
+                                 rng=np.random.default_rng([d, k, 1, seed]))
+    ex = extract(float32_oracle(net), d, rng=seed)
+    assert ex.precision == 2.0**-24
+    assert ex.exact and ex.n_hidden == k
+    assert ex.fidelity.max_error <= 2.0**-18
+    H, _ = planes(net)
+    Hf, _ = planes(ex.network)
+    assert max(plane_error(h, H) for h in Hf) <= 1e-3
+
+
+def test_a_weak_unit_is_found_where_the_others_are_off():
+    # 40-20-1, seed 0: one unit's output weight is 500 times smaller than the others'
+    # (|u| = 0.01): its kinks drown in the float32 rounding of the sum on random lines
+    # and are found on a line where every other unit is off (F = c exactly there)
+    net = TwoLayerNetwork.random(40, 20, 1, bias_scale=0.5,
+                                 rng=np.random.default_rng([40, 20, 1, 0]))
+    H, U = planes(net)
+    weak = int(np.argmin(np.abs(U[0])))
+    assert abs(U[0, weak]) < 0.02
+    ex = extract(float32_oracle(net), 40, rng=0)
+    assert ex.diagnostics.get("quiet_lines_new_units", 0) >= 1
+    assert ex.n_hidden == 20 and ex.exact
+    Hf, _ = planes(ex.network)
+    assert min(plane_error(h, H[weak:weak + 1]) for h in Hf) <= 1e-2
+
+
+def test_float32_budget_too_small_is_never_exact():
+    net = TwoLayerNetwork.random(20, 10, 1, bias_scale=0.5, rng=7)
+    ex = extract(float32_oracle(net), 20, rng=0, max_queries=3000)
+    assert not ex.exact
+    assert ex.n_queries <= 3000
+    assert "not" in ex.message
