@@ -286,7 +286,8 @@ def part_float32(seeds, quick, on_size=None):
                            precision=ex.precision, exact_flag=ex.exact,
                            max_error=None if fid is None else fid.max_error,
                            rows_error=rows_error(ex.network, net),
-                           seconds=t.seconds, n_queries=ex.n_queries, message=ex.message)
+                           seconds=t.seconds, n_queries=ex.n_queries, queries=ex.queries,
+                           message=ex.message)
                 # the figure: the precision reached (>= 2^-18) with the right width
                 rec["ok"] = bool(ex.exact and rec["width_right"] and fid is not None
                                  and fid.max_error <= 2.0**-18)

@@ -140,3 +140,23 @@ def test_float32_budget_too_small_is_never_exact():
     assert not ex.exact
     assert ex.n_queries <= 3000
     assert "not" in ex.message
+
+
+def test_float32_two_hidden_layers_get_the_verdict():
+    from relurecover import DeepNetwork
+
+    deep = DeepNetwork.random(40, (20, 10), 1, rng=3)
+    W = [np.asarray(w, dtype=np.float32) for w in deep.weights]
+    B = [np.asarray(b, dtype=np.float32) for b in deep.biases]
+
+    def oracle(X):
+        h = np.asarray(X, dtype=np.float32)
+        for i, (w, b) in enumerate(zip(W, B)):
+            h = h @ w.T + b
+            if i < len(W) - 1:
+                h = np.maximum(h, 0)
+        return h[:, 0]
+
+    ex = extract(oracle, 40, rng=0, time_limit=60)
+    assert not ex.exact
+    assert "second hidden layer" in ex.message
