@@ -429,7 +429,7 @@ def _search_line(Q, units, d, scale, f_scale, rng, max_kinks, line=None, f_line=
 
     ``line`` (default: a random one), ``f_line``, the typical size of the answers on it
     (default ``f_scale``), and the radii of :func:`refine_hyperplane` are given for the
-    quiet lines of 7.7.
+    quiet lines of 7.7 (whose windows may then be longer: no other unit is on there).
     """
     line = _Line(Q, d, scale, rng) if line is None else line
     Q.stage("kink search")
@@ -464,7 +464,9 @@ def _search_line(Q, units, d, scale, f_scale, rng, max_kinks, line=None, f_line=
             # low precision: the hyperplane from points on it (7.7), not the jump
             # (whose error estimate is rough there, either way)
             refined = refine_hyperplane(Q, h, u, P[j], scale, rng, f_scale=f_scale,
-                                        radii=radii, err0=float(np.clip(err, 1e-3, 3e-2)))
+                                        radii=radii, err0=float(np.clip(err, 1e-3, 3e-2)),
+                                        a_max=None if radii is None else scale / 50.0,
+                                        f_local=f_line)
             if refined is None:
                 n_failed += abs(tj) <= 16.0 * T0
                 continue
@@ -886,6 +888,8 @@ class _Run:
             guess = net if out is None else self.provisional_net()
             if guess is not None and self.quiet_lines(guess, units, max_kinks):
                 net, out = self.outputs_low(units)
+            if out is not None and self.more_lines(units, max_lines, max_kinks):
+                net, out = self.outputs_low(units)
         else:
             net, out = self.orient(units, cells)
         if out is not None:
@@ -1106,6 +1110,26 @@ class _Run:
         sgn = np.where(phi > 0.5, -1.0, 1.0)
         return TwoLayerNetwork(S, Hm[:, :-1] * sgn[:, None], b=Hm[:, -1] * sgn,
                                c=np.zeros(S.shape[0]))
+
+    def more_lines(self, units, max_lines, max_kinks):
+        """Step 5d for a low-precision oracle (7.7): when the orientation is infeasible
+        (a unit is still missing, and there is no quiet region when ``k >= d``), up to
+        ``max_lines`` more random lines, until one has no new unit and no kink left
+        unplaced. Returns the number of new units (added to ``units``)."""
+        Q, d, scale, rng = self.Q, self.d, self.scale, self.rng
+        new = 0
+        self.report("more lines", 0.78)
+        try:
+            for _ in range(max_lines):
+                _, _, n_new, _, n_failed = _search_line(Q, units, d, scale, self.f_scale,
+                                                        rng, max_kinks)
+                new += n_new
+                if n_new == 0 and n_failed == 0:
+                    break
+        except (BudgetExhausted, NotPiecewiseLinear):
+            pass
+        self.diag["more_lines_new_units"] = new
+        return new
 
     def quiet_lines(self, net, units, max_kinks, n_lines: int = 2):
         """Step 5c for a low-precision oracle (7.7): lines where every unit found is off.

@@ -101,6 +101,14 @@ def kink_offsets(Q: QueryOracle, q, n, r, jump, a, *, rounds: int = 3, tau=None,
         if tau is None:
             floor = 4.0 * Q.precision * float(np.max(np.abs(g)))
             tau = max(6.0 * float(np.median(res)), floor)
+        if first:
+            # a rough jump measured across two kinks is wrong: when most one-piece
+            # windows agree on another slope change, that one is the unit's
+            one = (res <= tau) & (np.abs(x) <= a)
+            if np.count_nonzero(one) >= max(3, todo.size // 2):
+                jm = float(np.median(np.abs(dslope[one])))
+                if np.mean(np.abs(np.abs(dslope[one]) - jm) <= 0.1 * jm) >= 0.5:
+                    jump = jm
         # (the rounding moves the slope change by about 2 tau / a: a weak unit's
         # window is checked to that)
         jump_tol = max(jump_rtol * jump, 2.0 * tau / a)
@@ -120,6 +128,27 @@ def _tangent_basis(n):
     """An orthonormal basis of the hyperplane ``n^perp`` (columns, ``(d, d - 1)``)."""
     Qm, _ = np.linalg.qr(n[:, None], mode="complete")
     return Qm[:, 1:]
+
+
+def _anchor(Q, p0, n, r, scale, f_scale):
+    """The kink nearest ``p0`` on the line ``p0 + s n`` (``|s| <= scale / 10``), or None.
+
+    The rough hyperplane's kink point may lie on another unit's hyperplane close by
+    (the rough jump was measured across both): the rounds must start on this unit's.
+    """
+    from ._lines import NotPiecewiseLinear, find_kinks
+
+    def g(t):
+        return Q(p0[None, :] + np.multiply.outer(np.atleast_1d(t), n)) @ r
+
+    try:
+        lk = find_kinks(g, scale / 20.0, precision=Q.precision, f_scale=f_scale,
+                        n_grid=9, max_kinks=64, max_doublings=1)
+    except NotPiecewiseLinear:
+        return None
+    if lk.t.size == 0:
+        return None
+    return p0 + float(lk.t[np.argmin(np.abs(lk.t))]) * n
 
 
 def _round_at(Q, n, b, p0, T, R, r, jump, a, tries, missing=0.1):
@@ -156,7 +185,7 @@ def _round_at(Q, n, b, p0, T, R, r, jump, a, tries, missing=0.1):
         # try points nearer p0 on those directions
         radius[todo] *= 0.6
         s_plus[todo] = s_minus[todo] = np.nan
-    if todo.size > missing * j_all.size:
+    if todo.size > max(missing * j_all.size, 1.0 if missing > 0 else 0.0):
         return None, jump
     both = np.isfinite(s_plus) & np.isfinite(s_minus)
     mean_avg = float(np.mean(0.5 * (s_plus[both] + s_minus[both])))
@@ -177,6 +206,7 @@ def _round_at(Q, n, b, p0, T, R, r, jump, a, tries, missing=0.1):
 
 def refine_hyperplane(Q: QueryOracle, h, u, p0, scale, rng, *, f_scale=1.0, a=None,
                       tries: int = 4, moves: int = 2, max_err=None, radii=None, err0=1e-2,
+                      a_max=None, f_local=None,
                       n_check: int = 16):
     """Hyperplane ``h = [n, b]`` measured again from kink points on it (7.7).
 
@@ -199,7 +229,13 @@ def refine_hyperplane(Q: QueryOracle, h, u, p0, scale, rng, *, f_scale=1.0, a=No
         Window step of :func:`kink_offsets`. Default: long enough that the rounding of
         the answers moves the measured slope change by under a few per cent
         (``2^9 precision f_scale / ||u||``), at least ``scale / 1000`` and at most
-        ``scale / 50`` (a longer window meets other units' kinks more often).
+        ``a_max``.
+    f_local : float, optional
+        Size of the answers near ``p0`` (default ``f_scale``): the tolerance of the
+        search for the kink nearest ``p0`` (small where every other unit is off).
+    a_max : float, optional
+        Longest default window; ``scale / 200`` (a longer window meets other units'
+        kinks more often), ``scale / 50`` where the other units are off (7.7).
     tries : int, default=4
         Radii tried per basis direction (shrunk each time a window fails); up to a
         tenth of the directions may stay unmeasured (no correction along them).
@@ -213,8 +249,9 @@ def refine_hyperplane(Q: QueryOracle, h, u, p0, scale, rng, *, f_scale=1.0, a=No
         Radii of the rounds; those at the last radius measure every direction.
         Default: a rough hyperplane is corrected near ``p0`` first (the offsets of
         the points, the radius times the error over ``sqrt(d)``, must fit the
-        window), but not so near that the rounding of the offsets, ``sqrt(d)`` times
-        their error over the radius, exceeds a quarter of ``err0`` (at least
+        window), but not so near that the rounding of the offsets (measured at eight
+        points next to ``p0``), ``sqrt(d)`` times their error over the radius,
+        exceeds a quarter of ``err0`` (at least
         ``scale / 8``), then eight times further each round up to ``scale sqrt(d)``, the
         size of a typical input, and that round twice (the second
         from points moved along the hyperplane: its windows start centred, and a
@@ -247,21 +284,33 @@ def refine_hyperplane(Q: QueryOracle, h, u, p0, scale, rng, *, f_scale=1.0, a=No
         return None
     r = u / jump
     if a is None:
-        a = float(np.clip(512.0 * Q.precision * f_scale / jump, scale / 1000.0, scale / 50.0))
+        a = float(np.clip(512.0 * Q.precision * f_scale / jump, scale / 1000.0,
+                          scale / 200.0 if a_max is None else a_max))
     if d == 1:  # the hyperplane is a point x = -b n: one window around it gives it
         s, *_ = kink_offsets(Q, (-b * n)[None, :], n, r, jump, a)
         if not np.isfinite(s[0]):
             return None
         return np.array([n[0], b - s[0]]), 4.0 * Q.precision
-    p = np.asarray(p0, dtype=float)
+    p = _anchor(Q, np.asarray(p0, dtype=float), n, r, scale,
+                f_scale if f_local is None else f_local)
+    if p is None:
+        return None
     b = -float(n @ p)  # through the kink point, which is placed far better than b
     T = _tangent_basis(n)
     if radii is None:
         R_big = scale * np.sqrt(d)
-        # the rounding of the offsets (about 64 precision f_scale / ||u||, the hidden
-        # sums of a float32 network included) adds sqrt(d) times it over R to the error
-        sigma = 64.0 * Q.precision * f_scale / jump
-        R = float(np.clip(4.0 * sigma * np.sqrt(d) / max(err0, 1e-12), scale / 8.0, R_big))
+        # the rounding of the offsets, sigma (measured at eight points next to p0),
+        # adds sqrt(d) sigma / R to the error: the first radius keeps that below a
+        # quarter of err0, unless the offsets, R err0 / sqrt(d), would then not fit
+        # the window
+        w = T @ rng.standard_normal((d - 1, 8))
+        w *= a / np.linalg.norm(w, axis=0)
+        s8, *_ = kink_offsets(Q, p[None, :] + w.T, n, r, jump, a)
+        s8 = s8[np.isfinite(s8)]
+        sigma = float(np.std(s8)) if s8.size >= 4 else 64.0 * Q.precision * f_scale / jump
+        e0 = max(err0, 1e-12)
+        R = min(4.0 * sigma * np.sqrt(d) / e0, a * np.sqrt(d) / e0)
+        R = float(np.clip(R, scale / 8.0, R_big))
         radii = []
         while R < R_big:
             radii.append(R)
