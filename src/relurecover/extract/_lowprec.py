@@ -265,7 +265,8 @@ def refine_hyperplane(Q: QueryOracle, h, u, p0, scale, rng, *, f_scale=1.0, a=No
         (what matters is the unit's output error ``||u|| err``), within
         ``[1e-5, 0.1]``.
     n_check : int, default=16
-        Fresh points on the result that measure its error.
+        Fresh points on the result that measure its error (with the difference
+        between the last two looks at the last radius).
 
     Returns
     -------
@@ -320,6 +321,7 @@ def refine_hyperplane(Q: QueryOracle, h, u, p0, scale, rng, *, f_scale=1.0, a=No
     R_big = radii[-1]
     first_big = radii.index(R_big)
     e = max(float(err0), 1e-12)
+    gap = 0.0
     for i, R in enumerate(radii):
         # the window holds the offsets the error so far allows (R e / sqrt(d)); the
         # rounds at the last radius measure every direction (one left out keeps the
@@ -331,7 +333,7 @@ def refine_hyperplane(Q: QueryOracle, h, u, p0, scale, rng, *, f_scale=1.0, a=No
             w = T @ rng.standard_normal(d - 1)
             p_before, p = p, p + min(scale, 0.1 * R) * w / np.linalg.norm(w)
         out, jump = _round_at(Q, n, b, p, T, R, r, jump, a_i, 2 * tries if last else tries,
-                              missing=0.05 if last else 0.1)
+                              missing=0.0 if last else 0.1)
         for _ in range(moves if i == 0 and not last else 0):
             if out is not None:
                 break
@@ -343,6 +345,10 @@ def refine_hyperplane(Q: QueryOracle, h, u, p0, scale, rng, *, f_scale=1.0, a=No
                 p = p_before
                 break
             return None
+        if i > first_big:
+            # two looks from different points must agree: their difference bounds
+            # the error of the last (an error the check points can miss)
+            gap = max(gap, float(np.linalg.norm(np.r_[out[0], out[1]] - np.r_[n, b])))
         n, b, p = out
         T = _tangent_basis(n)
         e /= 8.0
@@ -354,7 +360,7 @@ def refine_hyperplane(Q: QueryOracle, h, u, p0, scale, rng, *, f_scale=1.0, a=No
     s = s[np.isfinite(s)]
     if s.size < 0.75 * n_check:  # (a check point off the hyperplane finds no kink)
         return None
-    err = float(np.sqrt(d) * np.sqrt(np.mean(s**2)) / R_big)
+    err = max(float(np.sqrt(d) * np.sqrt(np.mean(s**2)) / R_big), gap)
     if max_err is None:
         max_err = float(np.clip(2e-5 * f_scale / jump, 1e-5, 0.1))
     if err > max_err:
