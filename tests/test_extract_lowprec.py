@@ -160,3 +160,27 @@ def test_float32_two_hidden_layers_get_the_verdict():
     ex = extract(oracle, 40, rng=0, time_limit=60)
     assert not ex.exact
     assert "second hidden layer" in ex.message
+
+
+def test_float32_one_input_never_crashes_nor_claims_falsely():
+    # d = 1: each hyperplane is a point (it crashed before); close kinks in float32 are
+    # not always told apart, and then the run says so
+    for seed in range(4):
+        net = TwoLayerNetwork.random(1, 3, 1, bias_scale=0.5,
+                                     rng=np.random.default_rng([1, 3, 1, seed]))
+        ex = extract(float32_oracle(net), 1, rng=1)
+        if ex.exact:
+            assert ex.fidelity.max_error <= 2.0**-18
+        else:
+            assert ex.message.startswith("not")
+
+
+@pytest.mark.parametrize("d,k,m,input_scale", [(6, 6, 6, 1.0), (40, 20, 1, 1e3)])
+def test_float32_degenerate_shapes_and_scaled_inputs(d, k, m, input_scale):
+    # k = d = m, and inputs a thousand times larger
+    net = TwoLayerNetwork.random(d, k, m, bias_scale=0.5,
+                                 rng=np.random.default_rng([d, k, m, 1]))
+    net = TwoLayerNetwork(net.U, net.V / input_scale, b=net.b, c=net.c)
+    ex = extract(float32_oracle(net), d, rng=1, input_scale=input_scale)
+    assert ex.exact and ex.n_hidden == k
+    assert ex.fidelity.max_error <= 2.0**-18

@@ -404,6 +404,8 @@ def _kink_elsewhere(Q, line, p_kink, u, h, scale, tries: int = 2) -> bool:
     (three queries a try; a try spoilt by another hyperplane nearby is retried).
     """
     n = h[:-1]
+    if n.size == 1:
+        return True  # the hyperplane is a point: there is no elsewhere
     # directions drawn from the kink point's bits: reproducible from run to run
     # (Python's hash of bytes is salted per process)
     rng = np.random.default_rng(zlib.crc32(p_kink.tobytes()))

@@ -287,11 +287,11 @@ def refine_hyperplane(Q: QueryOracle, h, u, p0, scale, rng, *, f_scale=1.0, a=No
     if a is None:
         a = float(np.clip(512.0 * Q.precision * f_scale / jump, scale / 1000.0,
                           scale / 200.0 if a_max is None else a_max))
-    if d == 1:  # the hyperplane is a point x = -b n: one window around it gives it
-        s, *_ = kink_offsets(Q, (-b * n)[None, :], n, r, jump, a)
-        if not np.isfinite(s[0]):
-            return None
-        return np.array([n[0], b - s[0]]), 4.0 * Q.precision
+    if d == 1:  # the hyperplane is the kink point itself, which the line search placed
+        p = float(np.asarray(p0, dtype=float)[0])
+        # (to the rounding of the answers over the jump, as the kink search places it)
+        err = 64.0 * Q.precision * (f_scale / jump + abs(p)) / scale
+        return np.array([n[0], -n[0] * p]), err
     p = _anchor(Q, np.asarray(p0, dtype=float), n, r, scale,
                 f_scale if f_local is None else f_local)
     if p is None:
@@ -348,7 +348,7 @@ def refine_hyperplane(Q: QueryOracle, h, u, p0, scale, rng, *, f_scale=1.0, a=No
         if i > first_big:
             # two looks from different points must agree: their difference bounds
             # the error of the last (an error the check points can miss)
-            gap = max(gap, float(np.linalg.norm(np.r_[out[0], out[1]] - np.r_[n, b])))
+            gap = max(gap, float(np.linalg.norm(np.r_[out[0] - n, (out[1] - b) / scale])))
         n, b, p = out
         T = _tangent_basis(n)
         e /= 8.0
