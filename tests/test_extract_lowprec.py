@@ -184,3 +184,14 @@ def test_float32_degenerate_shapes_and_scaled_inputs(d, k, m, input_scale):
     ex = extract(float32_oracle(net), d, rng=1, input_scale=input_scale)
     assert ex.exact and ex.n_hidden == k
     assert ex.fidelity.max_error <= 2.0**-18
+
+
+def test_noisy_answers_are_refused_with_the_noise_named():
+    # a network whose answers carry relative noise 1e-4: the kinks drown in it
+    net = TwoLayerNetwork.random(40, 20, 1, bias_scale=0.5,
+                                 rng=np.random.default_rng([40, 20, 1, 1]))
+    f = float32_oracle(net)
+    rng = np.random.default_rng(0)
+    ex = extract(lambda X: f(X) * (1 + 1e-4 * rng.standard_normal(X.shape[0])), 40, rng=1)
+    assert not ex.exact
+    assert ex.message.startswith("not") and "noise" in ex.message

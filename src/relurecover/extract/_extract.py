@@ -1037,9 +1037,11 @@ class _Run:
             return units, cells, self.partial(units, str(exc), t0)
         self.timings["lines"] = time.perf_counter() - t0
         if len(units) == 0:
+            why = ("the oracle is affine on every line searched" if Q.precision <= 1e-6
+                   else f"if there are any, none stands out of the answers' noise, {Q.precision:.1e} "
+                   f"relative")
             return units, cells, self.done(
-                None, "not recovered: no kink on any line (the oracle is affine on every "
-                "line searched)", "chosen-queries")
+                None, f"not recovered: no kink on any line ({why})", "chosen-queries")
         if verdict is not None:
             return units, cells, self.done(None, "not recovered: " + verdict,
                                            "chosen-queries")
