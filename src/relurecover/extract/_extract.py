@@ -42,7 +42,8 @@ import numpy as np
 from .._validation import check_random_state
 from ..networks import TwoLayerNetwork
 from ._lines import NotPiecewiseLinear, find_kinks
-from ._lowprec import fit_outputs, output_lstsq, refine_hyperplane, refit_outputs
+from ._lowprec import (fit_outputs, output_lstsq, refine_hyperplane, refit_outputs,
+                       refit_queries)
 from ._oracle import BudgetExhausted, NotAnOracle, QueryOracle
 
 __all__ = ["extract", "Extraction", "Fidelity", "fidelity"]
@@ -278,6 +279,11 @@ def _gaussian_route(Q, d, scale, rng, n_hidden, m):
 # ---------------------------------------------------------------------------------
 # step 3: locate the hyperplanes along lines
 # ---------------------------------------------------------------------------------
+# a unit of a low-precision oracle is measured from its kink points (7.7), not from a
+# pair of cells: the marker its `pair` entry holds
+_FROM_KINK_POINTS = "kink points"
+
+
 @dataclass
 class _Units:
     """Approximate hyperplanes ``h_i = [n_i, b_i]`` (``||n_i|| = 1``) and output weights."""
@@ -363,7 +369,7 @@ def _locate_jump(Q, line, j, t_kink, pts, half, d, scale, f_scale, memo, elsewhe
     p_kink = line.point(np.array([t_kink]))[0]
     size = np.linalg.norm(p_kink) + scale
     Q.stage("locate")
-    low = Q.precision > 1e-12  # float32 and coarser: long checked steps
+    low = Q.low_precision  # float32 and coarser: long checked steps
     for shrink in ((0.5, 1e-2) if low else (1e-2, 1e-4)):
         floor = np.sqrt(Q.precision) * size
         A, err_J = [], 0.0
@@ -462,7 +468,7 @@ def _search_line(Q, units, d, scale, f_scale, rng, max_kinks, line=None, f_line=
             n_failed += abs(tj) <= 16.0 * T0
             continue
         u, h, err = found
-        if Q.precision > 1e-12:
+        if Q.low_precision:
             # low precision: the hyperplane from points on it (7.7), not the jump
             # (whose error estimate is rough there, either way)
             refined = refine_hyperplane(Q, h, u, P[j], scale, rng, f_scale=f_scale,
@@ -485,7 +491,7 @@ def _search_line(Q, units, d, scale, f_scale, rng, max_kinks, line=None, f_line=
         units.err.append(err)
         units.where.append((line, pts[j], pts[j + 1], P[j]))
         units.rough.append((h, err))
-        units.pair.append("kink points" if Q.precision > 1e-12 else None)
+        units.pair.append(_FROM_KINK_POINTS if Q.low_precision else None)
         n_new += 1
     return line, lk, n_new, n_matched, n_failed
 
@@ -546,7 +552,7 @@ class _Cells:
             if x is None:
                 self._cache[key] = None
             else:
-                if self.Q.precision > 1e-12:
+                if self.Q.low_precision:
                     A, F, _ = _checked_jacobian(self.Q, x, 1.8 * margin, self.f_scale,
                                                 retries=3)
                     margin = 1.8 * margin / np.sqrt(8.0)  # its rounding, as a forward step
@@ -637,6 +643,13 @@ def _orient(U, Hm, cells, precision):
     return _flips(U, Hm, L, precision)
 
 
+def _flip_system(U, Hm):
+    """``M`` with ``M phi = vec(L)`` for the flips ``phi`` (7.3): column ``i`` is
+    ``-vec(u_i n_i^T)``."""
+    return -np.stack([np.outer(U[:, i], Hm[i, :-1]).ravel() for i in range(Hm.shape[0])],
+                     axis=1)
+
+
 def _flips(U, Hm, L, precision):
     """0/1 flips ``phi`` with ``L = -sum_i phi_i u_i n_i^T`` (7.3): least squares and
     rounding when the columns are independent, else an integer program (HiGHS)."""
@@ -645,7 +658,7 @@ def _flips(U, Hm, L, precision):
     k = Hm.shape[0]
     m = U.shape[0]
     d = Hm.shape[1] - 1
-    M = -np.stack([np.outer(U[:, i], Hm[i, :-1]).ravel() for i in range(k)], axis=1)
+    M = _flip_system(U, Hm)
     target = L.ravel()
     scale = float(np.max(np.abs(M))) or 1.0
     if k <= m * d:
@@ -683,7 +696,7 @@ def _refine_quiet_cells(Q, net, errs, rho, f_scale, *, target: float = 1e-11,
     N = Hn[:, :-1]
     if np.linalg.cond(N) > 1e8:
         return None
-    low = Q.precision > 1e-12
+    low = Q.low_precision
     todo = [i for i in range(k) if low or errs[i] > target]
     per_cell = (2 * d + 1) if low else (d + 1)
     if not todo or Q.remaining < per_cell * (len(todo) + 1) + reserve:
@@ -887,7 +900,7 @@ class _Run:
         units, cells, out = self.lines(max_lines, max_kinks)
         if out is not None:
             return out
-        if self.Q.precision > 1e-12:
+        if self.Q.low_precision:
             net, out = self.outputs_low(units)
             # a unit missed makes the orientation infeasible: the quiet lines then
             # use the orientation rounded from least squares
@@ -993,12 +1006,12 @@ class _Run:
                         failed[i] = why
                 # (a low-precision oracle fails to place a few kinks of every line:
                 # units missed that way are looked for on the quiet lines, 7.7)
-                allowed = max(1, lk.t.size // 20) if Q.precision > 1e-12 else 0
+                allowed = max(1, lk.t.size // 20) if Q.low_precision else 0
                 if n_lines >= 2 and n_new == 0 and n_failed <= allowed:
                     break
             else:
                 last = lines[-1]
-                if (Q.precision > 1e-12
+                if (Q.low_precision
                         and last["new"] + last["failed"] <= max(2, last["kinks"] // 10)):
                     # a low-precision oracle whose lines have all but settled: the few
                     # kinks left unplaced do not make a deeper network; the quiet lines
@@ -1010,7 +1023,7 @@ class _Run:
                                f"after {max_lines} lines: the oracle is not a one-hidden-"
                                f"layer ReLU network (a second hidden layer bends the "
                                f"hyperplanes of its units)")
-                    if Q.precision > 1e-12:
+                    if Q.low_precision:
                         verdict += (f", or its precision ({Q.precision:.1e} relative) is "
                                     f"too coarse to place them")
             # units measured before later units were found: re-measure those whose two
@@ -1019,7 +1032,7 @@ class _Run:
             for _ in range(2):
                 Hm = units.matrix()
                 redo = [i for i in range(len(units)) if units.pair[i] is None
-                        or (not isinstance(units.pair[i], str)
+                        or (units.pair[i] is not _FROM_KINK_POINTS
                             and not _pair_valid(Hm, i, units.pair[i]))]
                 for i in redo:
                     why = _measure_unit(Q, units, i, cells, rho, f_scale)
@@ -1113,8 +1126,7 @@ class _Run:
         k, d = Hm.shape[0], Hm.shape[1] - 1
         if k >= d:
             return None
-        M = -np.stack([np.outer(S[:, i], Hm[i, :-1]).ravel() for i in range(k)], axis=1)
-        phi, *_ = np.linalg.lstsq(M, W.ravel(), rcond=None)
+        phi, *_ = np.linalg.lstsq(_flip_system(S, Hm), W.ravel(), rcond=None)
         sgn = np.where(phi > 0.5, -1.0, 1.0)
         return TwoLayerNetwork(S, Hm[:, :-1] * sgn[:, None], b=Hm[:, -1] * sgn,
                                c=np.zeros(S.shape[0]))
@@ -1194,7 +1206,7 @@ class _Run:
         if quiet is not None:
             net = quiet
             self.diag["refined_in_quiet_cells"] = True
-        if Q.precision > 1e-12 and Q.remaining >= max(4 * (net.n_hidden + 1), 1000) + reserve:
+        if Q.low_precision and Q.remaining >= refit_queries(net.n_hidden) + reserve:
             try:
                 Q.stage("outputs")
                 U, c = refit_outputs(Q, net.V, net.b, self.scale, self.rng)

@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._lines import NotPiecewiseLinear, find_kinks
 from ._oracle import QueryOracle
 
 __all__ = ["kink_offsets", "refine_hyperplane", "fit_outputs", "refit_outputs",
-           "output_lstsq"]
+           "refit_queries", "output_lstsq"]
 
 _WINDOW = np.array([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0])
 
@@ -136,8 +137,6 @@ def _anchor(Q, p0, n, r, scale, f_scale):
     The rough hyperplane's kink point may lie on another unit's hyperplane close by
     (the rough jump was measured across both): the rounds must start on this unit's.
     """
-    from ._lines import NotPiecewiseLinear, find_kinks
-
     def g(t):
         return Q(p0[None, :] + np.multiply.outer(np.atleast_1d(t), n)) @ r
 
@@ -393,9 +392,14 @@ def refit_outputs(Q: QueryOracle, V, b, scale, rng, *, n=None):
     Returns ``(U, c)``.
     """
     k, d = V.shape
-    n = max(4 * (k + 1), 1000) if n is None else int(n)
+    n = refit_queries(k) if n is None else int(n)
     X = scale * rng.standard_normal((n, d))
     return output_lstsq(X, Q(X), V, b)
+
+
+def refit_queries(k):
+    """Queries :func:`refit_outputs` sends by default for ``k`` units."""
+    return max(4 * (k + 1), 1000)
 
 
 def output_lstsq(X, Y, V, b):

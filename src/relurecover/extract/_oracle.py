@@ -89,6 +89,12 @@ class QueryOracle:
             return float("inf")
         return self.max_queries - self.n_queries
 
+    @property
+    def low_precision(self) -> bool:
+        """Whether the answers are float32 or coarser (``precision > 1e-12``): such an
+        oracle takes the low-precision route of docs/algorithms.md 7.7."""
+        return self.precision > 1e-12
+
     def check_time(self) -> None:
         """Raise :class:`BudgetExhausted` once ``time_limit`` has passed."""
         if self.time_limit is not None and self.elapsed > self.time_limit:
