@@ -327,7 +327,8 @@ def test_learn_deep_small_network(small):
     truth, X, y = small
     fit = learn_deep(X, y, [3, 2], rng=0, **FAST)
     assert fit.network.weights[0].shape == (3, 10)
-    assert fit.widths == (3, 2)
+    # the truth's second layer-2 unit never fires on these inputs: pruning may drop it
+    assert fit.diagnostics["fitted_widths"] == (3, 2) and fit.widths in ((3, 2), (3, 1))
     assert fit.subspace.n_found == 3
     assert fit.heldout_error < 1e-3
     assert fit.success and fit.success_tol == 1e-3

@@ -275,7 +275,8 @@ def test_to_mlp_refuses_activations_mlp_lacks():
 def test_deep_regressor_learns_a_planted_network():
     truth = DeepNetwork.random(8, [3, 2], rng=8)
     X = gaussian_inputs(6000, 8, rng=1)
-    est = DeepReLURegressor((3, 2), restarts=4, rounds=1, random_state=0)
+    # (4 restarts left this instance at 2e-3 with the numpy engine, the default)
+    est = DeepReLURegressor((3, 2), restarts=8, rounds=1, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", InexactFitWarning)  # a success: no warning
         est.fit(X, truth.predict(X).ravel())

@@ -519,7 +519,7 @@ def _check_deep(tol: float, engine: str) -> str:
     """Check ``--tol`` and ``--engine`` of the deep commands, before any work.
 
     ``--engine torch`` without PyTorch is bad input (one line, exit code 2); ``auto``
-    is torch where it is installed, numpy otherwise. Returns the engine.
+    is numpy. Returns the engine.
     """
     from .deep._engine import resolve_engine
     from .deep._learn import MissingDependencyError

@@ -378,7 +378,7 @@ class DeepReLURegressor(_NetworkRegressor):
         L-BFGS iterations per subspace fit.
     n_screen : int, default=4
         Subspace fits lifted and screened in full dimension.
-    screen_iter : int, default=200
+    screen_iter : int, default=150
         L-BFGS iterations of each screened fit.
     max_iter : int, default=2000
         L-BFGS iterations of the full-dimensional refinement.
@@ -457,7 +457,7 @@ class DeepReLURegressor(_NetworkRegressor):
 
     def __init__(self, hidden_layer_sizes=None, *, subspace=None, n_directions=None,
                  restarts=24, heldout=0.1, fit_rows=5000, refine_rows=None, fit_iter=150,
-                 n_screen=4, screen_iter=200, max_iter=2000, polish_iter=40, lm_iter=30,
+                 n_screen=4, screen_iter=150, max_iter=2000, polish_iter=40, lm_iter=30,
                  lm_max_params=3000, rounds=2, tol=1e-14, success_tol=1e-3,
                  time_limit=None, n_threads=1, pca_options=None, progress=None,
                  biases=False, engine="auto", prune=True, random_state=None):

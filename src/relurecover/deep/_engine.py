@@ -14,8 +14,8 @@ arrays:
 
 Both restart L-BFGS with a fresh history when it stalls (its line search fails at the
 kinks of a ReLU network), until :data:`LBFGS_STALLS` restarts in a row gain little.
-:func:`engine` picks one (:func:`resolve_engine`: ``"auto"`` is PyTorch where it is
-installed, numpy otherwise); :func:`forward` is the network, for both.
+:func:`engine` picks one (:func:`resolve_engine`: ``"auto"`` is numpy, the faster
+of the two on the benchmark's fits; PyTorch only when asked for); :func:`forward` is the network, for both.
 """
 
 from __future__ import annotations
@@ -46,6 +46,11 @@ LBFGS_STALL_GAIN = 0.5
 #: that only ``max_iter``, ``tol`` and the stall rule stop L-BFGS.
 LBFGS_TOL_GRAD = 1e-14
 LBFGS_TOL_CHANGE = 1e-18
+#: the numpy engine evaluates its loss over row blocks whose widest activation array
+#: holds at most this many entries (128 KiB of float64): larger temporaries are
+#: allocated and freed by ``mmap`` on every call, which made a 5,000-row fit of a
+#: width-8 network 2.5 times slower than the same fit in blocks of 2,048 rows.
+CACHE_ENTRIES = 16384
 
 
 def forward(mats, X):
@@ -82,6 +87,16 @@ def loss_and_gradient(mats, X, Y, *, scale):
 def _blocks(n, chunk):
     chunk = n if chunk is None or chunk >= n else chunk
     return [(s, min(s + chunk, n)) for s in range(0, n, chunk)]
+
+
+def cache_rows(mats) -> int:
+    """Rows per block of the numpy engine's loss (:data:`CACHE_ENTRIES`): a power of
+    two, at least 256, with ``rows * widest hidden layer <= CACHE_ENTRIES``."""
+    widest = max(W.shape[0] for W in mats[:-1]) if len(mats) > 1 else 1
+    rows = 256
+    while 2 * rows * widest <= CACHE_ENTRIES:
+        rows *= 2
+    return rows
 
 
 class _Engine:
@@ -157,7 +172,9 @@ class NumpyEngine(_Engine):
         n = X.shape[0]
         shapes = [W.shape for W in mats]
         splits = np.cumsum([W.size for W in mats])[:-1]
-        blocks = _blocks(n, chunk)
+        rows = cache_rows(mats)
+        # one block when the rows are few; else blocks of cache size (or ``chunk``)
+        blocks = _blocks(n, None if n <= rows * 5 // 4 else min(rows, chunk or rows))
 
         def unpack(theta):
             return [t.reshape(sh) for t, sh in zip(np.split(theta, splits), shapes)]
@@ -300,7 +317,8 @@ def resolve_engine(name):
     Parameters
     ----------
     name : {"auto", "numpy", "torch"}
-        ``"auto"``: PyTorch where it can be imported, numpy otherwise.
+        ``"auto"`` is numpy: on the benchmark's fits it was faster than PyTorch at
+        every size measured (``bench/deep.py --part engines``), and needs no extra.
 
     Returns
     -------
@@ -319,14 +337,9 @@ def resolve_engine(name):
     if not isinstance(name, str) or name not in ENGINES:
         raise ValueError(f"`engine` must be one of {', '.join(map(repr, ENGINES))}, "
                          f"got {name!r}.")
-    if name == "numpy":
-        return name
-    try:
-        import_torch()
-    except MissingDependencyError:
-        if name == "torch":
-            raise
+    if name in ("auto", "numpy"):
         return "numpy"
+    import_torch()  # MissingDependencyError at once without PyTorch
     return "torch"
 
 

@@ -499,6 +499,21 @@ def filtered_pca(
     """
     X, Y = check_samples(X, y, zero_y="there is no direction to find.")
     X, Y, outliers, input_note = set_aside_outliers(X, Y)  # 5.1: not Gaussian rows
+    return checked_filtered_pca(
+        X, Y, outliers=outliers, input_note=input_note, n_directions=n_directions,
+        thresholds=thresholds, quantiles=quantiles, margin=margin, max_rounds=max_rounds,
+        cell_dims=cell_dims, min_cell=min_cell, reestimate=reestimate, n_slices=n_slices,
+        chunk_size=chunk_size, dtype=dtype)
+
+
+def checked_filtered_pca(X, Y, *, outliers=None, input_note="", n_directions=None,
+                         thresholds=None, quantiles=DEFAULT_QUANTILES, margin=6.0,
+                         max_rounds=10, cell_dims=2, min_cell=None, reestimate=True,
+                         n_slices=20, chunk_size=DEFAULT_CHUNK, dtype="float32"):
+    """:func:`filtered_pca` on samples already checked (``X`` and ``Y`` 2-d float64,
+    finite) and cleared of outlier rows (``outliers``, ``input_note``: what
+    :func:`set_aside_outliers` said); :func:`learn_deep` calls it on its training
+    rows, which it has checked once already. The options are filtered_pca's."""
     opts = _pca_options(*X.shape, n_directions=n_directions, quantiles=quantiles,
                         thresholds=thresholds, margin=margin, max_rounds=max_rounds,
                         cell_dims=cell_dims, min_cell=min_cell, reestimate=reestimate,

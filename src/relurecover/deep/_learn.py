@@ -33,7 +33,7 @@ from .._validation import check_positive_int, check_random_state
 from ..exceptions import AssumptionWarning, ConvergenceWarning
 from ..networks import DeepNetwork
 from ._engine import ROW_BLOCK, engine as make_engine, resolve_engine
-from ._filtered_pca import _check_n_directions, filtered_pca
+from ._filtered_pca import _check_n_directions, checked_filtered_pca, filtered_pca
 from ._prune import prune_network
 from ._scaling import OutlierRows, check_samples, scale_exponent, set_aside_outliers
 from ._subspace import Subspace
@@ -72,6 +72,35 @@ REVIVE_ACTIVE = (0.05, 0.95)
 REVIVE_PROBE_ROWS = 2000
 REVIVE_TRIES = 20
 REVIVE_OUT_SCALE = 1e-2
+#: Levenberg-Marquardt (5.4) runs on ``max(LM_ROWS, 5 n_params)`` training rows; it first
+#: takes LM_PROBE_ITER steps and goes on (to ``lm_iter``) only when they cut the loss to
+#: LM_PROBE_GAIN of where it began (near the truth its steps converge quadratically; in a
+#: wrong basin they do not, and the attempt ends cheaply). Its target is LM_TOL, near
+#: float64 rounding of a relative square error, not ``tol``.
+LM_ROWS = 5_000
+LM_PROBE_ITER = 4
+LM_PROBE_GAIN = 1e-2
+LM_TOL = 1e-28
+#: a screened fit (5.4) whose held-out error is at most this is in the truth's basin
+#: (in the benchmark's wrong basins the error stalls at 1e-5 and above) and ends the
+#: screen.
+SCREEN_ENOUGH = 1e-8
+#: the refinement of the chosen fit runs L-BFGS in segments of REFINE_SEGMENT iterations
+#: (up to ``max_iter``), each followed by a Levenberg-Marquardt attempt; it goes on while
+#: a segment cuts the held-out error to REFINE_GAIN of the one before (a wrong basin
+#: plateaus, and the next round starts in the refined span instead).
+REFINE_SEGMENT = 100
+REFINE_GAIN = 0.7
+#: in the last round (no round follows to restart from) it goes on while a segment
+#: cuts the held-out error to PATIENT_GAIN of the one before.
+PATIENT_GAIN = 0.99
+#: ... and, whatever the gain, while the held-out error is at most IN_BASIN: there the fit
+#: is in the truth's basin, converging slowly (a weak unit), not stalled.
+IN_BASIN = 1e-6
+#: the polish on all training rows runs only where the held-out error is above
+#: POLISH_GAP times the error on the refinement's rows (too few rows pinned the
+#: network down; in a wrong basin the two are alike and more rows change nothing).
+POLISH_GAP = 10.0
 #: round 2 spans the right singular vectors of the refined ``W_1`` whose singular
 #: value is at least this fraction of the largest.
 SPAN_SV_RTOL = 1e-2
@@ -218,14 +247,16 @@ def _revive_dead_units(mats, X, Y, *, fit_iter, tol, eng, dead=0.005, max_rounds
     return mats, kept
 
 
-def _mlp_residual_jacobian(mats, X, Y):
+def _mlp_residual_jacobian(mats, X, Y, out=None):
     """Residual ``F(X) - Y`` (flattened, row-major over ``(n, m)``) and its Jacobian.
 
     For ``F(x) = W_{L+1} relu(W_L ... relu(W_1 x))`` the derivative of output ``o``
     in ``W_l[a, b]`` is ``delta_l[a] h_{l-1}[b]`` with ``h_0 = x``, ``h_l`` the
     activations and ``delta_{L+1} = e_o``, ``delta_l = (delta_{l+1} W_{l+1}) *
     1{pre_l > 0}`` (backpropagation written out per sample). Columns follow the
-    layers, each flattened row-major like ``W.ravel()``.
+    layers, each flattened row-major like ``W.ravel()``. ``out``, an array of shape
+    ``(n m, n_weights)``, receives the Jacobian (written in place, no temporaries of
+    its size: a fresh one per step cost more than its ``J^T J``).
     """
     n = X.shape[0]
     hs, masks = [X], []
@@ -233,23 +264,25 @@ def _mlp_residual_jacobian(mats, X, Y):
         pre = hs[-1] @ W.T
         masks.append(pre > 0)
         hs.append(np.maximum(pre, 0.0))
-    out = hs[-1] @ mats[-1].T
-    m = out.shape[1]
-    blocks_per_output = []
+    out_y = hs[-1] @ mats[-1].T
+    m = out_y.shape[1]
+    sizes = [W.size for W in mats]
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    J = np.empty((n * m, offsets[-1])) if out is None else out
+    J3 = J.reshape(n, m, offsets[-1])
     for o in range(m):
         delta = np.zeros((n, m))
         delta[:, o] = 1.0
-        blocks = [None] * len(mats)
         for l in range(len(mats) - 1, -1, -1):
-            blocks[l] = (delta[:, :, None] * hs[l][:, None, :]).reshape(n, -1)
+            a, b = mats[l].shape
+            block = J3[:, o, offsets[l]:offsets[l + 1]].reshape(n, a, b)
+            np.multiply(delta[:, :, None], hs[l][:, None, :], out=block)
             if l:
                 delta = (delta @ mats[l]) * masks[l - 1]
-        blocks_per_output.append(np.hstack(blocks))
-    J = np.stack(blocks_per_output, axis=1).reshape(n * m, -1)
-    return (out - Y).ravel(), J
+    return (out_y - Y).ravel(), J
 
 
-def _levenberg_marquardt(mats, X, Y, *, max_iter, tol, deadline):
+def _levenberg_marquardt(mats, X, Y, *, max_iter, tol, deadline, probe=0):
     """Levenberg-Marquardt on the square loss, in float64 (docs/algorithms.md 5.4).
 
     Near the truth the activation patterns of almost all samples are right and
@@ -257,6 +290,8 @@ def _levenberg_marquardt(mats, X, Y, *, max_iter, tol, deadline):
     converge quadratically; L-BFGS, which stalls at the kinks, cannot get there.
     The solver is the package's one, :func:`relurecover.optimize.levenberg_marquardt`
     (Nielsen's damping), on the explicit Jacobian of :func:`_mlp_residual_jacobian`.
+    With ``probe`` it takes that many steps first and goes on only when they cut the
+    loss to ``LM_PROBE_GAIN`` of its start (converging, not stuck in a wrong basin).
     Returns the new matrices, the relative loss ``||r||^2 / ||Y||^2`` on these rows
     and the accepted steps; it stops once that loss is at most ``tol``.
     """
@@ -268,16 +303,25 @@ def _levenberg_marquardt(mats, X, Y, *, max_iter, tol, deadline):
     def unpack(theta):
         return [t.reshape(sh) for t, sh in zip(np.split(theta, splits), sizes)]
 
+    den = max(float((Y**2).sum()), 1e-300)
+    theta = np.concatenate([W.ravel() for W in mats])
+    buffer = np.empty((Y.size, theta.size))
+
     def evaluate(theta):
-        r, J = _mlp_residual_jacobian(unpack(theta), X, Y)
+        r, J = _mlp_residual_jacobian(unpack(theta), X, Y, out=buffer)
         return Evaluation(cost=0.5 * float(r @ r), gradient=J.T @ r,
                           gauss_newton=lambda: J.T @ J)
 
-    den = max(float((Y**2).sum()), 1e-300)
-    res = levenberg_marquardt(evaluate, np.concatenate([W.ravel() for W in mats]),
-                              max_iter=max_iter, cost_target=0.5 * tol * den,
-                              deadline=deadline)
-    return unpack(res.x), 2.0 * res.cost / den, res.n_iter
+    res = levenberg_marquardt(evaluate, theta, max_iter=min(probe or max_iter, max_iter),
+                              cost_target=0.5 * tol * den, deadline=deadline)
+    n_iter = res.n_iter
+    if (probe and max_iter > probe and res.status == "max_iter"
+            and res.cost <= LM_PROBE_GAIN * res.history[0]):
+        # converging: go on from here
+        res = levenberg_marquardt(evaluate, res.x, max_iter=max_iter - probe,
+                                  cost_target=0.5 * tol * den, deadline=deadline)
+        n_iter += res.n_iter
+    return unpack(res.x), 2.0 * res.cost / den, n_iter
 
 
 def _n_params(sizes) -> int:
@@ -360,54 +404,111 @@ def _subspace_fits(Z_fit, Y_fit, Z_ho, Y_ho, *, widths, restarts, fit_iter, tol,
                   "architectures": architectures, "revived_units": revived}
 
 
-def _screen_and_refine(fits, P, X, Y, X_ho, Y_ho, *, n_screen, screen_iter, max_iter,
-                       tol, deadline, eng):
-    """Step 5.4: lift ``W_1 <- W_1' P^T`` and refine on the rows ``(X, Y)``.
+def _screen(fits, P, X, Y, X_ho, Y_ho, *, n_screen, screen_iter, tol, deadline, eng):
+    """Step 5.4, first part: lift ``W_1 <- W_1' P^T`` and screen on the rows ``(X, Y)``.
 
-    Fits of similar subspace error can lie in different basins: the best
-    ``n_screen`` are refined for ``screen_iter`` iterations and the best on the
-    held-out rows goes on to ``max_iter`` more. Returns the weights, the chosen fit's
-    index and architecture, the screened held-out errors and the iterations.
+    Fits of similar subspace error can lie in different basins, which the subspace
+    (only approximate) cannot tell apart: the best ``n_screen`` are lifted, run
+    ``screen_iter`` L-BFGS iterations each on few rows (the screen only ranks them:
+    from the truth's basin the error falls fast, elsewhere it stalls), and ranked
+    by their held-out error; one at ``SCREEN_ENOUGH`` or below ends the screen.
+    Returns the screened fits, best first, as ``(heldout,
+    index, arch, weights)``, and the iterations.
     """
-    screened, it_refine = [], 0
-    n_refined = min(len(fits), max(1, n_screen)) + 1  # the screened ones, then the chosen
+    screened, it_screen = [], 0
+    n_lift = min(len(fits), max(1, n_screen))
     report("refine", 0.0)
-    for err, idx, arch_i, Ws_i in fits[:max(1, n_screen)]:
+    for err, idx, arch_i, Ws_i in fits[:n_lift]:
         Ws = [W.copy() for W in Ws_i]
         Ws[0] = Ws[0] @ P.T
         if n_screen > 1:
             Ws, _, it, _ = eng.lbfgs(Ws, X, Y, max_iter=screen_iter, tol=tol,
                                      deadline=deadline)
-            it_refine += it
+            it_screen += it
         screened.append((eng.relative_error(Ws, X_ho, Y_ho), idx, arch_i, Ws))
-        report("refine", len(screened) / n_refined)
+        report("refine", 0.5 * len(screened) / n_lift)
+        if screened[-1][0] <= SCREEN_ENOUGH:
+            break  # in the truth's basin: the others need not be screened
     screened.sort(key=lambda f: f[:2])
-    _, chosen, arch, Ws = screened[0]
-    Ws, _, it, _ = eng.lbfgs(Ws, X, Y, max_iter=max_iter, tol=tol, deadline=deadline)
-    report("refine", 1.0)
-    return Ws, chosen, arch, [float(f[0]) for f in screened], it_refine + it
+    return screened, it_screen
 
 
-def _lm_step(Ws, X, Y, *, lm_iter, n_params, lm_max_params, tol, deadline, eng):
-    """Levenberg-Marquardt where L-BFGS stalls (5.4), on ``max(5000, 5 n_params)``
-    rows (``n_params`` those of the network fitted in the subspace); skipped when the
-    lifted network ``Ws`` has more than ``lm_max_params`` weights (its dense ``J^T J``
-    would cost more than the rest of the fit); kept only when it lowers the loss
-    there. Returns the weights, the iterations and whether it was kept."""
+def _lm_attempt(Ws, X, Y, X_ho, Y_ho, heldout, *, lm_iter, lm_max_params, deadline, eng):
+    """Levenberg-Marquardt where L-BFGS stalls (5.4), on the rows ``(X, Y)``.
+
+    It probes (``LM_PROBE_ITER`` steps) and goes on to ``lm_iter`` only while it
+    converges; skipped when the network ``Ws`` has more than ``lm_max_params``
+    weights (its dense ``J^T J`` would cost more than the rest of the fit). Kept
+    only when it lowers the loss on these rows and the held-out error (``heldout``,
+    that of ``Ws``). Returns the weights, their held-out error, the steps and
+    whether it was kept.
+    """
     n_full = sum(W.size for W in Ws)
     if not (lm_iter and n_full <= lm_max_params and time.perf_counter() < deadline):
-        return Ws, 0, False
-    rows_lm = min(X.shape[0], max(5_000, 5 * n_params))
-    before = eng.relative_error(Ws, X[:rows_lm], Y[:rows_lm])
-    mats, after, it_lm = _levenberg_marquardt(Ws, X[:rows_lm], Y[:rows_lm],
-                                              max_iter=lm_iter, tol=tol, deadline=deadline)
-    return (mats, it_lm, True) if after < before else (Ws, it_lm, False)
+        return Ws, heldout, 0, False
+    before = eng.relative_error(Ws, X, Y)
+    mats, after, it_lm = _levenberg_marquardt(Ws, X, Y, max_iter=lm_iter, tol=LM_TOL,
+                                              deadline=deadline, probe=LM_PROBE_ITER)
+    if not after < before:
+        return Ws, heldout, it_lm, False
+    ho = eng.relative_error(mats, X_ho, Y_ho)
+    return (mats, ho, it_lm, True) if ho <= heldout else (Ws, heldout, it_lm, False)
+
+
+def _refine(Ws, heldout, X, Y, X_lm, Y_lm, X_ho, Y_ho, *, max_iter, lm_iter,
+            lm_max_params, tol, deadline, eng, patient=False):
+    """Step 5.4, second part: refine the chosen lifted fit (``heldout``: its error).
+
+    Levenberg-Marquardt first (:func:`_lm_attempt` on the rows ``X_lm``): from a
+    start in the truth's basin it converges in a few steps to rounding level. Where
+    it does not, L-BFGS on the rows ``(X, Y)`` in segments of ``REFINE_SEGMENT``
+    iterations, each followed by another attempt, while a segment cuts the held-out
+    error to ``REFINE_GAIN`` of the one before or it is below ``IN_BASIN`` (the
+    truth's basin), up to ``max_iter`` iterations in all
+    (a plateau is a wrong basin: the next round restarts in the refined span).
+    Returns the weights, their held-out error, the L-BFGS iterations and LM steps
+    taken, whether an attempt was kept and the seconds spent in the attempts.
+    """
+    it_lbfgs = it_lm = 0
+    lm_kept, lm_seconds = False, 0.0
+
+    def attempt(Ws, heldout):
+        nonlocal it_lm, lm_kept, lm_seconds
+        t0 = time.perf_counter()
+        Ws, heldout, it, kept = _lm_attempt(Ws, X_lm, Y_lm, X_ho, Y_ho, heldout,
+                                            lm_iter=lm_iter, lm_max_params=lm_max_params,
+                                            deadline=deadline, eng=eng)
+        it_lm, lm_kept = it_lm + it, lm_kept or kept
+        lm_seconds += time.perf_counter() - t0
+        return Ws, heldout
+
+    while True:
+        Ws, heldout = attempt(Ws, heldout)
+        report("refine", 0.5 + 0.5 * min(1.0, it_lbfgs / max_iter))
+        if heldout <= LM_TOL or it_lbfgs >= max_iter or time.perf_counter() > deadline:
+            break
+        seg = min(REFINE_SEGMENT, max_iter - it_lbfgs)
+        new, loss, it, _ = eng.lbfgs(Ws, X, Y, max_iter=seg, tol=tol, deadline=deadline)
+        it_lbfgs += it
+        new_ho = eng.relative_error(new, X_ho, Y_ho)
+        # below IN_BASIN the fit is in the truth's basin: slow, not stalled
+        gained = (new_ho <= (PATIENT_GAIN if patient else REFINE_GAIN) * heldout
+                  or new_ho <= IN_BASIN)
+        if new_ho <= heldout:
+            Ws, heldout = new, new_ho
+        if not gained or loss <= tol:
+            if loss <= tol:  # L-BFGS is done; one more attempt from there
+                Ws, heldout = attempt(Ws, heldout)
+            break
+    report("refine", 1.0)
+    return Ws, heldout, it_lbfgs, it_lm, lm_kept, lm_seconds
 
 
 def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, screen_iter,
                refine_rows, max_iter, lm_iter, lm_max_params, polish_iter, tol, deadline,
-               n_threads, eng, biases=False):
-    """Steps 5.3-5.4 once: fits in ``span(P)`` from restarts, lift, refine, polish."""
+               n_threads, eng, biases=False, last_round=True):
+    """Steps 5.3-5.4 once: fits in ``span(P)`` from restarts, lift, refine, polish
+    (``last_round``: no round follows, the refinement is patient)."""
     timings = {}
     X_tr, Y_tr = data["X_tr"], data["Y_tr"]
     X_ho, Y_ho = data["X_ho"], data["Y_ho"]
@@ -427,35 +528,41 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
     if refine_rows is None:
         refine_rows = max(REFINE_ROWS_MIN, REFINE_ROWS_PER_PARAM * n_params)
     refine_rows = min(refine_rows, n_tr)
+    lm_rows = min(n_tr, max(LM_ROWS, 5 * n_params))
+    X_lm, Y_lm = X_tr[:lm_rows], Y_tr[:lm_rows]
     with eng.threads(n_threads):
-        Ws, chosen, arch, screened, it_refine = _screen_and_refine(
-            fits, P, X_tr[:refine_rows], Y_tr[:refine_rows], X_ho, Y_ho,
-            n_screen=n_screen, screen_iter=screen_iter, max_iter=max_iter, tol=tol,
-            deadline=deadline, eng=eng)
-    timings["refine"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    Ws, it_lm, lm_used = _lm_step(Ws, X_tr, Y_tr, lm_iter=lm_iter, n_params=n_params,
-                                  lm_max_params=lm_max_params, tol=tol, deadline=deadline,
-                                  eng=eng)
-    timings["lm"] = time.perf_counter() - t0
+        screened, it_screen = _screen(fits, P, X_lm, Y_lm, X_ho, Y_ho, n_screen=n_screen,
+                                      screen_iter=screen_iter, tol=tol, deadline=deadline,
+                                      eng=eng)
+        heldout, chosen, arch, Ws = screened[0]
+        Ws, heldout, it_refine, it_lm, lm_used, lm_seconds = _refine(
+            Ws, heldout, X_tr[:refine_rows], Y_tr[:refine_rows], X_lm, Y_lm, X_ho, Y_ho,
+            max_iter=max_iter, lm_iter=lm_iter, lm_max_params=lm_max_params, tol=tol,
+            deadline=deadline, eng=eng, patient=last_round)
+    timings["refine"] = time.perf_counter() - t0 - lm_seconds
+    timings["lm"] = lm_seconds
     report("lm", 1.0)
 
-    # polish on all training rows
+    # polish on all training rows, where the refinement's rows left a gap
     t0 = time.perf_counter()
     it_polish = 0
-    if polish_iter and refine_rows < n_tr and time.perf_counter() < deadline:
+    gap = heldout > POLISH_GAP * eng.relative_error(Ws, X_tr[:refine_rows],
+                                                    Y_tr[:refine_rows])
+    if (polish_iter and refine_rows < n_tr and heldout > LM_TOL and gap
+            and time.perf_counter() < deadline):
         with eng.threads(n_threads):
             Ws, _, it_polish, _ = eng.lbfgs(Ws, X_tr, Y_tr, max_iter=polish_iter, tol=tol,
                                             deadline=deadline, chunk=ROW_BLOCK)
     timings["polish"] = time.perf_counter() - t0
     report("polish", 1.0)
+    screened_errors = [float(f[0]) for f in screened]
     errors = search["restart_errors"]
     return {"Ws": Ws, "arch": arch, "heldout": eng.relative_error(Ws, X_ho, Y_ho),
             "restart_errors": errors, "best_fit_error": fits[0][0],
             "subspace_fit_error": errors[chosen], "chosen_restart": chosen,
-            "screened_errors": screened, "n_screened": len(screened),
-            "refine_rows": refine_rows, "refine_iterations": it_refine,
+            "screened_errors": screened_errors, "n_screened": len(screened),
+            "refine_rows": refine_rows, "lm_rows": lm_rows,
+            "screen_iterations": it_screen, "refine_iterations": it_refine,
             "lm_iterations": it_lm, "lm_used": lm_used, "polish_iterations": it_polish,
             "fit_rows": rows, "candidates": search["candidates"],
             "architectures": search["architectures"], "n_parameters": n_params,
@@ -670,7 +777,8 @@ def _subspace_step(data, subspace, cfg: _Config, timings):
     if cfg.basis is None:
         opts = dict(cfg.pca_options)
         opts.setdefault("n_directions", cfg.n_directions)
-        sub = filtered_pca(data["X_tr"], data["Y_tr_raw"], **opts)
+        # the rows were checked and cleared of outliers on the way in (5.1)
+        sub = checked_filtered_pca(data["X_tr"], data["Y_tr_raw"], **opts)
     elif isinstance(subspace, Subspace):
         sub = subspace
     else:
@@ -714,7 +822,7 @@ def _rounds(P, r, data, cfg: _Config, timings, **kw):
             P = Vt[:max(r, int((sv > SPAN_SV_RTOL * sv[0]).sum()))].T
             if kw.get("biases"):
                 P = _with_constant(P)
-        out = _fit_round(P, data, **cfg.fit, **kw)
+        out = _fit_round(P, data, **cfg.fit, **kw, last_round=rnd == cfg.rounds - 1)
         rounds_out.append({k: v for k, v in out.items() if k not in ("Ws", "timings")})
         for key, sec in out["timings"].items():
             timings[key] = timings.get(key, 0.0) + sec
@@ -788,9 +896,14 @@ def _pruned(Ws, heldout, data, eng, prune, lm_max_params):
         return Ws, heldout, report
     mats = [np.ascontiguousarray(W) for W in net.weights]
     # the tolerances leave the pruned network near the fit, not at it: polish it
-    mats = _lm_step(mats, data["X_tr"], data["Y_tr"], lm_iter=PRUNE_LM_ITER,
-                    n_params=sum(W.size for W in mats), lm_max_params=lm_max_params,
-                    tol=1e-30, deadline=math.inf, eng=eng)[0]
+    if sum(W.size for W in mats) <= lm_max_params:
+        rows = min(data["X_tr"].shape[0], max(LM_ROWS, 5 * sum(W.size for W in mats)))
+        X_lm, Y_lm = data["X_tr"][:rows], data["Y_tr"][:rows]
+        before = eng.relative_error(mats, X_lm, Y_lm)
+        polished, lm_loss, _ = _levenberg_marquardt(mats, X_lm, Y_lm, max_iter=PRUNE_LM_ITER,
+                                                    tol=LM_TOL, deadline=math.inf)
+        if lm_loss < before:
+            mats = polished
     after = eng.relative_error(mats, data["X_ho"], data["Y_ho"])
     report.update(how, heldout_before=float(heldout), heldout_after=float(after))
     if after <= PRUNE_SLACK * heldout + PRUNE_FLOOR:
@@ -872,7 +985,7 @@ def learn_deep(
     X, y, widths: Sequence[int] | int | None = None, *, rng=None, subspace=None,
     n_directions: int | None = None, restarts: int = 24, heldout: float = 0.1,
     fit_rows: int = 5_000, refine_rows: int | None = None, fit_iter: int = 150,
-    n_screen: int = 4, screen_iter: int = 200, max_iter: int = 2000,
+    n_screen: int = 4, screen_iter: int = 150, max_iter: int = 2000,
     polish_iter: int = 40, lm_iter: int = 30, lm_max_params: int = 3000, rounds: int = 2,
     tol: float = 1e-14, success_tol: float = DEFAULT_SUCCESS_TOL,
     time_limit: float | None = None, n_threads: int | None = 1,
@@ -887,7 +1000,7 @@ def learn_deep(
     (docs/algorithms.md 5). Errors are relative square errors
     ``||y - F(x)||^2 / ||y||^2``. ``X`` and ``y`` are rescaled by powers of two
     (exact) and the network is mapped back. Runs on the base install (numpy and
-    SciPy); PyTorch is used where it is installed (``engine``).
+    SciPy); PyTorch only with ``engine="torch"``.
 
     Parameters
     ----------
@@ -929,15 +1042,20 @@ def learn_deep(
         The best subspace fits lifted and refined for ``screen_iter`` iterations
         each; the best of them then goes on (fits of equal error can lie in
         different basins).
-    screen_iter : int, default=200
-        L-BFGS iterations of each screened fit.
+    screen_iter : int, default=150
+        L-BFGS iterations of each screened fit (on ``max(5000, 5 n_parameters)``
+        rows, the rows of Levenberg-Marquardt).
     max_iter : int, default=2000
-        L-BFGS iterations of the full-dimensional refinement.
+        L-BFGS iterations of the full-dimensional refinement at most (in segments of
+        100, each followed by a Levenberg-Marquardt attempt; it stops early where
+        the held-out error stalls above 1e-6, docs/algorithms.md 5.4).
     polish_iter : int, default=40
-        L-BFGS iterations on all training rows at the end (0: skip).
+        L-BFGS iterations on all training rows at the end (0: skip), run only where
+        the held-out error is above 10 times the error on the refinement's rows.
     lm_iter : int, default=30
-        Levenberg-Marquardt iterations after the refinement (0: skip): near the
-        truth they converge quadratically where L-BFGS stalls at the kinks.
+        Levenberg-Marquardt steps per attempt (0: skip): near the truth they
+        converge quadratically, to float64 rounding, where L-BFGS stalls at the
+        kinks; an attempt that has not cut the loss 100-fold after 4 steps ends.
     lm_max_params : int, default=3000
         Skip Levenberg-Marquardt for networks with more weights in full dimension
         (``d w_1 + ...``; its dense ``J^T J`` grows as their square).
@@ -973,8 +1091,8 @@ def learn_deep(
         Who does the arithmetic of the fits (:mod:`relurecover.deep._engine`):
         ``"numpy"`` (analytic gradients, SciPy's L-BFGS-B), ``"torch"`` (autograd,
         ``torch.optim.LBFGS``; ``MissingDependencyError``, an ImportError, at once
-        without PyTorch) or ``"auto"``: torch where it is installed, numpy otherwise.
-        The two give fits of the same kind, not the same bits.
+        without PyTorch) or ``"auto"``: numpy, the faster of the two on the
+        benchmark's fits. The two give fits of the same kind, not the same bits.
     prune : bool, default=True
         At the end, remove hidden units that send (almost) nothing on the training
         rows and fold units that are positive multiples of another

@@ -65,6 +65,23 @@ def check_samples(X, y, *, zero_y: str):
     return X, Y
 
 
+#: binary exponents of the largest entry between which squares and their sums are
+#: computed as they are (no overflow; what underflows is below 2**-1000 of the sum).
+SAFE_EXPONENTS = (-400, 400)
+
+
+def _abs_max(A) -> float:
+    """``max |A|`` without a temporary array of ``|A|``."""
+    A = np.asarray(A, dtype=np.float64)
+    return float(max(A.max(initial=0.0), -A.min(initial=0.0))) if A.size else 0.0
+
+
+def _sum_squares(A) -> float:
+    """``sum A**2`` without a temporary array of squares."""
+    A = np.asarray(A, dtype=np.float64).reshape(A.shape[0], -1)
+    return float(np.einsum("ij,ij->", A, A))
+
+
 def rms_exponent(A, chunk_size: int = DEFAULT_CHUNK):
     """``A``'s root mean square as ``c * 2**e`` with ``c`` in ``[2**-0.5, 2**0.5]``.
 
@@ -78,10 +95,14 @@ def rms_exponent(A, chunk_size: int = DEFAULT_CHUNK):
     c : float
     """
     n = A.shape[0]
-    top = max(float(np.abs(A[sl]).max(initial=0.0)) for sl in iter_chunks(n, chunk_size))
+    top = max(_abs_max(A[sl]) for sl in iter_chunks(n, chunk_size))
     e0 = int(np.frexp(top)[1])
-    ss = sum(float(np.square(np.ldexp(np.asarray(A[sl], dtype=np.float64), -e0)).sum())
-             for sl in iter_chunks(n, chunk_size))
+    if SAFE_EXPONENTS[0] < e0 < SAFE_EXPONENTS[1]:
+        # squares neither overflow nor lose the sum to underflow: no scaled copy
+        ss = sum(_sum_squares(A[sl]) for sl in iter_chunks(n, chunk_size)) * 4.0**-e0
+    else:
+        ss = sum(_sum_squares(np.ldexp(np.asarray(A[sl], dtype=np.float64), -e0))
+                 for sl in iter_chunks(n, chunk_size))
     r = np.sqrt(ss / A.size)  # in (0, 1]: the largest entry alone gives >= 0.5 / sqrt(size)
     e = e0 + int(np.round(np.log2(r)))
     return e, float(np.ldexp(r, e0 - e))
@@ -140,10 +161,14 @@ def outlier_rows(X, chunk_size: int = DEFAULT_CHUNK) -> tuple[np.ndarray, np.nda
     log_sq = np.empty(n)
     for sl in iter_chunks(n, chunk_size):
         A = np.asarray(X[sl], dtype=np.float64)
-        top = np.abs(A).max(axis=1)
-        safe = np.where(top > 0, top, 1.0)
-        B = A / safe[:, None]
+        top = np.maximum(A.max(axis=1), -A.min(axis=1))
         with np.errstate(divide="ignore"):
+            if top.min() > 2.0**SAFE_EXPONENTS[0] and top.max() < 2.0**SAFE_EXPONENTS[1]:
+                # every row's squares are safe as they are: no scaled copy
+                log_sq[sl] = np.log(np.einsum("ij,ij->i", A, A))
+                continue
+            safe = np.where(top > 0, top, 1.0)
+            B = A / safe[:, None]
             log_sq[sl] = np.where(top > 0, 2.0 * np.log(safe)
                                   + np.log(np.einsum("ij,ij->i", B, B)), -np.inf)
     med = float(np.median(log_sq))
