@@ -5,13 +5,14 @@
 2. A small ReLU network is fitted to ``(X P, y)`` from several random restarts by
    full-batch L-BFGS; the restart with the smallest held-out square loss is kept
    (5.3). Cost: ``r``-dimensional, independent of ``d``.
-3. The fit is lifted, ``W_1 <- W_1' P^T``, and the whole network is refined by
-   L-BFGS on the training rows (5.4): the subspace is only approximate (angles of
-   order ``sqrt(d / n)``), which alone caps the accuracy of step 2, while the lifted
-   start lies in the basin of the truth.
+3. The best fits are lifted, ``W_1 <- W_1' P^T``, screened, and the chosen one is
+   refined (5.4): Levenberg-Marquardt attempts, L-BFGS in segments between them, a
+   polish on all training rows where the refinement's rows left a gap. The subspace
+   is only approximate (angles of order ``sqrt(d / n)``), which alone caps the
+   accuracy of step 2, while the lifted start lies in the basin of the truth.
 
-The fits run on the base install (numpy and SciPy) or, where it is installed and
-chosen, on PyTorch (:mod:`._engine`).
+The fits run on the base install (numpy and SciPy) or, when asked for, on PyTorch
+(:mod:`._engine`).
 """
 
 from __future__ import annotations
