@@ -132,3 +132,13 @@ def test_outlier_rows_at_every_scale_and_with_zero_rows():
     Z[:10] = 0.0  # zero rows take the careful path, and are not outliers
     rows, _ = outlier_rows(Z, chunk_size=1024)
     assert list(rows) == [17]
+
+
+def test_pruning_with_biases_never_reports_a_width_of_zero():
+    # the truth's second layer has one unit that fires: pruning a biased fit would leave
+    # that layer only the unit counted as the biases' carrier (widths (2, 0) were said)
+    truth = DeepNetwork.random(10, [3, 2], m=3, rng=0)
+    X = gaussian_inputs(30_000, 10, rng=1)
+    fit = learn_deep(X, truth.predict(X), [3, 2], rng=0, biases=True)
+    assert fit.success and min(fit.widths) >= 1
+    assert [w - 1 for w in fit.network.widths] == list(fit.widths)

@@ -885,21 +885,23 @@ def _verdict(heldout_error, success_tol, sub, rounds_out, best, notes):
     return ok, message
 
 
-def _pruned(Ws, heldout, data, eng, prune, lm_max_params):
+def _pruned(Ws, heldout, data, eng, prune, lm_max_params, biases=False):
     """The weights with dead and duplicated hidden units removed (5.5), when that
     leaves the held-out error within ``PRUNE_SLACK`` (and ``PRUNE_FLOOR``) of
     ``heldout``, the error of ``Ws`` there.
 
     Works on the fitted matrices (inputs in scaled units, with the constant column
-    and constant units of 5.6 when fitting biases). Returns the weights, their
-    held-out error and a report.
+    and constant units of 5.6 when fitting biases: there every hidden layer keeps at
+    least two units, the one counted as carrying the biases and one more, so that the
+    widths reported, one fewer, are never 0). Returns the weights, their held-out
+    error and a report.
     """
     widths = [W.shape[0] for W in Ws[:-1]]
     report = {"pruned": False, "widths_before": widths, "widths_after": widths}
     if not prune:
         return Ws, heldout, report
     net, how = prune_network(DeepNetwork(Ws), data["X_tr"][:PRUNE_ROWS])
-    if how["widths_after"] == widths:
+    if how["widths_after"] == widths or (biases and min(how["widths_after"]) < 2):
         return Ws, heldout, report
     mats = [np.ascontiguousarray(W) for W in net.weights]
     # the tolerances leave the pruned network near the fit, not at it: polish it
@@ -923,7 +925,7 @@ def _pruned(Ws, heldout, data, eng, prune, lm_max_params):
 def _result(best, rounds_out, sub, data, scales, notes, cfg: _Config, timings, eng):
     """The :class:`DeepFit`: the network (pruned, 5.5) mapped back to the original units."""
     Ws, heldout_error, pruning = _pruned(best["Ws"], best["heldout"], data, eng, cfg.prune,
-                                         cfg.fit["lm_max_params"])
+                                         cfg.fit["lm_max_params"], biases=cfg.biases)
     train_error = eng.relative_error(Ws, data["X_tr"], data["Y_tr"])
     heldout_error = float(heldout_error)
     ex, ey, sy = scales
