@@ -381,11 +381,13 @@ class DeepReLURegressor(_NetworkRegressor):
     screen_iter : int, default=150
         L-BFGS iterations of each screened fit.
     max_iter : int, default=2000
-        L-BFGS iterations of the full-dimensional refinement.
+        L-BFGS iterations of the full-dimensional refinement at most (in segments,
+        between Levenberg-Marquardt attempts).
     polish_iter : int, default=40
-        L-BFGS iterations on all training rows at the end (0: skip).
+        L-BFGS iterations on all training rows at the end (0: skip), where the
+        held-out error is above 10 times the refinement rows' error.
     lm_iter : int, default=30
-        Levenberg-Marquardt iterations after the refinement (0: skip).
+        Levenberg-Marquardt steps per attempt (0: skip).
     lm_max_params : int, default=3000
         Skip Levenberg-Marquardt for networks with more weights in full dimension.
     rounds : int, default=2

@@ -1044,7 +1044,9 @@ def learn_deep(
         Rows of the full-dimensional refinement; None takes ``max(20000, 20 *
         n_parameters)``, ``n_parameters`` the weights of the network fitted in the
         subspace (``diagnostics["n_parameters"]``). It is then polished on all
-        training rows.
+        training rows where the held-out error is above 10 times the error on these.
+        Levenberg-Marquardt runs on ``max(3000, 3 p_full)`` rows, ``p_full`` the
+        weights of the lifted network.
     fit_iter : int, default=150
         L-BFGS iterations per subspace fit.
     n_screen : int, default=4
@@ -1053,11 +1055,12 @@ def learn_deep(
         different basins).
     screen_iter : int, default=150
         L-BFGS iterations of each screened fit (on ``max(5000, 5 n_parameters)``
-        rows, the rows of Levenberg-Marquardt).
+        rows; one at held-out error 1e-6 or below ends the screen).
     max_iter : int, default=2000
         L-BFGS iterations of the full-dimensional refinement at most (in segments of
-        100, each followed by a Levenberg-Marquardt attempt; it stops early where
-        the held-out error stalls above 1e-6, docs/algorithms.md 5.4).
+        100, each followed by a Levenberg-Marquardt attempt; a round stops early where
+        a segment does not cut the held-out error to 0.7 of the one before, 0.95 in
+        the last round, docs/algorithms.md 5.4).
     polish_iter : int, default=40
         L-BFGS iterations on all training rows at the end (0: skip), run only where
         the held-out error is above 10 times the error on the refinement's rows.
