@@ -332,7 +332,7 @@ def resolve_engine(name):
     MissingDependencyError
         ``"torch"`` without PyTorch installed.
     """
-    from ._learn import MissingDependencyError, import_torch
+    from ._learn import import_torch
 
     if not isinstance(name, str) or name not in ENGINES:
         raise ValueError(f"`engine` must be one of {', '.join(map(repr, ENGINES))}, "

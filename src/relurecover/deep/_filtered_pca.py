@@ -16,6 +16,7 @@ The steps of :func:`filtered_pca`: validate and rescale (:func:`_pca_options`,
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import time
 from dataclasses import dataclass
@@ -506,18 +507,17 @@ def filtered_pca(
         chunk_size=chunk_size, dtype=dtype)
 
 
-def checked_filtered_pca(X, Y, *, outliers=None, input_note="", n_directions=None,
-                         thresholds=None, quantiles=DEFAULT_QUANTILES, margin=6.0,
-                         max_rounds=10, cell_dims=2, min_cell=None, reestimate=True,
-                         n_slices=20, chunk_size=DEFAULT_CHUNK, dtype="float32"):
+def checked_filtered_pca(X, Y, *, outliers=None, input_note="", **options):
     """:func:`filtered_pca` on samples already checked (``X`` and ``Y`` 2-d float64,
     finite) and cleared of outlier rows (``outliers``, ``input_note``: what
     :func:`set_aside_outliers` said); :func:`learn_deep` calls it on its training
-    rows, which it has checked once already. The options are filtered_pca's."""
-    opts = _pca_options(*X.shape, n_directions=n_directions, quantiles=quantiles,
-                        thresholds=thresholds, margin=margin, max_rounds=max_rounds,
-                        cell_dims=cell_dims, min_cell=min_cell, reestimate=reestimate,
-                        n_slices=n_slices, chunk_size=chunk_size, dtype=dtype)
+    rows, which it has checked once already. ``options`` are filtered_pca's keyword
+    arguments; those not given take filtered_pca's defaults (its signature is the one
+    place they are written)."""
+    defaults = {name: p.default for name, p in
+                inspect.signature(filtered_pca).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    opts = _pca_options(*X.shape, **{**defaults, **options})
     t0 = time.perf_counter()
     X, x_scale = standardize_inputs(X, opts.chunk_size)
     ey = scale_exponent(Y, opts.chunk_size)

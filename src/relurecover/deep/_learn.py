@@ -78,8 +78,7 @@ REVIVE_OUT_SCALE = 1e-2
 SCREEN_ROWS = 5_000
 #: Levenberg-Marquardt (5.4) runs on ``max(LM_ROWS, LM_ROWS_PER_WEIGHT n_full)`` training
 #: rows (``n_full`` the weights of the lifted network: its ``J^T J`` costs ``rows
-#: n_full^2``); it first
-#: takes LM_PROBE_ITER steps and goes on (to ``lm_iter``) only when they cut the loss to
+#: n_full^2``); it first takes LM_PROBE_ITER steps and goes on (to ``lm_iter``) only when they cut the loss to
 #: LM_PROBE_GAIN of where it began (near the truth its steps converge quadratically; in a
 #: wrong basin they do not, and the attempt ends cheaply). Its target is LM_TOL, near
 #: float64 rounding of a relative square error, not ``tol``.
@@ -328,6 +327,21 @@ def _levenberg_marquardt(mats, X, Y, *, max_iter, tol, deadline, probe=0):
     return unpack(res.x), 2.0 * res.cost / den, n_iter
 
 
+def _lm_rows(n_rows, n_weights) -> int:
+    """Rows for Levenberg-Marquardt: ``max(LM_ROWS, LM_ROWS_PER_WEIGHT n_weights)``,
+    at most the ``n_rows`` there are."""
+    return min(n_rows, max(LM_ROWS, LM_ROWS_PER_WEIGHT * n_weights))
+
+
+def _lm_if_lower(Ws, X, Y, *, max_iter, deadline, eng, probe=0):
+    """:func:`_levenberg_marquardt` to ``LM_TOL`` on ``(X, Y)``, kept only if it lowers
+    the loss there. Returns the weights, whether they are new and the steps taken."""
+    before = eng.relative_error(Ws, X, Y)
+    mats, after, steps = _levenberg_marquardt(Ws, X, Y, max_iter=max_iter, tol=LM_TOL,
+                                              deadline=deadline, probe=probe)
+    return (mats, True, steps) if after < before else (Ws, False, steps)
+
+
 def _n_params(sizes) -> int:
     """Weights of a bias-free MLP with layer sizes ``sizes``."""
     return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -450,10 +464,9 @@ def _lm_attempt(Ws, X, Y, X_ho, Y_ho, heldout, *, lm_iter, lm_max_params, deadli
     n_full = sum(W.size for W in Ws)
     if not (lm_iter and n_full <= lm_max_params and time.perf_counter() < deadline):
         return Ws, heldout, 0, False
-    before = eng.relative_error(Ws, X, Y)
-    mats, after, it_lm = _levenberg_marquardt(Ws, X, Y, max_iter=lm_iter, tol=LM_TOL,
-                                              deadline=deadline, probe=LM_PROBE_ITER)
-    if not after < before:
+    mats, lower, it_lm = _lm_if_lower(Ws, X, Y, max_iter=lm_iter, deadline=deadline,
+                                      eng=eng, probe=LM_PROBE_ITER)
+    if not lower:
         return Ws, heldout, it_lm, False
     ho = eng.relative_error(mats, X_ho, Y_ho)
     return (mats, ho, it_lm, True) if ho <= heldout else (Ws, heldout, it_lm, False)
@@ -470,9 +483,8 @@ def _refine(Ws, heldout, X, Y, X_lm, Y_lm, X_ho, Y_ho, *, max_iter, lm_iter,
     all, while a segment cuts the held-out error to ``REFINE_GAIN`` of the one before
     (a plateau is a wrong basin, or a near miss: the next round restarts in the
     refined span), or to ``PATIENT_GAIN`` in the last round (``patient``: no round
-    follows). Returns the weights, their
-    held-out error, the L-BFGS iterations and LM steps taken, whether an attempt was
-    kept and the seconds spent in the attempts.
+    follows). Returns the weights, their held-out error, the L-BFGS iterations and LM
+    steps taken, whether an attempt was kept and the seconds spent in the attempts.
     """
     it_lbfgs = it_lm = 0
     lm_kept, lm_seconds = False, 0.0
@@ -534,7 +546,7 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
     screen_rows = min(n_tr, max(SCREEN_ROWS, 5 * n_params))
     # Levenberg-Marquardt's rows: a few per weight of the lifted network
     n_full = n_params + (P.shape[0] - P.shape[1]) * fits[0][3][0].shape[0]
-    lm_rows = min(n_tr, max(LM_ROWS, LM_ROWS_PER_WEIGHT * n_full))
+    lm_rows = _lm_rows(n_tr, n_full)
     X_lm, Y_lm = X_tr[:lm_rows], Y_tr[:lm_rows]
     with eng.threads(n_threads):
         screened, it_screen = _screen(fits, P, X_tr[:screen_rows], Y_tr[:screen_rows],
@@ -553,10 +565,10 @@ def _fit_round(P, data, *, widths, restarts, fit_rows, fit_iter, n_screen, scree
     # polish on all training rows, where the refinement's rows left a gap
     t0 = time.perf_counter()
     it_polish = 0
-    gap = heldout > POLISH_GAP * eng.relative_error(Ws, X_tr[:refine_rows],
-                                                    Y_tr[:refine_rows])
-    if (polish_iter and refine_rows < n_tr and heldout > LM_TOL and gap
-            and time.perf_counter() < deadline):
+    if (polish_iter and refine_rows < n_tr and heldout > LM_TOL
+            and time.perf_counter() < deadline
+            and heldout > POLISH_GAP * eng.relative_error(Ws, X_tr[:refine_rows],
+                                                          Y_tr[:refine_rows])):
         with eng.threads(n_threads):
             Ws, _, it_polish, _ = eng.lbfgs(Ws, X_tr, Y_tr, max_iter=polish_iter, tol=tol,
                                             deadline=deadline, chunk=ROW_BLOCK)
@@ -905,14 +917,11 @@ def _pruned(Ws, heldout, data, eng, prune, lm_max_params, biases=False):
         return Ws, heldout, report
     mats = [np.ascontiguousarray(W) for W in net.weights]
     # the tolerances leave the pruned network near the fit, not at it: polish it
-    if sum(W.size for W in mats) <= lm_max_params:
-        rows = min(data["X_tr"].shape[0], max(LM_ROWS, LM_ROWS_PER_WEIGHT * sum(W.size for W in mats)))
-        X_lm, Y_lm = data["X_tr"][:rows], data["Y_tr"][:rows]
-        before = eng.relative_error(mats, X_lm, Y_lm)
-        polished, lm_loss, _ = _levenberg_marquardt(mats, X_lm, Y_lm, max_iter=PRUNE_LM_ITER,
-                                                    tol=LM_TOL, deadline=math.inf)
-        if lm_loss < before:
-            mats = polished
+    n_weights = sum(W.size for W in mats)
+    if n_weights <= lm_max_params:
+        rows = _lm_rows(data["X_tr"].shape[0], n_weights)
+        mats = _lm_if_lower(mats, data["X_tr"][:rows], data["Y_tr"][:rows],
+                            max_iter=PRUNE_LM_ITER, deadline=math.inf, eng=eng)[0]
     after = eng.relative_error(mats, data["X_ho"], data["Y_ho"])
     report.update(how, heldout_before=float(heldout), heldout_after=float(after))
     if after <= PRUNE_SLACK * heldout + PRUNE_FLOOR:
