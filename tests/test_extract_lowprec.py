@@ -5,8 +5,9 @@ import pytest
 
 from relurecover import TwoLayerNetwork
 from relurecover.extract import QueryOracle, extract
-from relurecover.extract._lowprec import (fit_outputs, kink_offsets, refine_hyperplane,
-                                          refit_outputs)
+from relurecover.extract._extract import _better_flips
+from relurecover.extract._lowprec import (fit_hinge, fit_outputs, kink_offsets,
+                                          refine_hyperplane, refit_outputs)
 
 
 def float32_oracle(net):
@@ -195,3 +196,75 @@ def test_noisy_answers_are_refused_with_the_noise_named():
     ex = extract(lambda X: f(X) * (1 + 1e-4 * rng.standard_normal(X.shape[0])), 40, rng=1)
     assert not ex.exact
     assert ex.message.startswith("not") and "noise" in ex.message
+
+
+def _hinge_data(rng, N=1500, d=12, k=6, m=1, noise=1e-7):
+    """Answers of k known units, an affine part and one more unit (the hinge)."""
+    X = rng.standard_normal((N, d))
+    H = rng.standard_normal((k, d + 1))
+    B = np.maximum(X @ H[:, :-1].T + H[:, -1], 0.0)
+    w = rng.standard_normal(d)
+    w /= np.linalg.norm(w)
+    hinge = np.maximum(X @ w - 0.3, 0.0)
+    out = rng.standard_normal((m, k))
+    u = rng.standard_normal(m)
+    Y = B @ out.T + X @ rng.standard_normal((d, m)) + 0.7 + 0.05 * np.outer(hinge, u)
+    Y = Y + noise * rng.standard_normal(Y.shape)
+    return X, (Y[:, 0] if m == 1 else Y), B, np.r_[w, -0.3], u
+
+
+@pytest.mark.parametrize("m", [1, 3])
+def test_fit_hinge_finds_the_unit_the_others_leave(m):
+    X, Y, B, h_true, u = _hinge_data(np.random.default_rng(0), m=m)
+    h, g, rms, rms0, v = fit_hinge(X, Y, B)
+    assert plane_error(h, h_true[None, :]) <= 1e-4
+    assert rms <= 1e-3 * rms0  # what is left is the noise
+    # the unit's output weights, up to the orientation's sign
+    np.testing.assert_allclose(np.abs(g * v), 0.05 * np.abs(u), rtol=1e-3)
+
+
+def test_fit_hinge_claims_no_hinge_where_there_is_none():
+    rng = np.random.default_rng(1)
+    X, _, B, _, _ = _hinge_data(rng)
+    Y = B @ rng.standard_normal(B.shape[1]) + X @ rng.standard_normal(X.shape[1])
+    Y = Y + 1e-3 * rng.standard_normal(Y.shape)  # only noise is left
+    h, g, rms, rms0, _ = fit_hinge(X, Y, B)
+    assert h is None or rms > 0.5 * rms0
+    # too few points for the unknowns: no answer, no crash
+    assert fit_hinge(X[:20], Y[:20], B[:20])[0] is None
+
+
+def test_better_flips_corrects_a_weak_unit_oriented_wrongly():
+    rng = np.random.default_rng(2)
+    net = TwoLayerNetwork.random(10, 8, 1, bias_scale=0.5, rng=3)
+    U = net.U.copy()
+    U[0, 2] *= 1e-3  # a weak unit: its flip is lost in a fit's linear part
+    net = TwoLayerNetwork(U, net.V, b=net.b, c=net.c)
+    X = rng.standard_normal((400, 10))
+    Y = net.predict(X).reshape(-1, 1)  # (the oracle's answers are 2-D)
+    V, b = net.V.copy(), net.b.copy()
+    V[2], b[2] = -V[2], -b[2]
+    V2, b2, U2, c2, flipped = _better_flips(X, Y, V, b)
+    assert flipped == [2]
+    np.testing.assert_allclose(V2, net.V)
+    np.testing.assert_allclose(TwoLayerNetwork(U2, V2, b=b2, c=c2).predict(X).reshape(-1, 1), Y,
+                               atol=1e-9)
+    # right orientations stay as they are
+    assert _better_flips(X, Y, net.V, net.b)[4] == []
+
+
+@pytest.mark.parametrize("d,k,seed", [(10, 30, 6), (20, 50, 1)])
+def test_a_unit_no_line_found_is_found_in_the_residual(d, k, seed):
+    # more units than inputs (no quiet region): one weak unit (2% and 0.2% of the
+    # median |u| ||v||) is missed on every line and found from what the others leave;
+    # at (20, 50, 1) it comes out oriented wrongly and the flips are checked
+    net = TwoLayerNetwork.random(d, k, 1, bias_scale=0.5,
+                                 rng=np.random.default_rng([d, k, 1, seed]))
+    ex = extract(float32_oracle(net), d, rng=seed)
+    assert ex.exact and ex.n_hidden == k
+    assert ex.fidelity.max_error <= 2.0**-18
+    log = ex.diagnostics["residual_units"]
+    assert log[0]["rms_after"] <= 0.5 * log[0]["rms_before"]
+    H, _ = planes(net)
+    Hf, _ = planes(ex.network)
+    assert max(plane_error(h, H) for h in Hf) <= 1e-3

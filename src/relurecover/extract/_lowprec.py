@@ -36,7 +36,7 @@ from ._lines import NotPiecewiseLinear, find_kinks
 from ._oracle import QueryOracle
 
 __all__ = ["kink_offsets", "refine_hyperplane", "fit_outputs", "refit_outputs",
-           "refit_queries", "output_lstsq"]
+           "refit_queries", "output_lstsq", "fit_hinge"]
 
 _WINDOW = np.array([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0])
 
@@ -408,3 +408,131 @@ def output_lstsq(X, Y, V, b):
     D = np.concatenate([np.maximum(X @ V.T + b, 0.0), np.ones((X.shape[0], 1))], axis=1)
     coef, *_ = np.linalg.lstsq(D, Y, rcond=None)
     return coef[:k].T, coef[-1]
+
+
+def fit_hinge(X, r, B=None, *, max_iter: int = 40, n_offsets: int = 25):
+    """The hyperplane of one hinge in a residual, ``r(x) ~ a relu(n . x + beta) + l . x + c`` (7.7).
+
+    The answers of a network less the units found are the missing unit's term plus an
+    affine part (and the oracle's rounding); ``B`` holds the found units' terms
+    (``relu`` of their hyperplanes at ``X``), fitted with the hinge, so that their
+    output weights need not be known. The direction starts at the eigenvector of
+    ``sum_i r0_i x_i x_i^T`` of largest magnitude (``r0``: ``r`` less its fit on
+    ``[B, x, 1]``; a ReLU's second Hermite coefficient is never zero, an affine part
+    has none), the offset from a scan of ``n_offsets`` quantiles of ``n . x``; then
+    Breiman's hinge-finding iteration: with the points split by the current
+    hyperplane, ``r = 1[side] ([x, 1] . theta) + [B, x, 1] . gamma`` is linear, and
+    the new hyperplane is ``theta`` (where the two affine pieces meet), until the
+    split no longer changes. The least squares go through the normal equations,
+    updated by the points that change sides only.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, d)
+        Inputs (Gaussian for the direction's start).
+    r : ndarray of shape (N,) or (N, m)
+        Answers at ``X``; with several outputs, their combination ``r v`` along the
+        largest singular direction ``v`` of what ``[B, x, 1]`` leaves.
+    B : ndarray of shape (N, p), optional
+        Terms fitted alongside (``N`` must exceed ``p + 2 (d + 1)``).
+
+    Returns
+    -------
+    h : ndarray of shape (d + 1,) or None
+        ``[n, beta]`` with ``||n|| = 1``; None when no hinge fits (too few points on
+        one side, or a singular system).
+    g : float
+        Slope change across the hyperplane along ``n``.
+    rms : float
+        Root mean square of ``r`` less the fit with the hinge.
+    rms0 : float
+        Root mean square of ``r`` less its fit on ``[B, x, 1]`` alone.
+    v : ndarray of shape (m,)
+        The outputs' combination (``[1.0]`` for one output): the unit's output
+        weights are about ``g v``.
+    """
+    X = np.asarray(X, dtype=float)
+    r = np.asarray(r, dtype=float)
+    N, d = X.shape
+    A = np.concatenate([X, np.ones((N, 1))], axis=1)
+    F = A if B is None else np.concatenate([np.asarray(B, dtype=float), A], axis=1)
+    p = F.shape[1]
+    if N <= p + d + 1:
+        return None, 0.0, 0.0, 0.0, np.ones(1)
+    # columns scaled to unit norm: the normal equations are then as well conditioned
+    # as the columns allow
+    cs = np.linalg.norm(F, axis=0)
+    cs[cs == 0] = 1.0
+    F = F / cs
+    As = A / np.linalg.norm(A, axis=0)
+    G_FF = F.T @ F
+    try:
+        L_FF = np.linalg.cholesky(G_FF)
+    except np.linalg.LinAlgError:
+        return None, 0.0, 0.0, 0.0, np.ones(1)
+
+    def project(v):
+        y = np.linalg.solve(L_FF, F.T @ v)
+        return v - F @ np.linalg.solve(L_FF.T, y)
+
+    r0 = project(r)
+    v = np.ones(1)
+    if r.ndim == 2:
+        # several outputs: a missing unit adds a rank-one term, along v
+        v = np.linalg.svd(r0, full_matrices=False)[2][0]
+        r, r0 = r @ v, r0 @ v
+    rms0 = float(np.sqrt(np.mean(r0**2)))
+    if rms0 == 0.0:
+        return None, 0.0, 0.0, 0.0, np.ones(1)
+    w, vecs = np.linalg.eigh((X * r0[:, None]).T @ X / N)
+    n = vecs[:, int(np.argmax(np.abs(w)))]
+    z = X @ n
+    best, beta = -1.0, 0.0
+    for t in np.quantile(z, np.linspace(0.02, 0.98, n_offsets)):
+        f = project(np.maximum(z - t, 0.0))
+        ff = float(f @ f)
+        score = float(f @ r0) ** 2 / ff if ff > 0 else -1.0
+        if score > best:
+            best, beta = score, -float(t)
+    G = np.zeros((d + 1 + p, d + 1 + p))
+    G[d + 1:, d + 1:] = G_FF
+    rhs = np.zeros(d + 1 + p)
+    rhs[d + 1:] = F.T @ r
+    side = np.zeros(N, dtype=bool)
+    rms, g = rms0, 0.0
+    h = None
+    for _ in range(max_iter):
+        new_side = (z + beta) > 0
+        flip = new_side != side
+        if h is not None and not np.any(flip):
+            break
+        n_on = np.count_nonzero(new_side)
+        if min(n_on, N - n_on) < d + 1:
+            return None, 0.0, rms0, rms0, v
+        sg = np.where(new_side[flip], 1.0, -1.0)
+        Af = As[flip]
+        G[:d + 1, :d + 1] += (Af * sg[:, None]).T @ Af
+        G[:d + 1, d + 1:] += (Af * sg[:, None]).T @ F[flip]
+        G[d + 1:, :d + 1] = G[:d + 1, d + 1:].T
+        rhs[:d + 1] += (Af * sg[:, None]).T @ r[flip]
+        side = new_side
+        try:
+            coef = np.linalg.solve(G, rhs)
+        except np.linalg.LinAlgError:
+            return None, 0.0, rms0, rms0, v
+        fit = (As[side] @ coef[:d + 1])
+        res = r - F @ coef[d + 1:]
+        res[side] -= fit
+        rms = float(np.sqrt(np.mean(res**2)))
+        theta = coef[:d + 1] / np.linalg.norm(A, axis=0)
+        g = float(np.linalg.norm(theta[:d]))
+        if g == 0.0 or not np.isfinite(g):
+            return None, 0.0, rms0, rms0, v
+        # (keep the orientation of the last n: relu(z) = relu(-z) + z, the affine part
+        # takes the difference, and the split is the same)
+        sgn = 1.0 if theta[:d] @ n >= 0 else -1.0
+        n, beta = sgn * theta[:d] / g, sgn * theta[d] / g
+        g *= sgn
+        h = np.r_[n, beta]
+        z = X @ n
+    return h, g, rms, rms0, v
