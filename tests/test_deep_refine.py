@@ -142,3 +142,28 @@ def test_pruning_with_biases_never_reports_a_width_of_zero():
     fit = learn_deep(X, truth.predict(X), [3, 2], rng=0, biases=True)
     assert fit.success and min(fit.widths) >= 1
     assert [w - 1 for w in fit.network.widths] == list(fit.widths)
+
+
+def test_time_limit_stops_every_stage():
+    # filtered PCA starts no round after the deadline (round 0 always runs), the
+    # subspace fits no restart after the first, the refinement no iteration
+    import warnings
+
+    from relurecover.deep import filtered_pca
+
+    truth = DeepNetwork.random(30, [3, 3], rng=1)
+    X = gaussian_inputs(20_000, 30, rng=2)
+    y = truth.predict(X)
+    sub = filtered_pca(X, y, time_limit=1e-9)
+    assert "time_limit" in sub.message and len(sub.diagnostics["rounds"]) == 1
+    assert sub.n_found >= 1
+    full = filtered_pca(X, y)
+    assert "time_limit" not in full.message and len(full.diagnostics["rounds"]) >= 2
+    with pytest.raises(ValueError, match="time_limit"):
+        filtered_pca(X, y, time_limit=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = learn_deep(X, y, [3, 3], rng=0, time_limit=1e-9, rounds=2)
+    assert "time_limit" in fit.message
+    assert len(fit.restart_errors) == 1  # one subspace fit, one round
+    assert len(fit.diagnostics["rounds"]) == 1

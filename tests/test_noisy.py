@@ -281,6 +281,33 @@ def test_refinement_budgets_are_reported():
     full = refine_least_squares(X, Y, truth.U, truth.V, **start)
     assert full.converged and full.message.startswith("converged")
     assert full.loss <= short.loss and np.all(np.diff(full.history) < 0)
+    # past the time limit no curvature is formed, for the steps or the statistics:
+    # the standard errors are NaN, the noise level is still measured
+    assert np.all(np.isnan(late.se_V)) and np.isfinite(late.noise_level)
+    assert np.all(np.isfinite(full.se_V))
+
+
+def test_the_pattern_gram_stops_at_its_deadline():
+    import time
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 6))
+    V = rng.standard_normal((4, 6))
+    assert relu_pattern_gram(X, V, deadline=time.perf_counter() - 1.0) is None
+    # a deadline far off: the same matrix (to rounding: its chunks are smaller)
+    np.testing.assert_allclose(relu_pattern_gram(X, V, deadline=time.perf_counter() + 1e6),
+                               relu_pattern_gram(X, V), rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(relu_pattern_gram(X, V, deadline=float("inf")),
+                                  relu_pattern_gram(X, V))
+
+
+def test_time_limit_bounds_the_exact_and_the_noisy_path_together():
+    # (the noisy path had the whole time_limit again after the exact path used it)
+    truth, X, Y, _ = noisy(1, n=8000, d=20, k=6, m=8)
+    res = quiet(X, Y, n_hidden=6, rng=0, time_limit=1e-9)
+    assert not res.exact
+    assert "stopped at the time limit after 0 steps" in res.message
+    assert "not estimated (the time limit came first)" in res.message
 
 
 def test_curvature_updates_its_gram_on_the_rows_that_changed():

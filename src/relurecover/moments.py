@@ -24,6 +24,8 @@ For ``x ~ N(0, I_d)`` and a two-layer ReLU network ``y = U relu(V x)``:
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from ._progress import report
@@ -447,7 +449,12 @@ def hermite4_moment(X, r, a, b=None, *, chunk_size: int = DEFAULT_CHUNK):
     return out / X.shape[0]
 
 
-def relu_pattern_gram(X, V, *, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
+#: with a deadline, :func:`relu_pattern_gram` checks the clock at least every this
+#: many multiply-adds (about a second on one core)
+GRAM_CHECK_FLOPS = 2e10
+
+
+def relu_pattern_gram(X, V, *, chunk_size: int = DEFAULT_CHUNK, deadline=None):
     """``E[z z^T]`` with ``z[(i, a)] = 1{x . v_i > 0} x_a`` (docs/algorithms.md 2).
 
     The Gauss-Newton matrix of the square loss of ``relu(X V^T) U^T`` is assembled
@@ -462,15 +469,27 @@ def relu_pattern_gram(X, V, *, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:
         Hidden weights.
     chunk_size : int, default=DEFAULT_CHUNK
         Rows per chunk.
+    deadline : float, optional
+        ``time.perf_counter()`` seconds after which the assembly stops and None is
+        returned. With a deadline, a chunk holds at most ``GRAM_CHECK_FLOPS / (k
+        d)^2`` rows (at least 32), so that the clock is read often enough; without
+        one, the chunks are ``chunk_size`` rows.
 
     Returns
     -------
-    ndarray of shape (k d, k d)
+    ndarray of shape (k d, k d), or None
         Symmetric; rows and columns ordered ``(i, a)`` row-major, like ``V.ravel()``.
+        None when ``deadline`` passed first.
     """
     k, d = V.shape
+    if deadline is not None and np.isfinite(deadline):
+        chunk_size = int(min(chunk_size, max(32, GRAM_CHECK_FLOPS // (k * d) ** 2)))
+    else:
+        deadline = None
     G = np.zeros((k * d, k * d))
     for _, (Xc,) in iter_blocks(X, chunk_size=chunk_size):
+        if deadline is not None and time.perf_counter() > deadline:
+            return None
         act = (Xc @ V.T > 0).astype(np.float64)
         Z = (act[:, :, None] * Xc[:, None, :]).reshape(Xc.shape[0], k * d)
         G += Z.T @ Z

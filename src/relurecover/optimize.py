@@ -71,7 +71,7 @@ class Evaluation:
         ``gauss_newton()`` returns the ``(p, p)`` Gauss-Newton matrix ``J^T J`` at
         ``x`` (or the approximation the caller wants to step with); called only at
         the points the solver steps from, so trial points that are rejected never
-        pay for it.
+        pay for it. None: it could not be formed in time (status ``"deadline"``).
     aux : object, default=None
         Anything the caller wants back with the final point
         (:attr:`LMResult.evaluation`).
@@ -215,6 +215,9 @@ def levenberg_marquardt(
             status = "deadline"
             break
         H = cur.gauss_newton()
+        if H is None:  # (the matrix could not be formed before the deadline)
+            status = "deadline"
+            break
         g = cur.gradient
         floor = max(decrease_tol * cur.cost, ROUNDING_DECREASE * float(g @ g), _TINY)
         while True:  # until a step is taken or the search stops

@@ -17,6 +17,7 @@ The steps of :func:`filtered_pca`: validate and rescale (:func:`_pca_options`,
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 import time
 from dataclasses import dataclass
@@ -355,17 +356,22 @@ def _evidence(v, hits, n):
 # --------------------------------------------------------------------------- the search
 
 
-def _search(X, labels: _Labels, opts: _Options, timings):
+def _search(X, labels: _Labels, opts: _Options, timings, deadline=math.inf):
     """Rounds of filters (docs/algorithms.md 5.1-5.2) until nothing is above the floor.
 
     Returns the basis found, one ``(eigenvalue, floor, filter, round)`` per
-    direction, the per-round diagnostics and the stopping message.
+    direction, the per-round diagnostics and the stopping message. Past
+    ``deadline`` (``time.perf_counter()`` seconds) no further round starts.
     """
     n, d = X.shape
     V = np.zeros((d, 0))
     found, rounds_diag = [], []
     message = f"stopped after max_rounds = {opts.max_rounds} rounds."
     for rnd in range(opts.max_rounds):
+        if rnd and time.perf_counter() > deadline:
+            message = (f"stopped: time_limit reached after {rnd} round(s); more "
+                       f"directions may be left.")
+            break
         r = V.shape[1]
         if opts.n_dir is not None and r >= opts.n_dir:
             message = f"stopped: the {opts.n_dir} direction(s) asked for were found."
@@ -423,6 +429,7 @@ def filtered_pca(
     n_slices: int = 20,
     chunk_size: int = DEFAULT_CHUNK,
     dtype: str = "float32",
+    time_limit: float | None = None,
 ) -> Subspace:
     """Find ``span(W_1)`` of a deep ReLU network by filtered PCA [CKM] (docs/algorithms.md 5).
 
@@ -477,6 +484,9 @@ def filtered_pca(
         Rows per chunk when streaming over ``X``.
     dtype : {"float32", "float64"}, default="float32"
         Precision of the Gram matrices (the floors are far above float32 rounding).
+    time_limit : float, default=None
+        Seconds after which no further round starts (round 0 always runs: each round
+        is one pass over ``X``) and the re-estimate is skipped; the message says so.
 
     Returns
     -------
@@ -504,7 +514,7 @@ def filtered_pca(
         X, Y, outliers=outliers, input_note=input_note, n_directions=n_directions,
         thresholds=thresholds, quantiles=quantiles, margin=margin, max_rounds=max_rounds,
         cell_dims=cell_dims, min_cell=min_cell, reestimate=reestimate, n_slices=n_slices,
-        chunk_size=chunk_size, dtype=dtype)
+        chunk_size=chunk_size, dtype=dtype, time_limit=time_limit)
 
 
 def checked_filtered_pca(X, Y, *, outliers=None, input_note="", **options):
@@ -513,11 +523,23 @@ def checked_filtered_pca(X, Y, *, outliers=None, input_note="", **options):
     :func:`set_aside_outliers` said); :func:`learn_deep` calls it on its training
     rows, which it has checked once already. ``options`` are filtered_pca's keyword
     arguments; those not given take filtered_pca's defaults (its signature is the one
-    place they are written)."""
+    place they are written). ``deadline`` (``time.perf_counter()`` seconds, the
+    caller's) is used instead of ``time_limit`` when given."""
+    t_start = time.perf_counter()
+    deadline = options.pop("deadline", None)
     defaults = {name: p.default for name, p in
                 inspect.signature(filtered_pca).parameters.items()
                 if p.default is not inspect.Parameter.empty}
-    opts = _pca_options(*X.shape, **{**defaults, **options})
+    merged = {**defaults, **options}
+    time_limit = merged.pop("time_limit")
+    if time_limit is not None and not (isinstance(time_limit, numbers.Real)
+                                       and not isinstance(time_limit, bool)
+                                       and time_limit > 0):
+        raise ValueError(f"`time_limit` must be a positive number of seconds, got "
+                         f"{time_limit!r}.")
+    if deadline is None:
+        deadline = math.inf if time_limit is None else t_start + float(time_limit)
+    opts = _pca_options(*X.shape, **merged)
     t0 = time.perf_counter()
     X, x_scale = standardize_inputs(X, opts.chunk_size)
     ey = scale_exponent(Y, opts.chunk_size)
@@ -526,9 +548,11 @@ def checked_filtered_pca(X, Y, *, outliers=None, input_note="", **options):
     t0 = time.perf_counter()
     labels, a = _labels(Y, ey, opts)
     timings.update(labels=time.perf_counter() - t0, grams=0.0, eigen=0.0)
-    V, found, rounds_diag, message = _search(X, labels, opts, timings)
+    V, found, rounds_diag, message = _search(X, labels, opts, timings, deadline)
     reest = None
-    if opts.reestimate and 0 < V.shape[1] < X.shape[1]:
+    if opts.reestimate and 0 < V.shape[1] < X.shape[1] and time.perf_counter() > deadline:
+        message += " The re-estimate was skipped (time_limit)."
+    elif opts.reestimate and 0 < V.shape[1] < X.shape[1]:
         t1 = time.perf_counter()
         s_lab = Y[:, 0] if Y.shape[1] == 1 else a
         V, reest = _reestimate(X, V, s_lab, opts.n_slices, opts.chunk_size)

@@ -389,7 +389,9 @@ def _subspace_fits(Z_fit, Y_fit, Z_ho, Y_ho, *, widths, restarts, fit_iter, tol,
             sizes = [r, *(w + 1 if biases else w for w in arch), m]
             arch_best = math.inf
             # (the wider levels of the search take a quarter of the restarts)
-            for _ in range(restarts if level == 0 else max(4, restarts // 4)):
+            for i in range(restarts if level == 0 else max(4, restarts // 4)):
+                if fits and time.perf_counter() > deadline:
+                    break  # time_limit: the fits so far go on
                 Ws = eng.init_weights(sizes)
                 if biases:
                     _constant_units(Ws)
@@ -785,17 +787,20 @@ def _split(X, Y, cfg: _Config, rng):
     return data, (ex, ey, sy)
 
 
-def _subspace_step(data, subspace, cfg: _Config, timings):
+def _subspace_step(data, subspace, cfg: _Config, timings, deadline=math.inf):
     """Step 1 (docs/algorithms.md 5.1-5.2): the subspace, found or given.
 
     Returns the :class:`Subspace`, the basis ``P`` to fit in and notes for the
-    message (when nothing is found, ``P`` is the identity, with a warning).
+    message (when nothing is found, ``P`` is the identity, with a warning). Past
+    ``deadline``, filtered PCA starts no further round.
     """
     t0 = time.perf_counter()
     report("subspace", 0.0)
     if cfg.basis is None:
         opts = dict(cfg.pca_options)
         opts.setdefault("n_directions", cfg.n_directions)
+        if "time_limit" not in opts:
+            opts["deadline"] = deadline
         # the rows were checked and cleared of outliers on the way in (5.1)
         sub = checked_filtered_pca(data["X_tr"], data["Y_tr_raw"], **opts)
     elif isinstance(subspace, Subspace):
@@ -867,9 +872,11 @@ def _add_constant_column(data):
 
 
 def _check_deadline(deadline, time_limit, notes):
-    """A note and a ConvergenceWarning when ``time_limit`` cut the refinement short."""
+    """A note and a ConvergenceWarning when ``time_limit`` cut the run short."""
     if time.perf_counter() > deadline:
-        notes.append(f"time_limit = {time_limit}s reached during refinement")
+        notes.append(f"time_limit = {time_limit}s reached (each stage stopped where it "
+                     f"was: filtered PCA's rounds, the subspace fits' restarts, the "
+                     f"refinement)")
         warnings.warn(f"learn_deep stopped at time_limit = {time_limit}s before the "
                       "refinement converged; increase `time_limit`.",
                       ConvergenceWarning, stacklevel=3)
@@ -1089,7 +1096,9 @@ def learn_deep(
     success_tol : float, default=1e-3
         The verdict: :attr:`DeepFit.success` is ``heldout_error <= success_tol``.
     time_limit : float, default=None
-        Seconds after which the refinement stops where it is.
+        Seconds after which every stage stops where it is: filtered PCA starts no
+        further round (each is a pass over the data), the subspace fits no further
+        restart (one at least runs), the refinement no further iteration.
     n_threads : int, default=1
         Threads of the full-dimensional refinement (torch's, or BLAS's with the numpy
         engine; None: as they are).
@@ -1153,7 +1162,7 @@ def learn_deep(
     with reporting(progress):
         data, scales = _split(X, Y, cfg, rng)
         timings = {}
-        sub, P, notes = _subspace_step(data, subspace, cfg, timings)
+        sub, P, notes = _subspace_step(data, subspace, cfg, timings, deadline)
         if cfg.input_note:
             notes.insert(0, cfg.input_note)
         r = P.shape[1]

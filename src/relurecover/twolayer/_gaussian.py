@@ -368,8 +368,10 @@ def recover_gaussian(X, Y, k, *, activation, rng, tol, max_starts, time_limit, c
     only). With ``infer_hidden`` the number of units comes from a spectral gap of
     ``Y``; without one the message asks for ``n_hidden``. Arguments are validated
     by ``recover_two_layer``; ``data_rank`` is the rank of ``X`` when the ``auto``
-    checks measured it (None: counted here on a subsample).
+    checks measured it (None: counted here on a subsample). ``time_limit`` bounds
+    both paths together.
     """
+    t_start = time.perf_counter()
     res = _recover_exact(
         X, Y, k, activation=activation, rng=rng, tol=tol, max_starts=max_starts,
         time_limit=time_limit, chunk_size=chunk_size, work_rows=work_rows,
@@ -399,7 +401,8 @@ def recover_gaussian(X, Y, k, *, activation, rng, tol, max_starts, time_limit, c
         f"the labels look noisy (Y has full numerical rank {rank}) and the exact "
         f"path certified no network ({res.message})."
     )
+    left = None if time_limit is None else time_limit - (time.perf_counter() - t_start)
     return noisy_recovery(X, Y, k, rng=rng, chunk_size=chunk_size,
                           work_rows=work_rows or X.shape[0], reason=reason,
                           timings=res.timings, diagnostics=diag, stacklevel=3,
-                          time_limit=time_limit)
+                          time_limit=left)

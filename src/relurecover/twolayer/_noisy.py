@@ -419,8 +419,8 @@ class _Curvature:
     patterns flipped.
     """
 
-    def __init__(self, Xs, chunk_size):
-        self.Xs, self.chunk_size = Xs, chunk_size
+    def __init__(self, Xs, chunk_size, deadline=None):
+        self.Xs, self.chunk_size, self.deadline = Xs, chunk_size, deadline
         self.G = self.signs = None  # the mean pattern Gram and its patterns
         self.n_grams = 0
         self.flips_applied = 0
@@ -446,10 +446,15 @@ class _Curvature:
         self.flips_applied += int(flips.sum())
 
     def matrix(self, U, V, n):
-        """``J^T J`` at ``(U, V)`` for ``n`` rows, gauge penalised."""
+        """``J^T J`` at ``(U, V)`` for ``n`` rows, gauge penalised; None when the
+        deadline passed while its Gram was assembled."""
         signs = (self.Xs @ V.T) > 0
         if self.G is None or np.mean(signs != self.signs) > REGRAM_FRACTION:
-            self.G = relu_pattern_gram(self.Xs, V, chunk_size=self.chunk_size)
+            G = relu_pattern_gram(self.Xs, V, chunk_size=self.chunk_size,
+                                  deadline=self.deadline)
+            if G is None:
+                return None
+            self.G = G
             self.n_grams += 1
         elif not np.array_equal(signs, self.signs):
             self._update(signs)
@@ -543,7 +548,7 @@ def _fit_statistics(X, Y, U, V, lp, Mp, chunk_size):
 
     ``lp`` is the :class:`_LossPass` at ``(U, V, c)``; the Gauss-Newton covariance
     is ``sigma^2 Pi Mp^+ Pi^T`` with ``Mp`` the penalised ``J^T J`` there (from
-    the curvature rows). Returns the keyword arguments of :class:`NoisyFit` that
+    the curvature rows; None: the standard errors are NaN). Returns the keyword arguments of :class:`NoisyFit` that
     they fill.
     """
     n, d = X.shape
@@ -554,14 +559,17 @@ def _fit_statistics(X, Y, U, V, lp, Mp, chunk_size):
     dof = max(n * m - p_eff, 1)
     sigma = float(np.sqrt(2 * lp.loss / dof))
     sigma_out = np.sqrt(lp.rsq / max(n - p_eff / m, 1))
-    Pi = _normalisation_jacobian(U, V)
-    try:  # the penalised matrix is positive definite: a Cholesky solve (p^3 / 3)
-        A = scipy.linalg.cho_solve(scipy.linalg.cho_factor(Mp, check_finite=False),
-                                   Pi.T, check_finite=False)
-    except np.linalg.LinAlgError:  # not numerically definite: the pseudo-inverse
-        A = scipy.linalg.pinvh(Mp) @ Pi.T
-    cov = sigma**2 * Pi @ A
-    var = np.clip(np.diag(cov), 0.0, None)
+    if Mp is None:  # (the time limit left no curvature: no standard errors)
+        var = np.full(pv + pu + m, np.nan)
+    else:
+        Pi = _normalisation_jacobian(U, V)
+        try:  # the penalised matrix is positive definite: a Cholesky solve (p^3 / 3)
+            A = scipy.linalg.cho_solve(scipy.linalg.cho_factor(Mp, check_finite=False),
+                                       Pi.T, check_finite=False)
+        except np.linalg.LinAlgError:  # not numerically definite: the pseudo-inverse
+            A = scipy.linalg.pinvh(Mp) @ Pi.T
+        cov = sigma**2 * Pi @ A
+        var = np.clip(np.diag(cov), 0.0, None)
     est = max(
         np.sqrt(var[:pv].sum()) / max(np.linalg.norm(V), _TINY),
         np.sqrt(var[pv:pv + pu].sum()) / max(np.linalg.norm(U), _TINY),
@@ -654,7 +662,8 @@ def refine_least_squares(
     n_params = k * D + m * k + m
     if warm_rows is None:
         warm_rows = max(WARM_ROWS, WARM_ROWS_PER_PARAM * n_params)
-    curvature = _Curvature(_random_rows(Xa, curvature_rows, rng), chunk_size)
+    curvature = _Curvature(_random_rows(Xa, curvature_rows, rng), chunk_size,
+                           deadline=deadline)
     n_warm = 0
     if n > 2 * warm_rows:
         idx = np.sort(rng.choice(n, warm_rows, replace=False))
@@ -667,8 +676,9 @@ def refine_least_squares(
         del Xw, Yw, warm
     res = _refine_lm(Xa, Y, U, V, c, curvature, **lm)
     U, V, c = _unpack(res.x, m, k, D)
-    # the covariance from the curvature rows, at the minimiser's patterns
-    Mp = curvature.matrix(U, V, n)
+    # the covariance from the curvature rows, at the minimiser's patterns (none past
+    # the time limit: the standard errors are then NaN)
+    Mp = curvature.matrix(U, V, n) if time.perf_counter() <= deadline else None
     stats = _fit_statistics(Xa, Y, U, V, res.evaluation.aux, Mp, chunk_size)
     return NoisyFit(
         U=U, V=V[:, :-1].copy(), b=V[:, -1].copy(), c=c, n_iter=res.n_iter + n_warm,
@@ -796,11 +806,13 @@ def noisy_recovery(X, Y, k, *, rng, chunk_size, work_rows, reason, timings=None,
         "estimated_error": fit.estimated_error,
         "moment_start": TwoLayerNetwork(U0, V0, b=b0, c=c0),
     }
+    est = (f"{fit.estimated_error:.2e}" if np.isfinite(fit.estimated_error)
+           else "not estimated (the time limit came first)")
     text = (
         f"not exact: {reason} Least-squares estimate refined from the moments: "
         f"noise level {fit.noise_level:.3g}, relative residual "
         f"{fit.relative_residual:.2e}, estimated aligned error "
-        f"{fit.estimated_error:.2e} ({fit.message}, {fit.n_iter} steps)."
+        f"{est} ({fit.message}, {fit.n_iter} steps)."
     )
     if "n_hidden_from_spectral_gap" in diag:
         text += (f" n_hidden = {k} was inferred from a spectral gap of Y's singular "
