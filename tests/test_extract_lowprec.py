@@ -268,3 +268,13 @@ def test_a_unit_no_line_found_is_found_in_the_residual(d, k, seed):
     H, _ = planes(net)
     Hf, _ = planes(ex.network)
     assert max(plane_error(h, H) for h in Hf) <= 1e-3
+
+
+def test_float32_kinks_far_outside_the_inputs_are_not_called_affine():
+    # input_scale 1e-3: every kink lies 30 to 1000 input scales out, where float32's
+    # rounding of the sums hides them (float64 finds all 20): never "affine"
+    net = TwoLayerNetwork.random(40, 20, 1, bias_scale=0.5,
+                                 rng=np.random.default_rng([40, 20, 1, 7]))
+    ex = extract(float32_oracle(net), 40, rng=0, input_scale=1e-3)
+    assert not ex.exact
+    assert "affine on every line" not in ex.message
