@@ -12,8 +12,8 @@ import pytest
 
 from relurecover import DeepNetwork, gaussian_inputs
 from relurecover.deep import learn_deep
-from relurecover.deep._engine import (CACHE_ENTRIES, NumpyEngine, cache_rows,
-                                      loss_and_gradient, resolve_engine)
+from relurecover.deep._engine import (CACHE_ENTRIES, INPUT_BLOCK_ENTRIES, NumpyEngine,
+                                      cache_rows, loss_and_gradient, resolve_engine)
 from relurecover.deep._learn import (LM_PROBE_ITER, LM_TOL, _levenberg_marquardt,
                                      _mlp_residual_jacobian)
 from relurecover.deep._scaling import outlier_rows, rms_exponent
@@ -38,6 +38,12 @@ def test_cache_rows_fit_the_widest_layer():
         rows = cache_rows(mats)
         assert rows >= 256 and rows & (rows - 1) == 0  # a power of two
         assert rows * max(widths) <= CACHE_ENTRIES or rows == 256
+    # and the block of inputs fits a core's cache: 4,096 rows at d = 3 or 16, 1,024 at
+    # d = 50, 256 (the least) at d = 200
+    for d, expected in ((3, 4096), (16, 4096), (50, 1024), (200, 256), (1000, 256)):
+        mats = [np.zeros((4, d)), np.zeros((4, 4)), np.zeros((1, 4))]
+        assert cache_rows(mats) == expected
+        assert expected * d <= INPUT_BLOCK_ENTRIES or expected == 256
 
 
 def test_blocked_loss_is_the_loss(planted):
