@@ -173,3 +173,16 @@ def test_time_limit_stops_every_stage():
     assert "time_limit" in fit.message
     assert len(fit.restart_errors) == 1  # one subspace fit, one round
     assert len(fit.diagnostics["rounds"]) == 1
+
+
+def test_take_rows_is_fancy_indexing():
+    from relurecover.deep._learn import TAKE_BLOCK, _take_rows
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((3 * TAKE_BLOCK + 17, 5))
+    idx = np.sort(rng.choice(A.shape[0], A.shape[0] - 100, replace=False))
+    out = _take_rows(A, idx)
+    assert out.flags.c_contiguous and out.dtype == A.dtype
+    np.testing.assert_array_equal(out, A[idx])
+    np.testing.assert_array_equal(_take_rows(A, idx[:3]), A[idx[:3]])
+    assert _take_rows(A, idx[:0]).shape == (0, 5)
