@@ -230,6 +230,10 @@ def test_degenerate_data():
         est = TwoLayerReLURegressor().fit(X, np.zeros(30))
     assert est.recovery_ is None and not est.exact_
     np.testing.assert_array_equal(est.predict(X), np.zeros(30))
+    # y constant: nothing to recover either; the model is the constant, said
+    with pytest.warns(InexactFitWarning, match="`y` is constant"):
+        est = TwoLayerReLURegressor().fit(X, np.full(30, 2.5))
+    np.testing.assert_allclose(est.predict(X), np.full(30, 2.5), atol=1e-12)
     # X identically zero: no unit is ever active; the model is the mean of y
     y = g.standard_normal(30)
     with pytest.warns(InexactFitWarning, match="`X` is identically zero"):

@@ -167,6 +167,23 @@ def test_zero_labels(data):
         recover_two_layer(X, np.zeros_like(Y))
 
 
+def test_constant_labels_are_refused_clearly(data, tmp_path):
+    # (they said "found 0 of 1 units (the budget of max_starts=400 starts was spent)")
+    X, _ = data
+    for c in (np.full((X.shape[0], 1), 3.0), np.full((X.shape[0], 3), -2.0)):
+        with pytest.raises(ValueError, match=r"`Y` is constant \(every row is"):
+            recover_two_layer(X, c)
+    # one differing row is not constant: the run goes on (and does not claim exact)
+    Yc = np.full((X.shape[0], 1), 3.0)
+    Yc[5] = 3.5
+    assert not recover_two_layer(X, Yc, rng=0, max_starts=5).exact
+    # read in chunks (a store on disk) the same check applies
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "Y.npy", np.full((X.shape[0], 2), 1.5))
+    with pytest.raises(ValueError, match="is constant"):
+        recover_two_layer(str(tmp_path / "X.npy"), str(tmp_path / "Y.npy"), chunk_size=64)
+
+
 @pytest.mark.parametrize("method", ["gaussian", "general"])
 def test_n_hidden_above_m_points_to_few_outputs(data, method):
     X, Y = data  # d = 6, m = 3

@@ -306,6 +306,7 @@ class TwoLayerReLURegressor(_NetworkRegressor):
             the Gaussian and general paths, an unknown ``method``, ...).
         """
         from .twolayer import recover_two_layer
+        from .twolayer._recover import constant_row
 
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              dtype=np.float64)
@@ -316,6 +317,10 @@ class TwoLayerReLURegressor(_NetworkRegressor):
             what = "`X`" if not np.any(X) else "`y`"
             message = (f"not recovered: {what} is identically zero, so no unit can be "
                        "determined")
+            net = None
+        elif constant_row(Y) is not None:
+            message = ("not recovered: `y` is constant, so no unit can be determined "
+                       "(it is the output bias alone)")
             net = None
         else:
             try:

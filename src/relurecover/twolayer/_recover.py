@@ -33,6 +33,7 @@ from .._validation import (
 )
 from ..activations import get_activation
 from ..data import ChunkedArray, as_chunked, is_chunked_source, open_rows, sample_rows
+from ..moments import iter_blocks
 from ..networks import TwoLayerNetwork
 from ._gaussian import recover_gaussian
 from ._output import fit_output_layer
@@ -109,6 +110,20 @@ def check_problem_size(n, d, m, n_hidden=None, method="auto"):
     return n_hidden
 
 
+def constant_row(A):
+    """The row that every row of ``A`` equals (a copy), or None; one pass over chunks."""
+    first = None
+    for _, (B,) in iter_blocks(A):
+        B = B.reshape(B.shape[0], -1)
+        if B.shape[0] == 0:
+            continue
+        if first is None:
+            first = B[0].copy()
+        if not np.array_equal(B, np.broadcast_to(first, B.shape)):
+            return None
+    return first
+
+
 def _all_zero(A) -> bool:
     if isinstance(A, ChunkedArray):
         return A.max_abs == 0.0
@@ -167,6 +182,12 @@ def _recover_two_layer_iv(X, Y, n_hidden, method, activation, tol, max_starts,
     n_hidden = check_problem_size(n, d, m, n_hidden, method)
     if _all_zero(Y):
         raise ValueError("`Y` is identically zero: there is nothing to recover.")
+    row = constant_row(Y)
+    if row is not None:
+        raise ValueError(
+            f"`Y` is constant (every row is {np.array2string(row, precision=6)}): no "
+            f"hidden unit shapes it, so there is nothing to recover (it is the output "
+            f"bias c alone).")
     chunk_size = check_chunk_size(chunk_size)
     if isinstance(tol, bool) or not (isinstance(tol, numbers.Real) and 0 < tol < 1):
         raise ValueError(f"`tol` must be a number in (0, 1), got {tol!r}.")
