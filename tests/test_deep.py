@@ -156,6 +156,7 @@ def test_plain_pca_is_scale_free(small):
     (np.ones((0, 10)), np.ones(0), "`X`"),
     (np.ones((4000, 10)), np.ones((4000, 0)), "`y`"),
     (np.ones((4000, 10)), np.zeros(4000), "`y` is identically zero"),
+    (np.ones((4000, 10)), np.full(4000, 2.0), r"`y` is constant \(every row is \[2.\]\)"),
     (np.ones((10, 10)), np.ones(10), "too few samples"),
 ])
 def test_pca_refuses_degenerate_inputs(func, X, y, match):
@@ -502,6 +503,10 @@ def test_learn_deep_rejects_nan_and_shapes():
         learn_deep(X, np.zeros(500))
     with pytest.raises(ValueError, match="`X` is identically zero"):
         learn_deep(np.zeros((500, 4)), np.ones(500))
+    # constant labels: no direction, and a bias-free network cannot make a constant
+    # (they ran every restart and advised "more samples, restarts or other widths")
+    with pytest.raises(ValueError, match="`y` is constant"):
+        learn_deep(X, np.full(500, 2.0))
     # scales whose network, mapped back, would overflow float64: refused up front
     y = np.abs(X[:, 0])
     with pytest.raises(ValueError, match="`X` is too small"):

@@ -515,7 +515,7 @@ class DeepReLURegressor(_NetworkRegressor):
             ``engine="torch"`` without PyTorch.
         ValueError
             For arguments :func:`learn_deep` refuses (too few samples for the
-            held-out split, an all-zero ``y``, bad widths, ...).
+            held-out split, an all-zero or constant ``y``, bad widths, ...).
         """
         from .deep import learn_deep
 

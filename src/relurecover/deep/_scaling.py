@@ -38,8 +38,8 @@ OUTLIER_MAX_FRACTION = 0.01
 def check_samples(X, y, *, zero_y: str):
     """``X`` (n, d) and ``y`` (n, m) as finite float64 arrays, or a ValueError.
 
-    Rejects empty shapes, mismatched rows and all-zero ``X`` or ``y``; ``zero_y``
-    says why an all-zero ``y`` is refused.
+    Rejects empty shapes, mismatched rows, all-zero ``X`` or ``y`` and a constant
+    ``y``; ``zero_y`` says why such a ``y`` is refused.
     """
     X = as_2d_float(X, "X")
     Y = as_2d_float(y, "y", allow_1d_column=True)
@@ -62,6 +62,10 @@ def check_samples(X, y, *, zero_y: str):
                          "x ~ N(0, I), one sample a row.")
     if not np.any(Y):
         raise ValueError(f"`y` is identically zero: {zero_y}")
+    # (with n <= d the sample is too small anyway, and that is the error to say)
+    if n > d and np.array_equal(Y, np.broadcast_to(Y[0], Y.shape)):
+        raise ValueError(f"`y` is constant (every row is "
+                         f"{np.array2string(Y[0], precision=6)}): {zero_y}")
     return X, Y
 
 
