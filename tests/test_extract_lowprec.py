@@ -106,17 +106,27 @@ def test_fit_outputs_reads_weights_and_orientation_from_exact_hyperplanes():
     np.testing.assert_allclose(c2, net.c, atol=1e-9)
 
 
-@pytest.mark.parametrize("d,k,seed", [(40, 20, 1), (10, 30, 1)])
-def test_float32_extraction_is_certified_with_the_right_width(d, k, seed):
-    net = TwoLayerNetwork.random(d, k, 1, bias_scale=0.5,
-                                 rng=np.random.default_rng([d, k, 1, seed]))
-    ex = extract(float32_oracle(net), d, rng=seed)
-    assert ex.precision == 2.0**-24
-    assert ex.exact and ex.n_hidden == k
+def bench_network(d, k, seed):
+    """The one-output network of ``bench/extract.py`` for ``(d, k)`` and ``seed``."""
+    return TwoLayerNetwork.random(d, k, 1, bias_scale=0.5,
+                                  rng=np.random.default_rng([d, k, 1, seed]))
+
+
+def assert_certified(ex, net):
+    """Exact to ``2^-18`` with the right width, every hyperplane within ``1e-3``."""
+    assert ex.exact and ex.n_hidden == net.n_hidden
     assert ex.fidelity.max_error <= 2.0**-18
     H, _ = planes(net)
     Hf, _ = planes(ex.network)
     assert max(plane_error(h, H) for h in Hf) <= 1e-3
+
+
+@pytest.mark.parametrize("d,k,seed", [(40, 20, 1), (10, 30, 1)])
+def test_float32_extraction_is_certified_with_the_right_width(d, k, seed):
+    net = bench_network(d, k, seed)
+    ex = extract(float32_oracle(net), d, rng=seed)
+    assert ex.precision == 2.0**-24
+    assert_certified(ex, net)
 
 
 def test_a_weak_unit_is_found_where_the_others_are_off():
@@ -258,23 +268,17 @@ def test_a_unit_no_line_found_is_found_in_the_residual(d, k, seed):
     # more units than inputs (no quiet region): one weak unit (2% and 0.2% of the
     # median |u| ||v||) is missed on every line and found from what the others leave;
     # at (20, 50, 1) it comes out oriented wrongly and the flips are checked
-    net = TwoLayerNetwork.random(d, k, 1, bias_scale=0.5,
-                                 rng=np.random.default_rng([d, k, 1, seed]))
+    net = bench_network(d, k, seed)
     ex = extract(float32_oracle(net), d, rng=seed)
-    assert ex.exact and ex.n_hidden == k
-    assert ex.fidelity.max_error <= 2.0**-18
+    assert_certified(ex, net)
     log = ex.diagnostics["residual_units"]
     assert log[0]["rms_after"] <= 0.5 * log[0]["rms_before"]
-    H, _ = planes(net)
-    Hf, _ = planes(ex.network)
-    assert max(plane_error(h, H) for h in Hf) <= 1e-3
 
 
 def test_float32_kinks_far_outside_the_inputs_are_not_called_affine():
     # input_scale 1e-3: every kink lies 30 to 1000 input scales out, where float32's
     # rounding of the sums hides them (float64 finds all 20): never "affine"
-    net = TwoLayerNetwork.random(40, 20, 1, bias_scale=0.5,
-                                 rng=np.random.default_rng([40, 20, 1, 7]))
+    net = bench_network(40, 20, 7)
     ex = extract(float32_oracle(net), 40, rng=0, input_scale=1e-3)
     assert not ex.exact
     assert "affine on every line" not in ex.message

@@ -202,3 +202,13 @@ def check_positive_int(value, name: str, *, allow_none: bool = False):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
     return int(value)
+
+
+def check_time_limit(value, name: str = "time_limit"):
+    """Return ``value`` (None, or a positive number of seconds as a float) or raise a
+    ``ValueError`` naming it; a bool is refused."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not (isinstance(value, numbers.Real) and value > 0):
+        raise ValueError(f"`{name}` must be a positive number of seconds, got {value!r}.")
+    return float(value)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_positive_int
+from .._validation import check_positive_int, check_time_limit
 from ..metrics import principal_angles
 from ..moments import DEFAULT_CHUNK, grouped_grams, slice_moments
 from ._scaling import check_samples, scale_exponent, set_aside_outliers, standardize_inputs
@@ -531,14 +531,9 @@ def checked_filtered_pca(X, Y, *, outliers=None, input_note="", **options):
                 inspect.signature(filtered_pca).parameters.items()
                 if p.default is not inspect.Parameter.empty}
     merged = {**defaults, **options}
-    time_limit = merged.pop("time_limit")
-    if time_limit is not None and not (isinstance(time_limit, numbers.Real)
-                                       and not isinstance(time_limit, bool)
-                                       and time_limit > 0):
-        raise ValueError(f"`time_limit` must be a positive number of seconds, got "
-                         f"{time_limit!r}.")
+    time_limit = check_time_limit(merged.pop("time_limit"))
     if deadline is None:
-        deadline = math.inf if time_limit is None else t_start + float(time_limit)
+        deadline = math.inf if time_limit is None else t_start + time_limit
     opts = _pca_options(*X.shape, **merged)
     t0 = time.perf_counter()
     X, x_scale = standardize_inputs(X, opts.chunk_size)

@@ -389,7 +389,7 @@ def _subspace_fits(Z_fit, Y_fit, Z_ho, Y_ho, *, widths, restarts, fit_iter, tol,
             sizes = [r, *(w + 1 if biases else w for w in arch), m]
             arch_best = math.inf
             # (the wider levels of the search take a quarter of the restarts)
-            for i in range(restarts if level == 0 else max(4, restarts // 4)):
+            for _ in range(restarts if level == 0 else max(4, restarts // 4)):
                 if fits and time.perf_counter() > deadline:
                     break  # time_limit: the fits so far go on
                 Ws = eng.init_weights(sizes)

@@ -42,7 +42,7 @@ import numpy as np
 from .._validation import check_random_state
 from ..networks import TwoLayerNetwork
 from ._lines import NotPiecewiseLinear, find_kinks
-from ._lowprec import (fit_hinge, fit_outputs, output_lstsq, refine_hyperplane, refit_outputs,
+from ._lowprec import (fit_hinge, fit_outputs, refine_hyperplane, refit_outputs,
                        refit_queries)
 from ._oracle import BudgetExhausted, NotAnOracle, QueryOracle
 
@@ -694,14 +694,13 @@ def _better_flips(X, Y, V, b, *, gain: float = 0.95, max_passes: int = 2):
     ``(V, b, U, c, flipped)``, ``(U, c)`` as :func:`output_lstsq` gives them.
     """
     V, b = V.copy(), b.copy()
-    n = X.shape[0]
-    Y2 = Y.reshape(n, -1)
+    n, k = X.shape[0], V.shape[0]
     Z = X @ V.T + b
     D = np.concatenate([np.maximum(Z, 0.0), np.ones((n, 1))], axis=1)
 
-    def fit(D):
-        coef, *_ = np.linalg.lstsq(D, Y2, rcond=None)
-        return coef, float(np.linalg.norm(Y2 - D @ coef))
+    def fit(D):  # (output_lstsq's system; a flip negates a column of Z exactly)
+        coef, *_ = np.linalg.lstsq(D, Y, rcond=None)
+        return coef, float(np.linalg.norm(Y - D @ coef))
 
     coef, res = fit(D)
     flipped = []
@@ -720,8 +719,7 @@ def _better_flips(X, Y, V, b, *, gain: float = 0.95, max_passes: int = 2):
                 D[:, i] = col
         if not changed:
             break
-    U, c = output_lstsq(X, Y, V, b)
-    return V, b, U, c, flipped
+    return V, b, coef[:k].T, coef[-1], flipped
 
 
 def _column_gain(X, Y, Hm, h):
@@ -824,8 +822,7 @@ def _polish(Q, net, scale, rng, *, max_columns: int = 1200, reserve: int = 100):
     Xa = np.concatenate([X, np.ones((n, 1))], axis=1)
     D = np.concatenate([(act[:, :, None] * Xa[:, None, :]).reshape(n, -1),
                         np.ones((n, 1))], axis=1)
-    keep = np.min(np.abs(Z) / (np.linalg.norm(net.V, axis=1) * scale), axis=1) > (
-        POLISH_MARGIN if Q.low_precision else 1e-9)
+    keep = np.min(np.abs(Z) / (np.linalg.norm(net.V, axis=1) * scale), axis=1) > 1e-9
     sol, *_ = np.linalg.lstsq(D[keep], Y[keep], rcond=None)  # (cols, m)
     blocks = sol[:-1].reshape(k, d + 1, -1)  # unit, [x, 1], output
     U = np.empty_like(net.U)
@@ -913,7 +910,9 @@ def extract(oracle, d=None, *, max_queries=None, time_limit=None, n_hidden=None,
                        max_kinks=max_kinks)
 
 
+#: fewest fresh queries a search of the residual (7.7) fits its hinge on
 RESIDUAL_ROWS = 2000
+#: share of the squared residual a new hinge must remove on other fresh queries
 RESIDUAL_GAIN = 0.2
 #: error assumed of a hyperplane from the residual (7.7) that kink points could not
 #: measure again (the hinges fitted came within 2e-2 on the benchmark's networks)
@@ -921,7 +920,6 @@ HINGE_ERR = 2e-2
 #: error assumed, after the polish, of a unit whose estimate was coarser (the polish
 #: measures every unit again, 7.4)
 POLISHED_ERR = 1e-3
-POLISH_MARGIN = 1e-9
 
 
 class _Run:
@@ -989,12 +987,13 @@ class _Run:
             if out is not None and self.more_lines(units, max_lines, max_kinks):
                 net, out = self.outputs_low(units)
             k_found = len(units)
-            if out is None and self.residual_units(units):
+            added = self.residual_units(units) if out is None else 0
+            if added:
                 new, why = self.outputs_low(units, ending=False)
                 if why is None:
                     net = new
+                    self.diag["residual_new_units"] = added
                 else:  # (the units found before keep their orientation)
-                    self.diag["residual_new_units"] -= len(units) - k_found
                     units.truncate(k_found)
                     self.diag["residual_units_dropped"] = why
         else:
@@ -1269,7 +1268,7 @@ class _Run:
         Q, d, scale, rng = self.Q, self.d, self.scale, self.rng
         self.report("residual", 0.79)
         added = 0
-        log = self.diag["residual_units"] = []
+        log = self.diag.setdefault("residual_units", [])
         try:
             for _ in range(max_units):
                 Hm = units.matrix()
@@ -1311,7 +1310,6 @@ class _Run:
                 added += 1
         except (BudgetExhausted, NotPiecewiseLinear):
             pass
-        self.diag["residual_new_units"] = self.diag.get("residual_new_units", 0) + added
         return added
 
     def second_look(self, net, units, max_kinks):
@@ -1335,22 +1333,19 @@ class _Run:
                        err=errs, where=[None] * net.n_hidden,
                        rough=[(h, e) for h, e in zip(Hn, errs)],
                        pair=[_FROM_KINK_POINTS] * net.n_hidden)
-        first = self.diag.get("residual_units", [])
         quiet_before = self.diag.get("quiet_lines_new_units", 0)
-        residual_before = self.diag.get("residual_new_units", 0)
-        added = self.quiet_lines(net, again, max_kinks)
-        self.diag["quiet_lines_new_units"] = quiet_before + added
-        added += self.residual_units(again)
-        self.diag["residual_units"] = first + self.diag["residual_units"]
-        if not added:
+        quiet = self.quiet_lines(net, again, max_kinks)
+        self.diag["quiet_lines_new_units"] = quiet_before + quiet
+        residual = self.residual_units(again)
+        if not quiet + residual:
             return net, net.n_hidden
         new, out = self.outputs_low(again, ending=False)
         if out is not None:
             self.diag["second_look"] = f"units found, but {out}: not kept"
-            self.diag["residual_new_units"] = residual_before
             return net, net.n_hidden
         new = self.polish(new, again)
-        self.diag["second_look_new_units"] = added
+        self.diag["second_look_new_units"] = quiet + residual
+        self.diag["residual_new_units"] = self.diag.get("residual_new_units", 0) + residual
         return new, new.n_hidden
 
     def quiet_lines(self, net, units, max_kinks, n_lines: int = 2):

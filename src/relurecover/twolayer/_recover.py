@@ -29,6 +29,7 @@ from .._validation import (
     check_chunk_size,
     check_positive_int,
     check_random_state,
+    check_time_limit,
     child_generator,
 )
 from ..activations import get_activation
@@ -193,10 +194,7 @@ def _recover_two_layer_iv(X, Y, n_hidden, method, activation, tol, max_starts,
         raise ValueError(f"`tol` must be a number in (0, 1), got {tol!r}.")
     if max_starts is not None:
         max_starts = check_positive_int(max_starts, "max_starts")
-    if time_limit is not None and (isinstance(time_limit, bool) or not (
-        isinstance(time_limit, numbers.Real) and time_limit > 0
-    )):
-        raise ValueError(f"`time_limit` must be a positive number of seconds, got {time_limit!r}.")
+    check_time_limit(time_limit)
     if work_rows is not None:
         work_rows = check_positive_int(work_rows, "work_rows")
     return _Args(X=X, Y=Y, n_hidden=n_hidden, activation=get_activation(activation),
