@@ -194,3 +194,30 @@ def test_stall_steps_stop_when_the_steps_no_longer_lower_the_cost():
     assert plain.status == "no_decrease" and quick.status == "small_step"
     assert quick.n_iter < plain.n_iter
     assert np.abs(quick.x - best).max() < 1e-4
+
+
+def test_progress_stops_where_a_block_of_steps_gains_too_little():
+    """``progress=(steps, gain)``: the same rotated Gauss-Newton matrix makes slow
+    steps; the search stops ("slow", not a success) at the first block of ``steps``
+    accepted steps that did not cut F to ``gain`` of its value before them, and every
+    earlier block did."""
+    A = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    b = np.array([1.0, 2.0, 3.0])
+    c, s = np.cos(1.2), np.sin(1.2)
+    Q = np.array([[c, -s], [s, c]])
+    H = Q @ (A.T @ A) @ Q.T
+
+    def evaluate(x):
+        r = A @ x - b
+        return Evaluation(0.5 * float(r @ r), A.T @ r, lambda: H)
+
+    res = levenberg_marquardt(evaluate, np.zeros(2), max_iter=5000, progress=(3, 0.9))
+    assert res.status == "slow" and not res.success and "last 3" in res.message
+    assert res.n_iter % 3 == 0 and res.n_iter < 5000
+    assert res.history[-1] > 0.9 * res.history[-4]
+    assert all(res.history[i] <= 0.9 * res.history[i - 3]
+               for i in range(3, res.n_iter, 3))
+    # a well-modelled problem converges without tripping it
+    fast = levenberg_marquardt(linear(A, b), np.zeros(2), max_iter=100,
+                               decrease_tol=1e-14, progress=(3, 0.9))
+    assert fast.status == "small_step"

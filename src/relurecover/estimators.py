@@ -391,7 +391,7 @@ class DeepReLURegressor(_NetworkRegressor):
     polish_iter : int, default=40
         L-BFGS iterations on all training rows at the end (0: skip), where the
         held-out error is above 10 times the refinement rows' error.
-    lm_iter : int, default=30
+    lm_iter : int, default=60
         Levenberg-Marquardt steps per attempt (0: skip).
     lm_max_params : int, default=3000
         Skip Levenberg-Marquardt for networks with more weights in full dimension.
@@ -464,7 +464,7 @@ class DeepReLURegressor(_NetworkRegressor):
 
     def __init__(self, hidden_layer_sizes=None, *, subspace=None, n_directions=None,
                  restarts=24, heldout=0.1, fit_rows=5000, refine_rows=None, fit_iter=150,
-                 n_screen=4, screen_iter=150, max_iter=2000, polish_iter=40, lm_iter=30,
+                 n_screen=4, screen_iter=150, max_iter=2000, polish_iter=40, lm_iter=60,
                  lm_max_params=3000, rounds=2, tol=1e-14, success_tol=1e-3,
                  time_limit=None, n_threads=1, pca_options=None, progress=None,
                  biases=False, engine="auto", prune=True, random_state=None):

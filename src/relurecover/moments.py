@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from ._linalg import one_blas_thread
 from ._progress import report
 from .data import DEFAULT_CHUNK, ChunkedArray, ordered_map
 
@@ -507,7 +508,9 @@ def grouped_grams(X, groups, n_groups: int, *, chunk_size: int = DEFAULT_CHUNK,
     """``G[g] = sum_{i in group g} x_i x_i^T`` and the group sizes, in one pass.
 
     Rows are sorted by group within each chunk so that every Gram is a single
-    SYRK on a contiguous block (docs/algorithms.md 5.1).
+    SYRK on a contiguous block (docs/algorithms.md 5.1), on one BLAS thread
+    (:func:`relurecover._linalg.one_blas_thread`: these SYRKs on a few hundred rows
+    each gain less from a second thread than its synchronisation costs).
 
     Parameters
     ----------
@@ -535,16 +538,17 @@ def grouped_grams(X, groups, n_groups: int, *, chunk_size: int = DEFAULT_CHUNK,
     G = np.zeros((n_groups, d, d))
     counts = np.bincount(groups, minlength=n_groups)
     syrk = blas.ssyrk if dtype == "float32" else blas.dsyrk
-    for sl in iter_chunks(n, chunk_size):
-        g = groups[sl]
-        order = np.argsort(g, kind="stable")
-        Xc = np.asarray(X[sl], dtype=dtype)[order]
-        bounds = np.searchsorted(g[order], np.arange(n_groups + 1))
-        for j in range(n_groups):
-            a, b = bounds[j], bounds[j + 1]
-            if b > a:
-                # C-ordered (rows, d) is Fortran (d, rows): syrk gives X^T X (upper)
-                G[j] += syrk(1.0, Xc[a:b].T, trans=0)
+    with one_blas_thread():
+        for sl in iter_chunks(n, chunk_size):
+            g = groups[sl]
+            order = np.argsort(g, kind="stable")
+            Xc = np.asarray(X[sl], dtype=dtype)[order]
+            bounds = np.searchsorted(g[order], np.arange(n_groups + 1))
+            for j in range(n_groups):
+                a, b = bounds[j], bounds[j + 1]
+                if b > a:
+                    # C-ordered (rows, d) is Fortran (d, rows): syrk gives X^T X (upper)
+                    G[j] += syrk(1.0, Xc[a:b].T, trans=0)
     iu = np.triu_indices(d, 1)
     for j in range(n_groups):
         G[j][(iu[1], iu[0])] = G[j][iu]

@@ -98,12 +98,13 @@ class LMResult:
     success : bool
         True when it stopped at a minimum (``status`` ``"cost_target"``,
         ``"small_step"`` or ``"no_decrease"``), False at a budget (``"max_iter"``,
-        ``"deadline"``).
+        ``"deadline"``) or where progress was slow (``"slow"``).
     status : str
         Why it stopped: ``"cost_target"`` (``F <= cost_target``), ``"small_step"``
         (the predicted decrease of an undamped step is at most ``decrease_tol F``),
         ``"no_decrease"`` (no step lowered ``F`` up to ``LAMBDA_MAX``: a minimum to
-        rounding, or a kink), ``"max_iter"`` or ``"deadline"``.
+        rounding, or a kink), ``"slow"`` (the rule of ``progress``), ``"max_iter"``
+        or ``"deadline"``.
     message : str
         The same in words.
     history : tuple of float
@@ -147,6 +148,7 @@ def levenberg_marquardt(
     deadline: float = math.inf,
     retract: Callable[[np.ndarray], np.ndarray] | None = None,
     stall_steps: int = 0,
+    progress: tuple[int, float] | None = None,
 ) -> LMResult:
     """Minimise ``F(x) = ||r(x)||^2 / 2`` by Levenberg-Marquardt (Nielsen's damping).
 
@@ -182,6 +184,12 @@ def levenberg_marquardt(
         whose actual decrease of ``F`` was at most ``decrease_tol * F`` (0: never).
         With an approximate Gauss-Newton matrix the damping can stay above
         ``LAMBDA_CONVERGED`` while the steps no longer matter.
+    progress : (int, float), default=None
+        ``(steps, gain)``: after every ``steps`` accepted steps, stop (``"slow"``)
+        unless they cut ``F`` to at most ``gain`` times its value before them (None:
+        never). For a start that may lie in a wrong basin (the deep refinement,
+        docs/algorithms.md 5.4): there the cost stalls within a few steps, while
+        in the truth's basin it keeps falling.
 
     Returns
     -------
@@ -249,6 +257,9 @@ def levenberg_marquardt(
                 history.append(cur.cost)
                 if stall_steps and stalled >= stall_steps:
                     status = "small_step"
+                elif (progress and n_iter % progress[0] == 0
+                      and cur.cost > progress[1] * history[-1 - progress[0]]):
+                    status = "slow"
                 break
             lam, nu = lam * nu, 2.0 * nu
     if status == "max_iter" and cur.cost <= cost_target:
@@ -259,6 +270,8 @@ def levenberg_marquardt(
                       "the tolerance",
         "no_decrease": "converged: no step decreases the cost further",
         "max_iter": f"stopped after max_iter={max_iter} steps",
+        "slow": f"stopped after {n_iter} steps: the last {progress and progress[0]} "
+                f"cut the cost by less than the factor {progress and progress[1]}",
         "deadline": f"stopped at the time limit after {n_iter} steps",
     }
     return LMResult(

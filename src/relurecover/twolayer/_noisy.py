@@ -44,7 +44,6 @@ Private helpers trust their input; validation happens in ``recover_two_layer``.
 
 from __future__ import annotations
 
-import contextlib
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ import numpy as np
 import scipy.linalg
 import scipy.stats
 
+from .._linalg import one_blas_thread
 from .._progress import report
 from ..moments import (
     contracted_second_moments,
@@ -153,20 +153,6 @@ def spectral_gap_rank(s: np.ndarray, n_rows: int, *, strict: bool):
         if gap > best_gap:
             best, best_gap = k, gap
     return best
-
-
-def _one_blas_thread():
-    """One BLAS thread for the refinement, when ``threadpoolctl`` is installed.
-
-    Its products are small (chunks of ``65536 x d`` rows, ``k d x k d`` Gram
-    matrices): threads gain little, and on a busy machine OpenBLAS threads that
-    wait for a core made the refinement 10 to 100 times slower (measured).
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 def _relu(t):
@@ -778,7 +764,7 @@ def noisy_recovery(X, Y, k, *, rng, chunk_size, work_rows, reason, timings=None,
         t_start += time.perf_counter() - t0
         report("noisy: moment start", 1.0)
         t0 = time.perf_counter()
-        with _one_blas_thread():
+        with one_blas_thread():
             trial = refine_least_squares(X, Y, U0, V0, b0, c0, rng=rng, time_limit=left,
                                          chunk_size=max(chunk_size, REFINE_CHUNK))
         t_refine += time.perf_counter() - t0
