@@ -1093,10 +1093,11 @@ def learn_deep(
     polish_iter : int, default=40
         L-BFGS iterations on all training rows at the end (0: skip), run only where
         the held-out error is above 10 times the error on the refinement's rows.
-    lm_iter : int, default=30
-        Levenberg-Marquardt steps per attempt (0: skip): near the truth they
-        converge quadratically, to float64 rounding, where L-BFGS stalls at the
-        kinks; an attempt that has not cut the loss 100-fold after 4 steps ends.
+    lm_iter : int, default=60
+        Levenberg-Marquardt steps per attempt at most (0: skip): in the truth's
+        basin they cut the loss steadily, then quadratically, to float64 rounding,
+        where L-BFGS stalls at the kinks; an attempt ends at the first 4 steps that
+        cut the loss by less than 30% (a wrong basin stalls within a few steps).
     lm_max_params : int, default=3000
         Skip Levenberg-Marquardt for networks with more weights in full dimension
         (``d w_1 + ...``; its dense ``J^T J`` grows as their square).
