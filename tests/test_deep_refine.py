@@ -14,8 +14,8 @@ from relurecover import DeepNetwork, gaussian_inputs
 from relurecover.deep import learn_deep
 from relurecover.deep._engine import (CACHE_ENTRIES, INPUT_BLOCK_ENTRIES, NumpyEngine,
                                       cache_rows, loss_and_gradient, resolve_engine)
-from relurecover.deep._learn import (LM_PROBE_ITER, LM_TOL, _levenberg_marquardt,
-                                     _mlp_residual_jacobian)
+from relurecover.deep._learn import (LM_FAST_GAIN, LM_PROBE_ITER, LM_TOL,
+                                     _levenberg_marquardt, _mlp_residual_jacobian)
 from relurecover.deep._scaling import outlier_rows, rms_exponent
 
 
@@ -103,6 +103,13 @@ def test_levenberg_marquardt_probe_ends_where_it_does_not_converge(planted):
         assert loss <= loss0 and steps < 60 and loss > 1e-6
         # the steps taken end a block (or the search found no lower point)
         assert steps % LM_PROBE_ITER == 0 or steps < LM_PROBE_ITER
+        # not patient (after an attempt that did not pay): past the probe only where
+        # the probe cut the loss 100-fold
+        mats, loss, steps = _levenberg_marquardt(start, X, Y, max_iter=60, tol=LM_TOL,
+                                                 deadline=math.inf, probe=LM_PROBE_ITER,
+                                                 patient=False)
+        assert loss <= loss0
+        assert steps <= LM_PROBE_ITER or loss <= LM_FAST_GAIN * loss0
 
 
 def test_learn_deep_exact_fit_skips_the_polish_and_reports_rows(planted):

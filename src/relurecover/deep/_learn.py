@@ -83,11 +83,17 @@ SCREEN_ROWS = 5_000
 #: within a few steps and the attempt ends cheaply; in the truth's basin it falls
 #: steadily (a quarter per step at d = 200, where 100 L-BFGS iterations on the
 #: refinement's rows cut it by a third at four times the cost), then quadratically.
+#: After an attempt that did not cut the held-out error to REFINE_GAIN of where it
+#: began, the refinement's later attempts are short: LM_PROBE_ITER steps, and on only
+#: where they cut the loss to LM_FAST_GAIN (a network with more weights than its rows
+#: pin down lowers the loss on them while the held-out error stays: 16 steps of 0.7 s
+#: each, attempt after attempt, at d = 200 with widths (10, 10)).
 #: Its target is LM_TOL, near float64 rounding of a relative square error, not ``tol``.
 LM_ROWS = 3_000
 LM_ROWS_PER_WEIGHT = 3
 LM_PROBE_ITER = 4
 LM_PROBE_GAIN = 0.7
+LM_FAST_GAIN = 1e-2
 LM_TOL = 1e-28
 #: a screened fit (5.4) whose held-out error is at most this is in the truth's basin
 #: (in the benchmark's wrong basins the error stalls at 1e-5 and above) and ends the
@@ -287,7 +293,7 @@ def _mlp_residual_jacobian(mats, X, Y, out=None):
     return (out_y - Y).ravel(), J
 
 
-def _levenberg_marquardt(mats, X, Y, *, max_iter, tol, deadline, probe=0):
+def _levenberg_marquardt(mats, X, Y, *, max_iter, tol, deadline, probe=0, patient=True):
     """Levenberg-Marquardt on the square loss, in float64 (docs/algorithms.md 5.4).
 
     Near the truth the activation patterns of almost all samples are right and
@@ -296,7 +302,9 @@ def _levenberg_marquardt(mats, X, Y, *, max_iter, tol, deadline, probe=0):
     The solver is the package's one, :func:`relurecover.optimize.levenberg_marquardt`
     (Nielsen's damping), on the explicit Jacobian of :func:`_mlp_residual_jacobian`.
     With ``probe`` it goes on only while every ``probe`` steps cut the loss to
-    ``LM_PROBE_GAIN`` of where they began (converging, not stuck in a wrong basin).
+    ``LM_PROBE_GAIN`` of where they began (converging, not stuck in a wrong basin);
+    not ``patient``, it takes ``probe`` steps and goes on only if they cut the loss to
+    ``LM_FAST_GAIN`` of its start (quadratic convergence, no steady descent).
     Returns the new matrices, the relative loss ``||r||^2 / ||Y||^2`` on these rows
     and the accepted steps; it stops once that loss is at most ``tol``.
     """
@@ -317,10 +325,20 @@ def _levenberg_marquardt(mats, X, Y, *, max_iter, tol, deadline, probe=0):
         return Evaluation(cost=0.5 * float(r @ r), gradient=J.T @ r,
                           gauss_newton=lambda: J.T @ J)
 
-    res = levenberg_marquardt(evaluate, theta, max_iter=max_iter,
-                              cost_target=0.5 * tol * den, deadline=deadline,
-                              progress=(probe, LM_PROBE_GAIN) if probe else None)
+    target = 0.5 * tol * den
+    if not probe or patient:
+        res = levenberg_marquardt(evaluate, theta, max_iter=max_iter, cost_target=target,
+                                  deadline=deadline,
+                                  progress=(probe, LM_PROBE_GAIN) if probe else None)
+        return unpack(res.x), 2.0 * res.cost / den, res.n_iter
+    res = levenberg_marquardt(evaluate, theta, max_iter=min(probe, max_iter),
+                              cost_target=target, deadline=deadline)
     n_iter = res.n_iter
+    if (max_iter > probe and res.status == "max_iter"
+            and res.cost <= LM_FAST_GAIN * res.history[0]):  # converging: go on
+        res = levenberg_marquardt(evaluate, res.x, max_iter=max_iter - probe,
+                                  cost_target=target, deadline=deadline)
+        n_iter += res.n_iter
     return unpack(res.x), 2.0 * res.cost / den, n_iter
 
 
@@ -330,12 +348,13 @@ def _lm_rows(n_rows, n_weights) -> int:
     return min(n_rows, max(LM_ROWS, LM_ROWS_PER_WEIGHT * n_weights))
 
 
-def _lm_if_lower(Ws, X, Y, *, max_iter, deadline, eng, probe=0):
+def _lm_if_lower(Ws, X, Y, *, max_iter, deadline, eng, probe=0, patient=True):
     """:func:`_levenberg_marquardt` to ``LM_TOL`` on ``(X, Y)``, kept only if it lowers
     the loss there. Returns the weights, whether they are new and the steps taken."""
     before = eng.relative_error(Ws, X, Y)
     mats, after, steps = _levenberg_marquardt(Ws, X, Y, max_iter=max_iter, tol=LM_TOL,
-                                              deadline=deadline, probe=probe)
+                                              deadline=deadline, probe=probe,
+                                              patient=patient)
     return (mats, True, steps) if after < before else (Ws, False, steps)
 
 
@@ -450,11 +469,13 @@ def _screen(fits, P, X, Y, X_ho, Y_ho, *, n_screen, screen_iter, tol, deadline, 
     return screened, it_screen
 
 
-def _lm_attempt(Ws, X, Y, X_ho, Y_ho, heldout, *, lm_iter, lm_max_params, deadline, eng):
+def _lm_attempt(Ws, X, Y, X_ho, Y_ho, heldout, *, lm_iter, lm_max_params, deadline, eng,
+                patient=True):
     """Levenberg-Marquardt where L-BFGS stalls (5.4), on the rows ``(X, Y)``.
 
     It probes (``LM_PROBE_ITER`` steps) and goes on to ``lm_iter`` only while it
-    converges; skipped when the network ``Ws`` has more than ``lm_max_params``
+    converges (``patient``: see :func:`_levenberg_marquardt`); skipped when the
+    network ``Ws`` has more than ``lm_max_params``
     weights (its dense ``J^T J`` would cost more than the rest of the fit). Kept
     only when it lowers the loss on these rows and the held-out error (``heldout``,
     that of ``Ws``). Returns the weights, their held-out error, the steps and
@@ -464,7 +485,7 @@ def _lm_attempt(Ws, X, Y, X_ho, Y_ho, heldout, *, lm_iter, lm_max_params, deadli
     if not (lm_iter and n_full <= lm_max_params and time.perf_counter() < deadline):
         return Ws, heldout, 0, False
     mats, lower, it_lm = _lm_if_lower(Ws, X, Y, max_iter=lm_iter, deadline=deadline,
-                                      eng=eng, probe=LM_PROBE_ITER)
+                                      eng=eng, probe=LM_PROBE_ITER, patient=patient)
     if not lower:
         return Ws, heldout, it_lm, False
     ho = eng.relative_error(mats, X_ho, Y_ho)
@@ -486,15 +507,18 @@ def _refine(Ws, heldout, X, Y, X_lm, Y_lm, X_ho, Y_ho, *, max_iter, lm_iter,
     steps taken, whether an attempt was kept and the seconds spent in the attempts.
     """
     it_lbfgs = it_lm = 0
-    lm_kept, lm_seconds = False, 0.0
+    lm_kept, lm_seconds, lm_patient = False, 0.0, True
 
     def attempt(Ws, heldout):
-        nonlocal it_lm, lm_kept, lm_seconds
+        nonlocal it_lm, lm_kept, lm_seconds, lm_patient
         t0 = time.perf_counter()
+        before = heldout
         Ws, heldout, it, kept = _lm_attempt(Ws, X_lm, Y_lm, X_ho, Y_ho, heldout,
                                             lm_iter=lm_iter, lm_max_params=lm_max_params,
-                                            deadline=deadline, eng=eng)
+                                            deadline=deadline, eng=eng, patient=lm_patient)
         it_lm, lm_kept = it_lm + it, lm_kept or kept
+        # an attempt that did not pay: the later ones are short (LM_FAST_GAIN)
+        lm_patient = lm_patient and heldout <= REFINE_GAIN * before
         lm_seconds += time.perf_counter() - t0
         return Ws, heldout
 
