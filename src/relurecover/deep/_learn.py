@@ -84,10 +84,11 @@ SCREEN_ROWS = 5_000
 #: steadily (a quarter per step at d = 200, where 100 L-BFGS iterations on the
 #: refinement's rows cut it by a third at four times the cost), then quadratically.
 #: After an attempt that did not cut the held-out error to REFINE_GAIN of where it
-#: began, the refinement's later attempts are short: LM_PROBE_ITER steps, and on only
-#: where they cut the loss to LM_FAST_GAIN (a network with more weights than its rows
-#: pin down lowers the loss on them while the held-out error stays: 16 steps of 0.7 s
-#: each, attempt after attempt, at d = 200 with widths (10, 10)).
+#: began, the refinement's later attempts are short: LM_PROBE_ITER steps, and on (by
+#: the rule above) only where they cut the loss to LM_FAST_GAIN (a network with more
+#: weights than its rows pin down lowers the loss on them while the held-out error
+#: stays: 16 steps of 0.7 s each, attempt after attempt, at d = 200 with widths
+#: (10, 10)).
 #: Its target is LM_TOL, near float64 rounding of a relative square error, not ``tol``.
 LM_ROWS = 3_000
 LM_ROWS_PER_WEIGHT = 3
@@ -303,8 +304,9 @@ def _levenberg_marquardt(mats, X, Y, *, max_iter, tol, deadline, probe=0, patien
     (Nielsen's damping), on the explicit Jacobian of :func:`_mlp_residual_jacobian`.
     With ``probe`` it goes on only while every ``probe`` steps cut the loss to
     ``LM_PROBE_GAIN`` of where they began (converging, not stuck in a wrong basin);
-    not ``patient``, it takes ``probe`` steps and goes on only if they cut the loss to
-    ``LM_FAST_GAIN`` of its start (quadratic convergence, no steady descent).
+    not ``patient``, its first ``probe`` steps must cut the loss to ``LM_FAST_GAIN``
+    of its start (quadratic convergence, not a steady descent), the later ones as
+    before.
     Returns the new matrices, the relative loss ``||r||^2 / ||Y||^2`` on these rows
     and the accepted steps; it stops once that loss is at most ``tol``.
     """
@@ -337,7 +339,8 @@ def _levenberg_marquardt(mats, X, Y, *, max_iter, tol, deadline, probe=0, patien
     if (max_iter > probe and res.status == "max_iter"
             and res.cost <= LM_FAST_GAIN * res.history[0]):  # converging: go on
         res = levenberg_marquardt(evaluate, res.x, max_iter=max_iter - probe,
-                                  cost_target=target, deadline=deadline)
+                                  cost_target=target, deadline=deadline,
+                                  progress=(probe, LM_PROBE_GAIN))
         n_iter += res.n_iter
     return unpack(res.x), 2.0 * res.cost / den, n_iter
 
