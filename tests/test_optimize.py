@@ -172,11 +172,10 @@ def test_nielsen_schedule_on_a_quadratic():
         np.testing.assert_allclose(res.x, x, rtol=1e-10, atol=1e-12)
 
 
-def test_stall_steps_stop_when_the_steps_no_longer_lower_the_cost():
-    """A Gauss-Newton matrix rotated away from the true one gets many steps
-    rejected, so the damping stays high and only ``no_decrease`` ends the plain
-    search; with ``stall_steps`` it stops once two steps in a row gain less than
-    ``decrease_tol * F``, sooner and near the minimiser."""
+def rotated_gauss_newton():
+    """A small least-squares problem ``(A, b)`` whose Gauss-Newton matrix is rotated
+    away from the true ``A^T A``: many steps are rejected, and the accepted ones are
+    slow. Returns ``A``, ``b`` and its ``evaluate``."""
     A = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
     b = np.array([1.0, 2.0, 3.0])
     c, s = np.cos(1.2), np.sin(1.2)
@@ -187,6 +186,15 @@ def test_stall_steps_stop_when_the_steps_no_longer_lower_the_cost():
         r = A @ x - b
         return Evaluation(0.5 * float(r @ r), A.T @ r, lambda: H)
 
+    return A, b, evaluate
+
+
+def test_stall_steps_stop_when_the_steps_no_longer_lower_the_cost():
+    """A Gauss-Newton matrix rotated away from the true one gets many steps
+    rejected, so the damping stays high and only ``no_decrease`` ends the plain
+    search; with ``stall_steps`` it stops once two steps in a row gain less than
+    ``decrease_tol * F``, sooner and near the minimiser."""
+    A, b, evaluate = rotated_gauss_newton()
     plain = levenberg_marquardt(evaluate, np.zeros(2), max_iter=5000, decrease_tol=1e-10)
     quick = levenberg_marquardt(evaluate, np.zeros(2), max_iter=5000, decrease_tol=1e-10,
                                 stall_steps=2)
@@ -201,16 +209,7 @@ def test_progress_stops_where_a_block_of_steps_gains_too_little():
     steps; the search stops ("slow", not a success) at the first block of ``steps``
     accepted steps that did not cut F to ``gain`` of its value before them, and every
     earlier block did."""
-    A = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
-    b = np.array([1.0, 2.0, 3.0])
-    c, s = np.cos(1.2), np.sin(1.2)
-    Q = np.array([[c, -s], [s, c]])
-    H = Q @ (A.T @ A) @ Q.T
-
-    def evaluate(x):
-        r = A @ x - b
-        return Evaluation(0.5 * float(r @ r), A.T @ r, lambda: H)
-
+    A, b, evaluate = rotated_gauss_newton()
     res = levenberg_marquardt(evaluate, np.zeros(2), max_iter=5000, progress=(3, 0.9))
     assert res.status == "slow" and not res.success and "last 3" in res.message
     assert res.n_iter % 3 == 0 and res.n_iter < 5000
