@@ -220,3 +220,11 @@ def test_progress_stops_where_a_block_of_steps_gains_too_little():
     fast = levenberg_marquardt(linear(A, b), np.zeros(2), max_iter=100,
                                decrease_tol=1e-14, progress=(3, 0.9))
     assert fast.status == "small_step"
+
+
+@pytest.mark.parametrize("progress", [(0, 0.5), (2.5, 0.5), (True, 0.5), (3, 0.0),
+                                      (3, 1.5), (3, float("nan"))])
+def test_progress_is_checked(progress):
+    A, b, evaluate = rotated_gauss_newton()
+    with pytest.raises(ValueError, match="progress"):
+        levenberg_marquardt(evaluate, np.zeros(2), max_iter=10, progress=progress)

@@ -208,6 +208,14 @@ def levenberg_marquardt(
     >>> res.success, bool(np.allclose(res.x, np.linalg.lstsq(A, b, rcond=None)[0]))
     (True, True)
     """
+    if progress is not None:
+        steps, gain = progress
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ValueError(f"`progress` must be (steps, gain) with steps a positive "
+                             f"integer, got steps={steps!r}.")
+        if not (isinstance(gain, (int, float, np.floating)) and 0 < gain <= 1):
+            raise ValueError(f"`progress` must be (steps, gain) with 0 < gain <= 1, got "
+                             f"gain={gain!r}.")
     x = np.array(x0, dtype=float)
     cur = evaluate(x)
     lam, nu = LAMBDA_START, 2.0
