@@ -17,15 +17,17 @@ Everything here trusts its input: validation happens in the public functions.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 __all__ = [
-    "one_blas_thread",
     "RANK_RTOL",
     "ROW_CAP",
     "SPAN_RTOL",
     "affine_column_space",
     "affine_rank",
+    "blas_threads",
     "column_space",
     "inverse_sqrt",
     "matrix_rank",
@@ -556,16 +558,18 @@ def relative_residual(Y: np.ndarray, Yhat: np.ndarray) -> float:
     return float(max(plain, safe_norm(R * w) / safe_norm(Y * w)))
 
 
-def one_blas_thread():
-    """A context in which BLAS runs on one thread (``threadpoolctl``).
+def blas_threads(n):
+    """A context in which BLAS runs on ``n`` threads (``threadpoolctl``; None: as they are).
 
-    For the passes made of many small products: the noisy refinement's chunks and
-    ``k d x k d`` Gram matrices (on a busy machine OpenBLAS threads that waited for a
-    core made it 10 to 100 times slower), and filtered PCA's grouped Grams, SYRKs on
-    blocks of a few hundred rows (on two cores a second thread made filtered PCA at
-    n = 2e5, d = 200 take 1.9 s instead of 0.9 s: its synchronisation cost more than
-    it computed).
+    One thread for the passes made of many small products: the noisy refinement's
+    chunks and ``k d x k d`` Gram matrices (on a busy machine OpenBLAS threads that
+    waited for a core made it 10 to 100 times slower), filtered PCA's grouped Grams,
+    SYRKs on blocks of a few hundred rows (on two cores a second thread made filtered
+    PCA at n = 2e5, d = 200 take 1.9 s instead of 0.9 s: its synchronisation cost more
+    than it computed), and the deep path's fits (``learn_deep(n_threads=...)``).
     """
+    if n is None:
+        return contextlib.nullcontext()
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(1, user_api="blas")
+    return threadpool_limits(n, user_api="blas")

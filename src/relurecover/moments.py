@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from ._linalg import one_blas_thread
+from ._linalg import blas_threads
 from ._progress import report
 from .data import DEFAULT_CHUNK, ChunkedArray, ordered_map
 
@@ -509,7 +509,7 @@ def grouped_grams(X, groups, n_groups: int, *, chunk_size: int = DEFAULT_CHUNK,
 
     Rows are sorted by group within each chunk so that every Gram is a single
     SYRK on a contiguous block (docs/algorithms.md 5.1), on one BLAS thread
-    (:func:`relurecover._linalg.one_blas_thread`: these SYRKs on a few hundred rows
+    (:func:`relurecover._linalg.blas_threads`: these SYRKs on a few hundred rows
     each gain less from a second thread than its synchronisation costs).
 
     Parameters
@@ -538,7 +538,7 @@ def grouped_grams(X, groups, n_groups: int, *, chunk_size: int = DEFAULT_CHUNK,
     G = np.zeros((n_groups, d, d))
     counts = np.bincount(groups, minlength=n_groups)
     syrk = blas.ssyrk if dtype == "float32" else blas.dsyrk
-    with one_blas_thread():
+    with blas_threads(1):
         for sl in iter_chunks(n, chunk_size):
             g = groups[sl]
             order = np.argsort(g, kind="stable")

@@ -208,8 +208,8 @@ def levenberg_marquardt(
     >>> res.success, bool(np.allclose(res.x, np.linalg.lstsq(A, b, rcond=None)[0]))
     (True, True)
     """
+    steps, gain = (0, 1.0) if progress is None else progress
     if progress is not None:
-        steps, gain = progress
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"`progress` must be (steps, gain) with steps a positive "
                              f"integer, got steps={steps!r}.")
@@ -265,8 +265,7 @@ def levenberg_marquardt(
                 history.append(cur.cost)
                 if stall_steps and stalled >= stall_steps:
                     status = "small_step"
-                elif (progress and n_iter % progress[0] == 0
-                      and cur.cost > progress[1] * history[-1 - progress[0]]):
+                elif steps and n_iter % steps == 0 and cur.cost > gain * history[-1 - steps]:
                     status = "slow"
                 break
             lam, nu = lam * nu, 2.0 * nu
@@ -278,8 +277,8 @@ def levenberg_marquardt(
                       "the tolerance",
         "no_decrease": "converged: no step decreases the cost further",
         "max_iter": f"stopped after max_iter={max_iter} steps",
-        "slow": f"stopped after {n_iter} steps: the last {progress and progress[0]} "
-                f"cut the cost by less than the factor {progress and progress[1]}",
+        "slow": f"stopped after {n_iter} steps: the last {steps} cut the cost by less "
+                f"than the factor {gain}",
         "deadline": f"stopped at the time limit after {n_iter} steps",
     }
     return LMResult(

@@ -26,6 +26,8 @@ import time
 
 import numpy as np
 
+from .._linalg import blas_threads
+
 __all__ = ["ENGINES", "NumpyEngine", "TorchEngine", "engine", "forward",
            "loss_and_gradient", "resolve_engine"]
 
@@ -159,14 +161,7 @@ class NumpyEngine(_Engine):
 
     forward = staticmethod(forward)  # numpy in, numpy out
 
-    @staticmethod
-    def threads(n):
-        """A context in which BLAS runs on ``n`` threads (None: unchanged)."""
-        if n is None:
-            return contextlib.nullcontext()
-        from threadpoolctl import threadpool_limits
-
-        return threadpool_limits(n, user_api="blas")
+    threads = staticmethod(blas_threads)  # BLAS on n threads (None: as they are)
 
     def lbfgs(self, mats, X, Y, *, max_iter, tol, deadline, chunk=None):
         """L-BFGS-B on the mean square loss, restarted when it stalls.

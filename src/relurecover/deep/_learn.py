@@ -478,8 +478,8 @@ def _lm_attempt(Ws, X, Y, X_ho, Y_ho, heldout, *, lm_iter, lm_max_params, deadli
 
     It probes (``LM_PROBE_ITER`` steps) and goes on to ``lm_iter`` only while it
     converges (``patient``: see :func:`_levenberg_marquardt`); skipped when the
-    network ``Ws`` has more than ``lm_max_params``
-    weights (its dense ``J^T J`` would cost more than the rest of the fit). Kept
+    network ``Ws`` has more than ``lm_max_params`` weights (its dense ``J^T J``
+    would cost more than the rest of the fit). Kept
     only when it lowers the loss on these rows and the held-out error (``heldout``,
     that of ``Ws``). Returns the weights, their held-out error, the steps and
     whether it was kept.

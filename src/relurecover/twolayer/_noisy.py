@@ -52,7 +52,7 @@ import numpy as np
 import scipy.linalg
 import scipy.stats
 
-from .._linalg import one_blas_thread
+from .._linalg import blas_threads
 from .._progress import report
 from ..moments import (
     contracted_second_moments,
@@ -764,7 +764,7 @@ def noisy_recovery(X, Y, k, *, rng, chunk_size, work_rows, reason, timings=None,
         t_start += time.perf_counter() - t0
         report("noisy: moment start", 1.0)
         t0 = time.perf_counter()
-        with one_blas_thread():
+        with blas_threads(1):
             trial = refine_least_squares(X, Y, U0, V0, b0, c0, rng=rng, time_limit=left,
                                          chunk_size=max(chunk_size, REFINE_CHUNK))
         t_refine += time.perf_counter() - t0
